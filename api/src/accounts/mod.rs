@@ -1,0 +1,10 @@
+//! Accounts: registration, sessions (login, refresh rotation, logout),
+//! passwords and profiles.
+
+pub mod loaders;
+mod resolvers;
+pub mod service;
+pub mod types;
+pub mod validate;
+
+pub use resolvers::{AccountsMutation, AccountsQuery};

@@ -1,0 +1,64 @@
+//! The accounts' Query and Mutation roots: thin, each a service call.
+
+use async_graphql::{Context, Object};
+
+use super::{
+    service::{self, NewAccount},
+    types::{AuthPayload, RegisterInput, UpdateProfileInput, User},
+};
+use crate::{error::FieldResult, graphql::ContextExt};
+
+#[derive(Default)]
+pub struct AccountsQuery;
+
+#[Object]
+impl AccountsQuery {
+    /// The signed-in user, `null` when anonymous.
+    async fn me(&self, ctx: &Context<'_>) -> FieldResult<Option<User>> {
+        let Some(id) = ctx.viewer().user_id() else { return Ok(None) };
+        Ok(service::find_by_id(ctx.db(), id).await?.map(User))
+    }
+
+    async fn user(&self, ctx: &Context<'_>, handle: String) -> FieldResult<Option<User>> {
+        Ok(service::find_by_handle(ctx.db(), &handle).await?.map(User))
+    }
+}
+
+#[derive(Default)]
+pub struct AccountsMutation;
+
+#[Object]
+impl AccountsMutation {
+    async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> FieldResult<AuthPayload> {
+        let account = NewAccount {
+            email: input.email,
+            password: input.password,
+            handle: input.handle,
+            display_name: input.display_name,
+        };
+        Ok(service::register(ctx.services(), account).await?.into())
+    }
+
+    async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> FieldResult<AuthPayload> {
+        Ok(service::login(ctx.services(), &email, password).await?.into())
+    }
+
+    /// Trades a refresh token for a new pair; the old one is spent.
+    async fn refresh_session(&self, ctx: &Context<'_>, refresh_token: String) -> FieldResult<AuthPayload> {
+        Ok(service::refresh(ctx.services(), &refresh_token).await?.into())
+    }
+
+    /// Revokes the given refresh token.
+    async fn logout(&self, ctx: &Context<'_>, refresh_token: String) -> FieldResult<bool> {
+        Ok(service::logout(ctx.db(), &refresh_token).await?)
+    }
+
+    /// Changes the password and signs out every session of the user.
+    async fn change_password(&self, ctx: &Context<'_>, current_password: String, new_password: String) -> FieldResult<bool> {
+        Ok(service::change_password(ctx.services(), ctx.viewer(), current_password, new_password).await?)
+    }
+
+    async fn update_profile(&self, ctx: &Context<'_>, input: UpdateProfileInput) -> FieldResult<User> {
+        Ok(User(service::update_profile(ctx.db(), ctx.viewer(), input.into()).await?))
+    }
+}

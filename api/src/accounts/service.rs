@@ -1,0 +1,281 @@
+//! Account rules and the database work behind them.
+
+use chrono::{DateTime, Utc};
+use entity::{
+    refresh_tokens,
+    users::{self, Role},
+};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, SqlErr, TransactionTrait,
+    sea_query::Expr,
+};
+use uuid::Uuid;
+
+use super::validate;
+use crate::{
+    auth::{
+        Viewer,
+        tokens::{random_token, token_hash},
+    },
+    db::begin_write,
+    error::{ApiError, ApiResult},
+    state::Services,
+};
+
+/// What a successful register, login or refresh hands back.
+pub struct Session {
+    pub access_token: String,
+    pub access_token_expires_at: DateTime<Utc>,
+    pub refresh_token: String,
+    pub user: users::Model,
+}
+
+pub struct NewAccount {
+    pub email: String,
+    pub password: String,
+    pub handle: String,
+    pub display_name: String,
+}
+
+/// Profile changes: `None` keeps a field, `Some(None)` clears it.
+#[derive(Default)]
+pub struct ProfileChanges {
+    pub display_name: Option<Option<String>>,
+    pub headline: Option<Option<String>>,
+    pub bio: Option<Option<String>>,
+    pub avatar_url: Option<Option<String>>,
+    pub region: Option<Option<String>>,
+}
+
+const WRONG_CREDENTIALS: &str = "wrong e-mail or password";
+
+fn invalid_refresh_token() -> ApiError {
+    ApiError::Unauthenticated("invalid or expired refresh token".into())
+}
+
+/// Stores a new refresh token in `family` and issues an access token.
+async fn open_session(
+    services: &Services,
+    db: &impl ConnectionTrait,
+    user: users::Model,
+    family_id: Uuid,
+) -> ApiResult<Session> {
+    let refresh_token = random_token();
+    let now = Utc::now();
+    refresh_tokens::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(user.id),
+        family_id: Set(family_id),
+        token_hash: Set(token_hash(&refresh_token)),
+        expires_at: Set(now + services.config.refresh_token_ttl),
+        used_at: Set(None),
+        revoked_at: Set(None),
+        created_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    let (access_token, access_token_expires_at) = services.keys.issue_access(user.id)?;
+    Ok(Session { access_token, access_token_expires_at, refresh_token, user })
+}
+
+pub async fn register(services: &Services, input: NewAccount) -> ApiResult<Session> {
+    let email = validate::email("email", &input.email)?;
+    validate::password("password", &input.password)?;
+    let handle = validate::handle(&input.handle)?;
+    let display_name = validate::text("displayName", &input.display_name, 1, 80)?;
+    let password_hash = services.passwords.hash(input.password).await?;
+
+    let txn = begin_write(&services.db).await?;
+    if users::Entity::find().filter(users::Column::Email.eq(&email)).one(&txn).await?.is_some() {
+        return Err(ApiError::Conflict("an account with this e-mail already exists".into()));
+    }
+    if users::Entity::find().filter(users::Column::Handle.eq(&handle)).one(&txn).await?.is_some() {
+        return Err(ApiError::Conflict(format!("the handle {handle} is taken")));
+    }
+    let now = Utc::now();
+    let user = users::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        email: Set(email.clone()),
+        handle: Set(handle),
+        display_name: Set(display_name),
+        password_hash: Set(password_hash),
+        role: Set(Role::Member),
+        headline: Set(None),
+        bio: Set(None),
+        avatar_url: Set(None),
+        region: Set(None),
+        email_notices: Set(true),
+        suspended_at: Set(None),
+        suspension_reason: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await
+    .map_err(|err| match err.sql_err() {
+        // A concurrent registration won the race past the checks above.
+        Some(SqlErr::UniqueConstraintViolation(_)) => ApiError::Conflict("e-mail or handle already taken".into()),
+        _ => err.into(),
+    })?;
+    // Pending invitations addressed to this e-mail become the new member's.
+    crate::invitations::service::adopt_by_email(&txn, &email, user.id).await?;
+    let session = open_session(services, &txn, user, Uuid::now_v7()).await?;
+    txn.commit().await?;
+    Ok(session)
+}
+
+pub async fn login(services: &Services, email: &str, password: String) -> ApiResult<Session> {
+    let email = email.trim().to_lowercase();
+    let user = users::Entity::find().filter(users::Column::Email.eq(&email)).one(&services.db).await?;
+    let matches = services.passwords.verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+    let user = match user {
+        Some(user) if matches => user,
+        _ => return Err(ApiError::Unauthenticated(WRONG_CREDENTIALS.into())),
+    };
+    if user.suspended_at.is_some() {
+        return Err(ApiError::Unauthenticated("this account is suspended".into()));
+    }
+    let txn = begin_write(&services.db).await?;
+    let session = open_session(services, &txn, user, Uuid::now_v7()).await?;
+    txn.commit().await?;
+    Ok(session)
+}
+
+/// Rotates a refresh token. A token presented a second time means it leaked:
+/// its whole family is revoked, and that revocation commits even though the
+/// call fails.
+pub async fn refresh(services: &Services, token: &str) -> ApiResult<Session> {
+    let txn = begin_write(&services.db).await?;
+    let Some(stored) =
+        refresh_tokens::Entity::find().filter(refresh_tokens::Column::TokenHash.eq(token_hash(token))).one(&txn).await?
+    else {
+        return Err(invalid_refresh_token());
+    };
+    let now = Utc::now();
+    if stored.revoked_at.is_some() || stored.expires_at <= now {
+        return Err(invalid_refresh_token());
+    }
+    // Conditional: of two concurrent refreshes with one token, one wins and
+    // the other is treated as reuse.
+    let claimed = refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now))
+        .filter(refresh_tokens::Column::Id.eq(stored.id))
+        .filter(refresh_tokens::Column::UsedAt.is_null())
+        .exec(&txn)
+        .await?;
+    if claimed.rows_affected == 0 {
+        revoke_family(&txn, stored.family_id).await?;
+        txn.commit().await?;
+        tracing::warn!(family = %stored.family_id, "refresh token reused; family revoked");
+        return Err(invalid_refresh_token());
+    }
+    let user = users::Entity::find_by_id(stored.user_id).one(&txn).await?.ok_or_else(invalid_refresh_token)?;
+    if user.suspended_at.is_some() {
+        return Err(ApiError::Unauthenticated("this account is suspended".into()));
+    }
+    let session = open_session(services, &txn, user, stored.family_id).await?;
+    txn.commit().await?;
+    Ok(session)
+}
+
+async fn revoke_family(db: &impl ConnectionTrait, family_id: Uuid) -> ApiResult<()> {
+    refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(refresh_tokens::Column::FamilyId.eq(family_id))
+        .filter(refresh_tokens::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Revokes every refresh token of a user (password change, suspension).
+pub async fn revoke_all_sessions(db: &impl ConnectionTrait, user_id: Uuid) -> ApiResult<()> {
+    refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(refresh_tokens::Column::UserId.eq(user_id))
+        .filter(refresh_tokens::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Revokes the given refresh token. Idempotent: logging out twice succeeds.
+pub async fn logout(db: &impl ConnectionTrait, token: &str) -> ApiResult<bool> {
+    refresh_tokens::Entity::update_many()
+        .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(Utc::now()))
+        .filter(refresh_tokens::Column::TokenHash.eq(token_hash(token)))
+        .filter(refresh_tokens::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(true)
+}
+
+pub async fn change_password(services: &Services, viewer: Viewer, current: String, new: String) -> ApiResult<bool> {
+    let user_id = viewer.require()?;
+    validate::password("newPassword", &new)?;
+    let user = find_by_id(&services.db, user_id).await?.ok_or_else(ApiError::unauthenticated)?;
+    if !services.passwords.verify(current, Some(user.password_hash.clone())).await? {
+        return Err(ApiError::bad_input("currentPassword", "the current password is wrong"));
+    }
+    let password_hash = services.passwords.hash(new).await?;
+    services
+        .db
+        .transaction::<_, _, ApiError>(|txn| {
+            Box::pin(async move {
+                users::Entity::update_many()
+                    .col_expr(users::Column::PasswordHash, Expr::value(password_hash))
+                    .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
+                    .filter(users::Column::Id.eq(user_id))
+                    .exec(txn)
+                    .await?;
+                revoke_all_sessions(txn, user_id).await
+            })
+        })
+        .await?;
+    Ok(true)
+}
+
+pub async fn update_profile(db: &impl ConnectionTrait, viewer: Viewer, changes: ProfileChanges) -> ApiResult<users::Model> {
+    let user_id = viewer.require()?;
+    let user = find_by_id(db, user_id).await?.ok_or_else(ApiError::unauthenticated)?;
+    let mut active: users::ActiveModel = user.into();
+    if let Some(display_name) = changes.display_name {
+        let value = display_name.ok_or_else(|| ApiError::bad_input("displayName", "displayName cannot be empty"))?;
+        active.display_name = Set(validate::text("displayName", &value, 1, 80)?);
+    }
+    if let Some(headline) = changes.headline {
+        active.headline = Set(validate::optional_text("headline", headline.as_deref(), 160)?);
+    }
+    if let Some(bio) = changes.bio {
+        active.bio = Set(validate::optional_text("bio", bio.as_deref(), 2000)?);
+    }
+    if let Some(avatar_url) = changes.avatar_url {
+        active.avatar_url = Set(validate::url("avatarUrl", avatar_url.as_deref())?);
+    }
+    if let Some(region) = changes.region {
+        active.region = Set(validate::optional_text("region", region.as_deref(), 80)?);
+    }
+    active.updated_at = Set(Utc::now());
+    Ok(active.update(db).await?)
+}
+
+pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Option<users::Model>> {
+    Ok(users::Entity::find_by_id(id).one(db).await?)
+}
+
+pub async fn find_by_handle(db: &impl ConnectionTrait, handle: &str) -> ApiResult<Option<users::Model>> {
+    let handle = handle.trim().to_ascii_lowercase();
+    Ok(users::Entity::find().filter(users::Column::Handle.eq(handle)).one(db).await?)
+}
+
+/// Makes a user an administrator: the CLI's `promote`, the only way to
+/// create the first one.
+pub async fn promote(db: &impl ConnectionTrait, handle: &str) -> ApiResult<users::Model> {
+    let user = find_by_handle(db, handle).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    let mut active: users::ActiveModel = user.into();
+    active.role = Set(Role::Admin);
+    active.updated_at = Set(Utc::now());
+    let user = active.update(db).await?;
+    crate::admin::service::record(db, None, "promote", Some(user.id), None).await?;
+    Ok(user)
+}

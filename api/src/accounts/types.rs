@@ -1,0 +1,186 @@
+//! GraphQL types of accounts.
+
+use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject, connection::Connection};
+use chrono::{DateTime, Utc};
+use entity::users;
+
+use super::service::{ProfileChanges, Session};
+use crate::{
+    error::FieldResult,
+    graphql::{ContextExt, pagination},
+    meets::{
+        self,
+        types::{Attendance, Meet},
+    },
+    stories::types::Story,
+};
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Member,
+    Admin,
+}
+
+impl From<users::Role> for Role {
+    fn from(role: users::Role) -> Self {
+        match role {
+            users::Role::Member => Self::Member,
+            users::Role::Admin => Self::Admin,
+        }
+    }
+}
+
+impl From<Role> for users::Role {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Member => Self::Member,
+            Role::Admin => Self::Admin,
+        }
+    }
+}
+
+/// A member of Tweet Meet.
+pub struct User(pub users::Model);
+
+#[Object]
+impl User {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// Unique, lower-case.
+    async fn handle(&self) -> &str {
+        &self.0.handle
+    }
+
+    async fn display_name(&self) -> &str {
+        &self.0.display_name
+    }
+
+    /// Visible to the user themself and to administrators; `null` to everyone else.
+    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
+        ctx.viewer().is_self_or_admin(self.0.id).then_some(self.0.email.as_str())
+    }
+
+    async fn role(&self) -> Role {
+        self.0.role.into()
+    }
+
+    async fn headline(&self) -> Option<&str> {
+        self.0.headline.as_deref()
+    }
+
+    async fn bio(&self) -> Option<&str> {
+        self.0.bio.as_deref()
+    }
+
+    async fn avatar_url(&self) -> Option<&str> {
+        self.0.avatar_url.as_deref()
+    }
+
+    async fn region(&self) -> Option<&str> {
+        self.0.region.as_deref()
+    }
+
+    /// When the user was suspended, `null` if not. Visible to the user themself
+    /// and to administrators.
+    async fn suspended_at(&self, ctx: &Context<'_>) -> Option<DateTime<Utc>> {
+        if ctx.viewer().is_self_or_admin(self.0.id) { self.0.suspended_at } else { None }
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// Meets this user hosts that the viewer may see, latest start first.
+    async fn hosted_meets(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> FieldResult<Connection<String, Meet>> {
+        let page = pagination::page(first, after)?;
+        let rows = meets::service::hosted_by(ctx.db(), ctx.viewer(), self.0.id, &page).await?;
+        Ok(pagination::connection(rows, page.first, |m| pagination::TimeKey { at: m.starts_at, id: m.id }, Meet::from))
+    }
+
+    /// Meets this user answered GOING, MAYBE or WAITLISTED that have not
+    /// ended, soonest first. Only the user themself may read it.
+    async fn attending(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> FieldResult<Connection<String, Attendance>> {
+        let page = pagination::page(first, after)?;
+        let rows = meets::service::attending(ctx.db(), ctx.viewer(), self.0.id, &page).await?;
+        Ok(pagination::connection(rows, page.first, |(_, m)| pagination::TimeKey { at: m.starts_at, id: m.id }, |(a, m)| {
+            Attendance::with_meet(a, m)
+        }))
+    }
+
+    /// Stories this user wrote that the viewer may see, newest first.
+    async fn stories(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> FieldResult<Connection<String, Story>> {
+        crate::stories::types::list(ctx, None, Some(self.0.id), first, after).await
+    }
+}
+
+/// Tokens of a new or refreshed session.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct AuthPayload {
+    /// Send as `Authorization: Bearer <accessToken>`.
+    pub access_token: String,
+    /// Opaque and single-use: trade it for a new pair with `refreshSession`.
+    pub refresh_token: String,
+    pub access_token_expires_at: DateTime<Utc>,
+    #[graphql(skip)]
+    pub user: users::Model,
+}
+
+#[async_graphql::ComplexObject]
+impl AuthPayload {
+    async fn user(&self) -> User {
+        User(self.user.clone())
+    }
+}
+
+impl From<Session> for AuthPayload {
+    fn from(session: Session) -> Self {
+        Self {
+            access_token: session.access_token,
+            refresh_token: session.refresh_token,
+            access_token_expires_at: session.access_token_expires_at,
+            user: session.user,
+        }
+    }
+}
+
+#[derive(InputObject)]
+pub struct RegisterInput {
+    pub email: String,
+    pub password: String,
+    pub handle: String,
+    pub display_name: String,
+}
+
+/// A field left out stays as it is; `null` clears it (displayName cannot be cleared).
+#[derive(InputObject)]
+pub struct UpdateProfileInput {
+    pub display_name: MaybeUndefined<String>,
+    pub headline: MaybeUndefined<String>,
+    pub bio: MaybeUndefined<String>,
+    pub avatar_url: MaybeUndefined<String>,
+    pub region: MaybeUndefined<String>,
+}
+
+/// `MaybeUndefined` as the services' "keep, clear or set".
+pub fn patch<T>(value: MaybeUndefined<T>) -> Option<Option<T>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+impl From<UpdateProfileInput> for ProfileChanges {
+    fn from(input: UpdateProfileInput) -> Self {
+        Self {
+            display_name: patch(input.display_name),
+            headline: patch(input.headline),
+            bio: patch(input.bio),
+            avatar_url: patch(input.avatar_url),
+            region: patch(input.region),
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! Administrative rules. Every action is recorded in the audit log in the
+//! same transaction as the change itself.
+
+use chrono::Utc;
+use entity::{
+    admin_audit,
+    users::{self, Role},
+};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait, Func, LikeExpr},
+};
+use uuid::Uuid;
+
+use crate::{
+    accounts::service as accounts,
+    auth::Viewer,
+    db::begin_write,
+    error::{ApiError, ApiResult},
+    events::Event,
+    graphql::pagination::{Direction, Page, TimeKey, after_time_key},
+    state::Services,
+};
+
+/// Records an administrative action (`actor` is `None` for the CLI).
+pub async fn record(
+    db: &impl ConnectionTrait,
+    actor: Option<Uuid>,
+    action: &str,
+    target: Option<Uuid>,
+    detail: Option<String>,
+) -> ApiResult<()> {
+    admin_audit::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        actor_id: Set(actor),
+        action: Set(action.to_owned()),
+        target_user_id: Set(target),
+        detail: Set(detail),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Users, newest first; `search` matches handle, display name or e-mail.
+pub async fn users(db: &impl ConnectionTrait, viewer: Viewer, search: Option<String>, page: &Page<TimeKey>) -> ApiResult<Vec<users::Model>> {
+    viewer.require_admin()?;
+    let mut condition = Condition::all();
+    if let Some(search) = search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let escaped = search.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let pattern = || LikeExpr::new(format!("%{escaped}%")).escape('\\');
+        condition = condition.add(
+            Condition::any()
+                .add(Expr::col(users::Column::Handle).like(pattern()))
+                .add(Func::lower(Expr::col(users::Column::DisplayName)).like(pattern()))
+                .add(Expr::col(users::Column::Email).like(pattern())),
+        );
+    }
+    if let Some(key) = &page.after {
+        condition = condition.add(after_time_key(users::Column::CreatedAt, users::Column::Id, key, Direction::Descending));
+    }
+    Ok(users::Entity::find()
+        .filter(condition)
+        .order_by(users::Column::CreatedAt, Order::Desc)
+        .order_by(users::Column::Id, Order::Desc)
+        .limit(page.limit())
+        .all(db)
+        .await?)
+}
+
+async fn target(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<users::Model> {
+    accounts::find_by_id(db, id).await?.ok_or_else(|| ApiError::not_found("user"))
+}
+
+/// The last administrator may not remove themself from office.
+async fn keep_an_admin(db: &impl ConnectionTrait, admin_id: Uuid, target_id: Uuid) -> ApiResult<()> {
+    if admin_id != target_id {
+        return Ok(());
+    }
+    let admins = users::Entity::find()
+        .filter(users::Column::Role.eq(Role::Admin))
+        .filter(users::Column::SuspendedAt.is_null())
+        .count(db)
+        .await?;
+    if admins <= 1 {
+        return Err(ApiError::Conflict("you are the last administrator; promote another one first".into()));
+    }
+    Ok(())
+}
+
+pub async fn set_role(services: &Services, viewer: Viewer, user_id: Uuid, role: Role) -> ApiResult<users::Model> {
+    let admin_id = viewer.require_admin()?;
+    let txn = begin_write(&services.db).await?;
+    let user = target(&txn, user_id).await?;
+    if user.role == role {
+        return Ok(user);
+    }
+    if role == Role::Member {
+        keep_an_admin(&txn, admin_id, user_id).await?;
+    }
+    let mut active: users::ActiveModel = user.into();
+    active.role = Set(role);
+    active.updated_at = Set(Utc::now());
+    let user = active.update(&txn).await?;
+    let action = match role {
+        Role::Admin => "set_role_admin",
+        Role::Member => "set_role_member",
+    };
+    record(&txn, Some(admin_id), action, Some(user_id), None).await?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+/// Takes effect at once: access tokens already issued stop working (the
+/// viewer is checked against the database on every request), refresh tokens
+/// are revoked, and open WebSocket connections are closed.
+pub async fn suspend(services: &Services, viewer: Viewer, user_id: Uuid, reason: &str) -> ApiResult<users::Model> {
+    let admin_id = viewer.require_admin()?;
+    let reason = crate::accounts::validate::text("reason", reason, 1, 500)?;
+    let txn = begin_write(&services.db).await?;
+    let user = target(&txn, user_id).await?;
+    if user.suspended_at.is_some() {
+        return Ok(user);
+    }
+    if user.role == Role::Admin {
+        keep_an_admin(&txn, admin_id, user_id).await?;
+    }
+    let mut active: users::ActiveModel = user.into();
+    active.suspended_at = Set(Some(Utc::now()));
+    active.suspension_reason = Set(Some(reason.clone()));
+    active.updated_at = Set(Utc::now());
+    let user = active.update(&txn).await?;
+    accounts::revoke_all_sessions(&txn, user_id).await?;
+    record(&txn, Some(admin_id), "suspend", Some(user_id), Some(reason)).await?;
+    services.events.commit(txn, vec![Event::UserSuspended { user_id }]).await?;
+    Ok(user)
+}
+
+pub async fn unsuspend(services: &Services, viewer: Viewer, user_id: Uuid) -> ApiResult<users::Model> {
+    let admin_id = viewer.require_admin()?;
+    let txn = begin_write(&services.db).await?;
+    let user = target(&txn, user_id).await?;
+    if user.suspended_at.is_none() {
+        return Ok(user);
+    }
+    let mut active: users::ActiveModel = user.into();
+    active.suspended_at = Set(None);
+    active.suspension_reason = Set(None);
+    active.updated_at = Set(Utc::now());
+    let user = active.update(&txn).await?;
+    record(&txn, Some(admin_id), "unsuspend", Some(user_id), None).await?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+/// The audit log, newest first.
+pub async fn audit_log(db: &impl ConnectionTrait, viewer: Viewer, page: &Page<TimeKey>) -> ApiResult<Vec<admin_audit::Model>> {
+    viewer.require_admin()?;
+    let mut condition = Condition::all();
+    if let Some(key) = &page.after {
+        condition = condition.add(after_time_key(admin_audit::Column::CreatedAt, admin_audit::Column::Id, key, Direction::Descending));
+    }
+    Ok(admin_audit::Entity::find()
+        .filter(condition)
+        .order_by(admin_audit::Column::CreatedAt, Order::Desc)
+        .order_by(admin_audit::Column::Id, Order::Desc)
+        .limit(page.limit())
+        .all(db)
+        .await?)
+}

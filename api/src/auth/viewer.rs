@@ -1,0 +1,86 @@
+//! The viewer: who is asking. Resolved once per HTTP request (the
+//! `Authorization` header) or once per WebSocket connection (the
+//! `connection_init` payload), then read from the GraphQL context.
+
+use entity::users::{self, Role};
+use sea_orm::{ConnectionTrait, EntityTrait};
+use uuid::Uuid;
+
+use super::tokens::{AccessToken, TokenKeys};
+use crate::error::{ApiError, ApiResult};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Viewer {
+    Anonymous,
+    User { id: Uuid, role: Role },
+}
+
+impl Viewer {
+    pub fn user_id(&self) -> Option<Uuid> {
+        match self {
+            Self::Anonymous => None,
+            Self::User { id, .. } => Some(*id),
+        }
+    }
+
+    /// The signed-in user's id, or `UNAUTHENTICATED`.
+    pub fn require(&self) -> ApiResult<Uuid> {
+        self.user_id().ok_or_else(ApiError::unauthenticated)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Self::User { role: Role::Admin, .. })
+    }
+
+    pub fn require_admin(&self) -> ApiResult<Uuid> {
+        let id = self.require()?;
+        if self.is_admin() { Ok(id) } else { Err(ApiError::forbidden()) }
+    }
+
+    /// Whether the viewer is this user, or an administrator.
+    pub fn is_self_or_admin(&self, user_id: Uuid) -> bool {
+        self.user_id() == Some(user_id) || self.is_admin()
+    }
+}
+
+/// The bearer token of an `Authorization` value, if it is one.
+pub fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+}
+
+/// Resolves a bearer token to a viewer: the token must verify and its user
+/// must exist and not be suspended. The role comes from the database, so a
+/// role change or a suspension takes effect on tokens already issued.
+pub async fn resolve(
+    db: &impl ConnectionTrait,
+    keys: &TokenKeys,
+    authorization: Option<&str>,
+) -> ApiResult<(Viewer, Option<AccessToken>)> {
+    let Some(value) = authorization else {
+        return Ok((Viewer::Anonymous, None));
+    };
+    let token = bearer(value).ok_or_else(|| ApiError::Unauthenticated("expected a Bearer token".into()))?;
+    let access = keys.verify_access(token)?;
+    let user = users::Entity::find_by_id(access.user_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::Unauthenticated("invalid or expired access token".into()))?;
+    if user.suspended_at.is_some() {
+        return Err(ApiError::Unauthenticated("this account is suspended".into()));
+    }
+    Ok((Viewer::User { id: user.id, role: user.role }, Some(access)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer;
+
+    #[test]
+    fn parses_bearer_values() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer  abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("abc"), None);
+    }
+}

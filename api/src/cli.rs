@@ -1,0 +1,116 @@
+//! The command line: `serve` (the default), `migrate`, `print-schema`,
+//! `promote` and `seed`.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use migration::MigratorTrait;
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+use crate::{
+    App,
+    config::{Config, LogFormat},
+    db,
+};
+
+#[derive(Parser)]
+#[command(name = "tweetmeet", version, about = "The Tweet Meet GraphQL server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply pending migrations and serve HTTP and WebSocket (the default).
+    Serve,
+    /// Manage the database schema.
+    Migrate {
+        #[command(subcommand)]
+        action: Option<MigrateAction>,
+    },
+    /// Write the schema's SDL (what schema.graphql holds) to stdout.
+    PrintSchema,
+    /// Make a user an administrator: the only way to create the first one.
+    Promote {
+        /// The user's handle.
+        handle: String,
+    },
+    /// Fill the database with realistic demo data.
+    Seed {
+        /// How many meets.
+        #[arg(long, default_value_t = 500)]
+        meets: usize,
+        /// How many users.
+        #[arg(long, default_value_t = 300)]
+        users: usize,
+        /// Random seed, for the same data every time.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+}
+
+#[derive(Subcommand, Clone, Copy)]
+enum MigrateAction {
+    /// Apply every pending migration (the default).
+    Up,
+    /// Roll back the last migration.
+    Down,
+    /// List migrations and whether each is applied.
+    Status,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Json => registry.with(fmt::layer().json().with_current_span(true)).init(),
+        LogFormat::Text => registry.with(fmt::layer()).init(),
+    }
+}
+
+/// Runs the command line; what `main` calls.
+pub async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::PrintSchema) = cli.command {
+        print!("{}", crate::graphql::sdl());
+        return Ok(());
+    }
+    let config = Config::from_env()?;
+    init_logging(config.log_format);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate { action } => migrate(&config, action.unwrap_or(MigrateAction::Up)).await,
+        Command::PrintSchema => Ok(()),
+        Command::Promote { handle } => {
+            let db = db::connect(&config.database_url).await?;
+            db::migrate(&db).await?;
+            let user = crate::accounts::service::promote(&db, &handle).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{} is now an administrator", user.handle);
+            Ok(())
+        }
+        Command::Seed { meets, users, seed } => {
+            let db = db::connect(&config.database_url).await?;
+            db::migrate(&db).await?;
+            crate::seed::run(&db, crate::seed::SeedOptions { users: users.max(1), meets, seed }).await
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let bind = config.bind;
+    let app = App::new(config).await?;
+    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
+    let address = listener.local_addr()?;
+    tracing::info!("serving GraphQL at http://{address}/graphql; playground at http://{address}/playground");
+    app.serve(listener, crate::shutdown_signal()).await
+}
+
+async fn migrate(config: &Config, action: MigrateAction) -> anyhow::Result<()> {
+    let db = db::connect(&config.database_url).await?;
+    match action {
+        MigrateAction::Up => migration::Migrator::up(&db, None).await?,
+        MigrateAction::Down => migration::Migrator::down(&db, Some(1)).await?,
+        MigrateAction::Status => migration::Migrator::status(&db).await?,
+    }
+    Ok(())
+}

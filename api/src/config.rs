@@ -1,0 +1,137 @@
+//! One `Config`, read from the environment (and a `.env` file when present).
+//! Every command reads the same variables.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use anyhow::{Context, bail};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `TWEETMEET_DATABASE_URL`: `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// `TWEETMEET_BIND`: the address the server listens on.
+    pub bind: SocketAddr,
+    /// `TWEETMEET_ENV`: `development` (default) or `production`.
+    pub environment: Environment,
+    /// `TWEETMEET_JWT_SECRET`: HMAC key of access tokens. Required in
+    /// production; in development one is generated and kept beside the database.
+    pub jwt_secret: Option<String>,
+    /// `TWEETMEET_ACCESS_TOKEN_TTL_SECS`: lifetime of an access token (900).
+    pub access_token_ttl: Duration,
+    /// `TWEETMEET_REFRESH_TOKEN_TTL_DAYS`: lifetime of a refresh token (30).
+    pub refresh_token_ttl: Duration,
+    /// `TWEETMEET_CORS_ORIGINS`: comma-separated origins allowed to call the
+    /// API from a browser; `*` for any. Empty (default) allows none.
+    pub cors_origins: Vec<String>,
+    /// `TWEETMEET_LOG_FORMAT`: `text` (default) or `json`.
+    pub log_format: LogFormat,
+    /// `TWEETMEET_BODY_LIMIT_BYTES`: largest request body accepted (1 MiB).
+    pub body_limit: usize,
+    /// `TWEETMEET_PUBLIC_URL`: the web app's base URL, for links in e-mails.
+    pub public_url: String,
+    /// `TWEETMEET_DEFAULT_TIME_ZONE`: IANA zone for meets that name none.
+    pub default_time_zone: String,
+    /// `TWEETMEET_SMTP_URL`: e.g. `smtp://user:pass@host:587?tls=required`;
+    /// unset means e-mails are written as `.eml` files to `mail_dir`.
+    pub smtp_url: Option<String>,
+    /// `TWEETMEET_MAIL_FROM`: sender of notices.
+    pub mail_from: String,
+    /// `TWEETMEET_MAIL_DIR`: where `.eml` files go without SMTP (`outbox`).
+    pub mail_dir: PathBuf,
+    /// `TWEETMEET_ARGON2_CONCURRENCY`: password hashes computed at once (2).
+    pub argon2_concurrency: usize,
+}
+
+/// Where settings come from: the process environment, or a map in tests.
+struct Source<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Source<F> {
+    fn var(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    fn parsed<T: std::str::FromStr>(&self, name: &str, default: T) -> anyhow::Result<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.var(name) {
+        None => Ok(default),
+            Some(raw) => raw.trim().parse().map_err(|e| anyhow::anyhow!("{name}={raw:?}: {e}")),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `.env` (when present) and the environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        // A missing .env is normal; a malformed one is an operator's mistake worth stopping for.
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(e).context("reading .env"),
+        }
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds the configuration from any lookup of variable names (tests
+    /// pass a map, so parallel tests never share the process environment).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let source = Source(lookup);
+        let var = |name: &str| source.var(name);
+        let environment = match var("TWEETMEET_ENV").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("development") | Some("dev") => Environment::Development,
+            Some("production") | Some("prod") => Environment::Production,
+            Some(other) => bail!("TWEETMEET_ENV must be development or production, not {other:?}"),
+        };
+        let jwt_secret = var("TWEETMEET_JWT_SECRET");
+        if environment == Environment::Production && jwt_secret.is_none() {
+            bail!("TWEETMEET_JWT_SECRET is required when TWEETMEET_ENV=production");
+        }
+        if let Some(secret) = &jwt_secret
+            && secret.len() < 32
+        {
+            bail!("TWEETMEET_JWT_SECRET must be at least 32 characters");
+        }
+        let log_format = match var("TWEETMEET_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => bail!("TWEETMEET_LOG_FORMAT must be text or json, not {other:?}"),
+        };
+        let bind = source.parsed("TWEETMEET_BIND", SocketAddr::from(([127, 0, 0, 1], 8000)))?;
+        Ok(Self {
+            database_url: var("TWEETMEET_DATABASE_URL").unwrap_or_else(|| "sqlite://tweetmeet.db?mode=rwc".into()),
+            bind,
+            environment,
+            jwt_secret,
+            access_token_ttl: Duration::from_secs(source.parsed("TWEETMEET_ACCESS_TOKEN_TTL_SECS", 900)?),
+            refresh_token_ttl: Duration::from_secs(source.parsed::<u64>("TWEETMEET_REFRESH_TOKEN_TTL_DAYS", 30)? * 86_400),
+            cors_origins: var("TWEETMEET_CORS_ORIGINS")
+                .map(|v| v.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect())
+                .unwrap_or_default(),
+            log_format,
+            body_limit: source.parsed("TWEETMEET_BODY_LIMIT_BYTES", 1024 * 1024)?,
+            public_url: var("TWEETMEET_PUBLIC_URL").unwrap_or_else(|| format!("http://{bind}")),
+            default_time_zone: var("TWEETMEET_DEFAULT_TIME_ZONE").unwrap_or_else(|| "America/Toronto".into()),
+            smtp_url: var("TWEETMEET_SMTP_URL"),
+            mail_from: var("TWEETMEET_MAIL_FROM").unwrap_or_else(|| "Tweet Meet <noreply@tweetmeet.local>".into()),
+            mail_dir: PathBuf::from(var("TWEETMEET_MAIL_DIR").unwrap_or_else(|| "outbox".into())),
+            argon2_concurrency: source.parsed("TWEETMEET_ARGON2_CONCURRENCY", 2)?,
+        })
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+}

@@ -1,0 +1,120 @@
+//! The one error type. Services return `ApiResult`; resolvers return
+//! `FieldResult`, whose error can only be built from an `ApiError`. That closes
+//! async-graphql's blanket `From<impl Display>` conversion by construction: a
+//! `?` on a `DbErr` in a resolver becomes `INTERNAL` with a generic message,
+//! and the cause goes to the log (inside the request's span, with its id).
+
+use async_graphql::ErrorExtensions;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{message}")]
+    BadInput { field: Option<String>, message: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("too many requests, try again later")]
+    RateLimited,
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn bad_input(field: &str, message: impl Into<String>) -> Self {
+        Self::BadInput { field: Some(field.to_owned()), message: message.into() }
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::Unauthenticated("sign in to do this".into())
+    }
+
+    pub fn forbidden() -> Self {
+        Self::Forbidden("you are not allowed to do this".into())
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::NotFound(format!("{what} not found"))
+    }
+
+    pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthenticated(_) => "UNAUTHENTICATED",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::BadInput { .. } => "BAD_USER_INPUT",
+            Self::Conflict(_) => "CONFLICT",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// The GraphQL error a client sees; an internal cause is logged here and
+    /// never leaves the server.
+    pub fn to_graphql(&self) -> async_graphql::Error {
+        if let Self::Internal(cause) = self {
+            tracing::error!(error = ?cause, "internal error");
+        }
+        let field = match self {
+            Self::BadInput { field, .. } => field.clone(),
+            _ => None,
+        };
+        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| {
+            ext.set("code", self.code());
+            if let Some(field) = &field {
+                ext.set("field", field.as_str());
+            }
+        })
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+/// A DataLoader's shared error.
+impl From<std::sync::Arc<sea_orm::DbErr>> for ApiError {
+    fn from(err: std::sync::Arc<sea_orm::DbErr>) -> Self {
+        Self::Internal(anyhow::anyhow!("{err}"))
+    }
+}
+
+impl From<sea_orm::TransactionError<ApiError>> for ApiError {
+    fn from(err: sea_orm::TransactionError<ApiError>) -> Self {
+        match err {
+            sea_orm::TransactionError::Connection(db) => db.into(),
+            sea_orm::TransactionError::Transaction(api) => api,
+        }
+    }
+}
+
+/// A resolver's error: deliberately not `Display`, so only `ApiError` (and
+/// what converts into it) can become one.
+#[derive(Clone, Debug)]
+pub struct FieldError(async_graphql::Error);
+
+pub type FieldResult<T> = Result<T, FieldError>;
+
+impl<E: Into<ApiError>> From<E> for FieldError {
+    fn from(err: E) -> Self {
+        Self(err.into().to_graphql())
+    }
+}
+
+impl From<FieldError> for async_graphql::Error {
+    fn from(err: FieldError) -> Self {
+        err.0
+    }
+}

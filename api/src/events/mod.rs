@@ -1,0 +1,99 @@
+//! Live events: what changed, as ids only. Published only after the change
+//! commits. On PostgreSQL each event is NOTIFYed inside the writing
+//! transaction (so it is delivered on commit, to every process sharing the
+//! database, this one included, through one LISTEN connection per process);
+//! on SQLite it goes straight into this process's broadcast after commit.
+
+mod listener;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::error::ApiResult;
+
+pub use listener::spawn_listener;
+
+/// The PostgreSQL channel events travel on.
+pub const CHANNEL: &str = "tweetmeet_events";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ActivityKind {
+    RsvpChanged,
+    CheckedIn,
+    MeetUpdated,
+    MeetCancelled,
+    StoryPublished,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Event {
+    /// Something happened to a meet; `user_id` names the attendee whose
+    /// answer or arrival it was, `story_id` the story published about it.
+    MeetActivity { kind: ActivityKind, meet_id: Uuid, user_id: Option<Uuid>, story_id: Option<Uuid>, at: DateTime<Utc> },
+    MeetAnnounced { meet_id: Uuid },
+    StoryPublished { story_id: Uuid },
+    InvitationReceived { invitation_id: Uuid },
+    /// Its open WebSocket connections must close.
+    UserSuspended { user_id: Uuid },
+}
+
+/// This process's event stream.
+#[derive(Clone)]
+pub struct EventBus {
+    sender: broadcast::Sender<Arc<Event>>,
+    backend: DbBackend,
+}
+
+impl EventBus {
+    pub fn new(backend: DbBackend) -> Self {
+        let (sender, _) = broadcast::channel(4096);
+        Self { sender, backend }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.sender.subscribe()
+    }
+
+    fn deliver(&self, event: Event) {
+        // No receivers is fine: nobody is listening.
+        let _ = self.sender.send(Arc::new(event));
+    }
+
+    /// Commits `txn` with `events`: NOTIFYed inside it on PostgreSQL, or
+    /// broadcast here after the commit on SQLite. Nothing is announced for a
+    /// change that did not commit.
+    pub async fn commit(&self, txn: DatabaseTransaction, events: Vec<Event>) -> ApiResult<()> {
+        if self.backend == DbBackend::Postgres {
+            for event in &events {
+                let payload = serde_json::to_string(event).map_err(crate::error::ApiError::internal)?;
+                txn.execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT pg_notify($1, $2)",
+                    [CHANNEL.into(), payload.into()],
+                ))
+                .await?;
+            }
+            txn.commit().await?;
+        } else {
+            txn.commit().await?;
+            for event in events {
+                self.deliver(event);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the PostgreSQL LISTEN bridge for this process (no-op on SQLite).
+    pub async fn start(&self, db: &DatabaseConnection) -> anyhow::Result<()> {
+        if self.backend == DbBackend::Postgres {
+            spawn_listener(db, self.clone()).await?;
+        }
+        Ok(())
+    }
+}

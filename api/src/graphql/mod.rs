@@ -1,0 +1,120 @@
+//! Schema assembly: the roots merged from the domains, limits, SDL export,
+//! and what resolvers read from the context.
+
+pub mod pagination;
+
+use async_graphql::{
+    Context, Data, MergedObject, MergedSubscription, Request, SDLExportOptions, Schema, SchemaBuilder, ID, dataloader::DataLoader,
+};
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use crate::{
+    accounts::{AccountsMutation, AccountsQuery, loaders::UserLoader},
+    admin::{AdminMutation, AdminQuery},
+    auth::Viewer,
+    error::{ApiError, ApiResult},
+    invitations::{InvitationsMutation, InvitationsQuery},
+    live::{Hub, LiveSubscription},
+    meets::{
+        MeetsMutation, MeetsQuery,
+        loaders::{MeetLoader, ViewerAttendanceLoader},
+    },
+    state::Services,
+    stories::{StoriesMutation, StoriesQuery},
+};
+
+#[derive(MergedObject, Default)]
+pub struct Query(AccountsQuery, MeetsQuery, InvitationsQuery, StoriesQuery, AdminQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(AccountsMutation, MeetsMutation, InvitationsMutation, StoriesMutation, AdminMutation);
+
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(LiveSubscription);
+
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
+
+fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
+    Schema::build(Query::default(), Mutation::default(), Subscription::default())
+}
+
+pub fn build(services: Services) -> AppSchema {
+    builder().data(services).finish()
+}
+
+/// The served schema as deterministic SDL (what `schema.graphql` holds).
+pub fn sdl() -> String {
+    builder().finish().sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items())
+}
+
+/// Batch loaders, made per request (or per WebSocket connection) and never
+/// shared: a shared loader could serve one viewer's rows to another. They
+/// batch without caching, so a long-lived connection never reads stale rows.
+pub struct Loaders {
+    pub users: DataLoader<UserLoader>,
+    pub meets: DataLoader<MeetLoader>,
+    /// `None` for anonymous viewers, who have no attendance.
+    pub viewer_attendance: Option<DataLoader<ViewerAttendanceLoader>>,
+}
+
+impl Loaders {
+    pub fn new(db: &DatabaseConnection, viewer: Viewer) -> Self {
+        Self {
+            users: DataLoader::new(UserLoader(db.clone()), tokio::spawn),
+            meets: DataLoader::new(MeetLoader { db: db.clone(), viewer }, tokio::spawn),
+            viewer_attendance: viewer
+                .user_id()
+                .map(|user_id| DataLoader::new(ViewerAttendanceLoader { db: db.clone(), user_id }, tokio::spawn)),
+        }
+    }
+}
+
+/// Per-request context: the viewer and the request's loaders.
+pub fn request_data(request: Request, services: &Services, viewer: Viewer) -> Request {
+    request.data(viewer).data(Loaders::new(&services.db, viewer))
+}
+
+/// Per-connection context of a WebSocket.
+pub fn request_data_for_connection(data: &mut Data, services: &Services, viewer: Viewer) {
+    data.insert(viewer);
+    data.insert(Loaders::new(&services.db, viewer));
+}
+
+/// What resolvers read from the context.
+pub trait ContextExt {
+    fn services(&self) -> &Services;
+    fn viewer(&self) -> Viewer;
+    fn loaders(&self) -> &Loaders;
+
+    fn db(&self) -> &DatabaseConnection {
+        &self.services().db
+    }
+
+    fn live(&self) -> &Hub {
+        &self.services().live
+    }
+}
+
+impl ContextExt for Context<'_> {
+    fn services(&self) -> &Services {
+        // Put there by `build`: every schema this crate serves has it.
+        self.data_unchecked::<Services>()
+    }
+
+    fn viewer(&self) -> Viewer {
+        self.data_opt::<Viewer>().copied().unwrap_or(Viewer::Anonymous)
+    }
+
+    fn loaders(&self) -> &Loaders {
+        // Put there by `request_data` / `request_data_for_connection`, the
+        // only ways requests reach the schema.
+        self.data_unchecked::<Loaders>()
+    }
+}
+
+/// An opaque ID from a client, as the UUID it stands for; anything else names
+/// no row, hence NOT_FOUND.
+pub fn parse_id(id: &ID, what: &str) -> ApiResult<Uuid> {
+    Uuid::parse_str(id.as_str()).map_err(|_| ApiError::not_found(what))
+}

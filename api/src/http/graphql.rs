@@ -1,0 +1,142 @@
+//! `/graphql` as the GraphQL-over-HTTP specification says: POST with a JSON
+//! body, GET for queries only; answers in `application/json` or
+//! `application/graphql-response+json` as the client accepts. We answer
+//! ourselves because async-graphql-axum always uses the latter, which fails a
+//! MUST of the spec for clients that only accept `application/json`.
+
+use async_graphql::{
+    ServerError,
+    parser::types::{DocumentOperations, OperationType},
+};
+use axum::{
+    body::Bytes,
+    extract::{RawQuery, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+
+use super::AppState;
+use crate::{auth::viewer, error::ApiError, graphql::request_data};
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+const JSON: &str = "application/json";
+
+/// The media type the client gets, from its `Accept` header.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MediaType {
+    Json,
+    GraphqlResponseJson,
+}
+
+fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Some(MediaType::Json);
+    };
+    // The first acceptable type in the client's list wins (q-values aside).
+    for item in accept.split(',') {
+        let media = item.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        match media.as_str() {
+            GRAPHQL_RESPONSE_JSON => return Some(MediaType::GraphqlResponseJson),
+            JSON | "application/*" | "*/*" => return Some(MediaType::Json),
+            _ => {}
+        }
+    }
+    None
+}
+
+fn respond(media: MediaType, status: StatusCode, body: &impl serde::Serialize) -> Response {
+    let content_type = match media {
+        MediaType::Json => "application/json; charset=utf-8",
+        MediaType::GraphqlResponseJson => "application/graphql-response+json; charset=utf-8",
+    };
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (status, [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], bytes).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "serializing a response");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// A response with one request-level error and no data.
+fn request_error(media: MediaType, status: StatusCode, error: ApiError) -> Response {
+    let error = error.to_graphql();
+    let mut server_error = ServerError::new(error.message, None);
+    server_error.extensions = error.extensions;
+    respond(media, status, &async_graphql::Response::from_errors(vec![server_error]))
+}
+
+fn bad_request(media: MediaType, message: &str) -> Response {
+    request_error(media, StatusCode::BAD_REQUEST, ApiError::BadInput { field: None, message: message.into() })
+}
+
+pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let Some(media) = negotiate(&headers) else { return StatusCode::NOT_ACCEPTABLE.into_response() };
+    let request = match async_graphql::http::parse_query_string(query.as_deref().unwrap_or("")) {
+        Ok(request) => request,
+        Err(err) => return bad_request(media, &format!("invalid query string: {err}")),
+    };
+    // Only queries over GET: a GET must never change anything (it can be
+    // prefetched, cached, or sent by an <img> on another site).
+    if let Ok(document) = async_graphql::parser::parse_query(&request.query) {
+        let operation = match &document.operations {
+            DocumentOperations::Single(op) => Some(op),
+            DocumentOperations::Multiple(ops) => match &request.operation_name {
+                Some(name) => ops.get(name.as_str()),
+                None => ops.values().next(),
+            },
+        };
+        if operation.is_some_and(|op| op.node.ty != OperationType::Query) {
+            let mut response = request_error(
+                media,
+                StatusCode::METHOD_NOT_ALLOWED,
+                ApiError::BadInput { field: None, message: "only queries may be sent over GET; use POST".into() },
+            );
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return response;
+        }
+    }
+    execute(state, headers, media, request).await
+}
+
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(media) = negotiate(&headers) else { return StatusCode::NOT_ACCEPTABLE.into_response() };
+    // Only JSON bodies: this also refuses the "simple" cross-site form posts
+    // (text/plain, form-urlencoded) that CORS does not preflight.
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(JSON));
+    if !is_json {
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the request as application/json").into_response();
+    }
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return bad_request(media, "batched requests are not supported");
+    }
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => return bad_request(media, &format!("invalid request body: {err}")),
+    };
+    execute(state, headers, media, request).await
+}
+
+async fn execute(state: AppState, headers: HeaderMap, media: MediaType, request: async_graphql::Request) -> Response {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let (viewer, _) = match viewer::resolve(&state.services.db, &state.services.keys, authorization).await {
+        Ok(resolved) => resolved,
+        Err(err @ ApiError::Internal(_)) => return request_error(media, StatusCode::INTERNAL_SERVER_ERROR, err),
+        Err(err) => return request_error(media, StatusCode::UNAUTHORIZED, err),
+    };
+    let request = request_data(request, &state.services, viewer);
+    let response = state.schema.execute(request).await;
+    // With graphql-response+json, a request that could not execute at all
+    // (no data: parse or validation errors) is a 400, as the spec says.
+    let status = if media == MediaType::GraphqlResponseJson && response.data == async_graphql::Value::Null && !response.errors.is_empty()
+    {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    respond(media, status, &response)
+}

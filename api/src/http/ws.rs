@@ -1,0 +1,154 @@
+//! `/graphql/ws`: subscriptions over `graphql-transport-ws` and the legacy
+//! `graphql-ws` protocol. async-graphql speaks the protocols; around it we add
+//! what it lacks: a refused `connection_init` closes with 4403 (it would say
+//! 1002), a connection that never initialises is closed after a timeout, one
+//! whose access token expires is closed with 4403 so the client reconnects
+//! with a fresh token, and the server pings idle connections.
+
+use std::{
+    str::FromStr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_graphql::{
+    Data,
+    http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols, WsMessage},
+};
+use axum::{
+    extract::{
+        State, WebSocketUpgrade,
+        ws::{CloseFrame, Message, WebSocket},
+    },
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use chrono::{DateTime, Utc};
+use futures::{SinkExt, StreamExt, future};
+
+use super::AppState;
+use crate::{auth::viewer, graphql::request_data_for_connection};
+
+const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+const PING_INTERVAL: Duration = Duration::from_secs(20);
+const FORBIDDEN: u16 = 4403;
+const INIT_TIMED_OUT: u16 = 4408;
+
+pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+    // The first subprotocol the client offers that we speak.
+    let protocol = headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|offered| offered.split(',').find_map(|p| WebSocketProtocols::from_str(p.trim()).ok()));
+    let Some(protocol) = protocol else {
+        return (StatusCode::BAD_REQUEST, "offer the graphql-transport-ws or graphql-ws subprotocol").into_response();
+    };
+    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| serve(state, socket, protocol))
+}
+
+/// Where the connection stands after `connection_init`.
+#[derive(Clone, Copy)]
+enum Init {
+    Pending,
+    Accepted { expires_at: Option<DateTime<Utc>> },
+    Refused,
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+}
+
+async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols) {
+    let (mut sink, stream) = socket.split();
+    let input = stream
+        .take_while(|message| future::ready(message.is_ok()))
+        .filter_map(|message| {
+            future::ready(match message {
+                Ok(Message::Text(text)) => Some(text.as_bytes().to_vec()),
+                Ok(Message::Binary(bytes)) => Some(bytes.to_vec()),
+                _ => None,
+            })
+        });
+
+    let init = Arc::new(Mutex::new(Init::Pending));
+    let on_init = {
+        let init = init.clone();
+        let services = state.services.clone();
+        move |payload: serde_json::Value| async move {
+            let authorization = ["authorization", "Authorization"]
+                .iter()
+                .find_map(|key| payload.get(*key).and_then(|v| v.as_str()).map(str::to_owned));
+            let outcome = viewer::resolve(&services.db, &services.keys, authorization.as_deref()).await;
+            let mut init = init.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            match outcome {
+                Ok((viewer, token)) => {
+                    *init = Init::Accepted { expires_at: token.map(|t| t.expires_at) };
+                    let mut data = Data::default();
+                    request_data_for_connection(&mut data, &services, viewer);
+                    Ok(data)
+                }
+                Err(err) => {
+                    *init = Init::Refused;
+                    Err(err.to_graphql())
+                }
+            }
+        }
+    };
+
+    let messages = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol).on_connection_init(on_init);
+    let messages = messages.map(|message| match message {
+        WsMessage::Text(text) => Message::Text(text.into()),
+        WsMessage::Close(code, reason) => Message::Close(Some(CloseFrame { code, reason: reason.into() })),
+    });
+    futures::pin_mut!(messages);
+
+    let started = tokio::time::Instant::now();
+    let mut ping = tokio::time::interval_at(started + PING_INTERVAL, PING_INTERVAL);
+    let ping_message = match protocol {
+        WebSocketProtocols::GraphQLWS => r#"{"type":"ping"}"#,
+        WebSocketProtocols::SubscriptionsTransportWS => r#"{"type":"ka"}"#,
+    };
+
+    loop {
+        let current = *init.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // The moment this connection must end, if any: no init in time, or
+        // the access token it was opened with expiring.
+        let deadline = match current {
+            Init::Pending => Some((started + INIT_TIMEOUT, close(INIT_TIMED_OUT, "Connection initialisation timeout"))),
+            Init::Accepted { expires_at: Some(at) } => {
+                let left = (at - Utc::now()).to_std().unwrap_or_default();
+                Some((tokio::time::Instant::now() + left, close(FORBIDDEN, "Forbidden: access token expired")))
+            }
+            Init::Accepted { expires_at: None } | Init::Refused => None,
+        };
+        let until_deadline = async {
+            match &deadline {
+                Some((at, _)) => tokio::time::sleep_until(*at).await,
+                None => future::pending().await,
+            }
+        };
+        let outgoing = tokio::select! {
+            message = messages.next() => match message {
+                // A refused connection_init: graphql-transport-ws says 4403 Forbidden.
+                Some(Message::Close(Some(frame))) if frame.code == 1002 && matches!(current, Init::Refused) => {
+                    close(FORBIDDEN, "Forbidden")
+                }
+                Some(message) => message,
+                None => break,
+            },
+            () = until_deadline => match deadline {
+                Some((_, message)) => message,
+                None => break,
+            },
+            _ = ping.tick() => match current {
+                Init::Accepted { .. } => Message::Text(ping_message.into()),
+                _ => continue,
+            },
+        };
+        let closing = matches!(outgoing, Message::Close(_));
+        if sink.send(outgoing).await.is_err() || closing {
+            break;
+        }
+    }
+    let _ = sink.close().await;
+}

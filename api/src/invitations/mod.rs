@@ -1,0 +1,7 @@
+//! Invitations: by handle to members, by e-mail to people not on Tweet Meet yet.
+
+mod resolvers;
+pub mod service;
+pub mod types;
+
+pub use resolvers::{InvitationsMutation, InvitationsQuery};

@@ -1,0 +1,343 @@
+//! Invitation rules. Whether someone may see or answer a meet is the meets
+//! domain's to say; this module asks it.
+
+use std::collections::HashMap;
+
+use chrono::{Duration, Utc};
+use entity::{
+    attendances::{self, RsvpStatus},
+    invitations::{self, InvitationStatus},
+    meets::{self, MeetStatus, Visibility},
+    users,
+};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use crate::{
+    accounts::validate,
+    auth::{
+        Viewer,
+        tokens::{random_token, token_hash},
+    },
+    db::begin_write,
+    error::{ApiError, ApiResult},
+    events::Event,
+    graphql::pagination::{Direction, Page, TimeKey, after_time_key},
+    meets::service::{self as meets_service, Answer},
+    notices,
+    state::Services,
+};
+
+pub const MAX_PER_CALL: usize = 50;
+pub const CLAIM_VALIDITY: Duration = Duration::days(30);
+
+/// Who an invitation goes to.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Invitee {
+    Member(Uuid),
+    Email(String),
+}
+
+fn invalid_claim() -> ApiError {
+    ApiError::NotFound("this invitation link is invalid, used or expired".into())
+}
+
+pub async fn invite(
+    services: &Services,
+    viewer: Viewer,
+    meet_id: Uuid,
+    handles: Vec<String>,
+    emails: Vec<String>,
+    message: Option<String>,
+) -> ApiResult<Vec<invitations::Model>> {
+    let inviter_id = viewer.require()?;
+    if handles.len() + emails.len() > MAX_PER_CALL {
+        return Err(ApiError::bad_input("handles", format!("at most {MAX_PER_CALL} handles and e-mails in one call")));
+    }
+    if handles.is_empty() && emails.is_empty() {
+        return Err(ApiError::bad_input("handles", "name at least one handle or e-mail"));
+    }
+    let message = crate::meets::rules::optional("message", message, 500)?;
+    let emails = emails.iter().map(|e| validate::email("emails", e)).collect::<ApiResult<Vec<_>>>()?;
+
+    let txn = begin_write(&services.db).await?;
+    let meet = meets_service::lock_visible(&txn, viewer, meet_id).await?;
+    may_invite(&txn, &meet, inviter_id).await?;
+    if meet.status == MeetStatus::Cancelled || meet.effective_end_at <= Utc::now() {
+        return Err(ApiError::Conflict("this meet is cancelled or over".into()));
+    }
+
+    // Resolve every target first: one unknown handle and nothing is created.
+    let wanted: Vec<String> = handles.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    let members: HashMap<String, users::Model> = users::Entity::find()
+        .filter(users::Column::Handle.is_in(wanted.clone()))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|u| (u.handle.clone(), u))
+        .collect();
+    if let Some(unknown) = wanted.iter().find(|h| !members.contains_key(*h)) {
+        return Err(ApiError::bad_input("handles", format!("no member has the handle {unknown:?}")));
+    }
+    let by_email: HashMap<String, users::Model> =
+        users::Entity::find().filter(users::Column::Email.is_in(emails.clone())).all(&txn).await?.into_iter().map(|u| (u.email.clone(), u)).collect();
+    let mut targets: Vec<Invitee> = Vec::new();
+    for invitee in wanted
+        .iter()
+        .map(|h| Invitee::Member(members[h].id))
+        .chain(emails.iter().map(|e| by_email.get(e).map_or_else(|| Invitee::Email(e.clone()), |u| Invitee::Member(u.id))))
+    {
+        if invitee == Invitee::Member(inviter_id) {
+            return Err(ApiError::bad_input("handles", "you cannot invite yourself"));
+        }
+        if !targets.contains(&invitee) {
+            targets.push(invitee);
+        }
+    }
+
+    let mut result = Vec::with_capacity(targets.len());
+    let mut events = Vec::new();
+    for target in targets {
+        let existing = invitations::Entity::find()
+            .filter(invitations::Column::MeetId.eq(meet_id))
+            .filter(match &target {
+                Invitee::Member(id) => invitations::Column::InviteeId.eq(*id),
+                Invitee::Email(email) => invitations::Column::Email.eq(email.clone()),
+            })
+            .one(&txn)
+            .await?;
+        if let Some(existing) = existing {
+            // Already invited: the same invitation, revived if it was revoked.
+            if existing.status == InvitationStatus::Revoked {
+                let mut active: invitations::ActiveModel = existing.into();
+                active.status = Set(InvitationStatus::Pending);
+                active.responded_at = Set(None);
+                let revived = active.update(&txn).await?;
+                if revived.invitee_id.is_some() {
+                    events.push(Event::InvitationReceived { invitation_id: revived.id });
+                }
+                result.push(revived);
+            } else {
+                result.push(existing);
+            }
+            continue;
+        }
+        let now = Utc::now();
+        let claim_token = matches!(target, Invitee::Email(_)).then(random_token);
+        let invitation = invitations::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            meet_id: Set(meet_id),
+            inviter_id: Set(inviter_id),
+            invitee_id: Set(match &target {
+                Invitee::Member(id) => Some(*id),
+                Invitee::Email(_) => None,
+            }),
+            email: Set(match &target {
+                Invitee::Member(_) => None,
+                Invitee::Email(email) => Some(email.clone()),
+            }),
+            message: Set(message.clone()),
+            status: Set(InvitationStatus::Pending),
+            claim_token_hash: Set(claim_token.as_deref().map(token_hash)),
+            claim_expires_at: Set(claim_token.as_ref().map(|_| now + CLAIM_VALIDITY)),
+            created_at: Set(now),
+            responded_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        match &claim_token {
+            Some(token) => notices::invitation_by_email(&txn, &services.config, &invitation, &meet, token).await?,
+            None => {
+                notices::invitation_to_member(&txn, &services.config, &invitation, &meet).await?;
+                events.push(Event::InvitationReceived { invitation_id: invitation.id });
+            }
+        }
+        result.push(invitation);
+    }
+    services.events.commit(txn, events).await?;
+    Ok(result)
+}
+
+/// The host may invite to any of their meets; a GOING attendee to a PUBLIC one.
+async fn may_invite(db: &impl ConnectionTrait, meet: &meets::Model, user_id: Uuid) -> ApiResult<()> {
+    if meet.host_id == user_id {
+        return Ok(());
+    }
+    let going = attendances::Entity::find()
+        .filter(attendances::Column::MeetId.eq(meet.id))
+        .filter(attendances::Column::UserId.eq(user_id))
+        .filter(attendances::Column::Status.eq(RsvpStatus::Going))
+        .one(db)
+        .await?
+        .is_some();
+    if going && meet.visibility == Visibility::Public {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("only the host, or a going attendee of a public meet, may invite".into()))
+    }
+}
+
+/// Makes an e-mail invitation the signed-in user's. Used, expired and unknown
+/// tokens get the same error.
+pub async fn claim(services: &Services, viewer: Viewer, token: &str) -> ApiResult<invitations::Model> {
+    let user_id = viewer.require()?;
+    let txn = begin_write(&services.db).await?;
+    let invitation = invitations::Entity::find()
+        .filter(invitations::Column::ClaimTokenHash.eq(token_hash(token)))
+        .filter(invitations::Column::InviteeId.is_null())
+        .filter(invitations::Column::Status.eq(InvitationStatus::Pending))
+        .filter(invitations::Column::ClaimExpiresAt.gt(Utc::now()))
+        .one(&txn)
+        .await?
+        .ok_or_else(invalid_claim)?;
+    let already = invitations::Entity::find()
+        .filter(invitations::Column::MeetId.eq(invitation.meet_id))
+        .filter(invitations::Column::InviteeId.eq(user_id))
+        .one(&txn)
+        .await?;
+    let mut active: invitations::ActiveModel = invitation.into();
+    active.claim_token_hash = Set(None);
+    let claimed = match already {
+        // Invited twice (by handle and by e-mail): the token is spent, and the
+        // invitation they already hold is theirs.
+        Some(existing) => {
+            active.status = Set(InvitationStatus::Revoked);
+            active.update(&txn).await?;
+            existing
+        }
+        None => {
+            active.invitee_id = Set(Some(user_id));
+            active.update(&txn).await?
+        }
+    };
+    services.events.commit(txn, vec![Event::InvitationReceived { invitation_id: claimed.id }]).await?;
+    Ok(claimed)
+}
+
+/// Pending e-mail invitations to `email` become `user_id`'s (at registration).
+pub async fn adopt_by_email(db: &impl ConnectionTrait, email: &str, user_id: Uuid) -> ApiResult<()> {
+    use sea_orm::sea_query::Expr;
+    invitations::Entity::update_many()
+        .col_expr(invitations::Column::InviteeId, Expr::value(user_id))
+        .col_expr(invitations::Column::ClaimTokenHash, Expr::value(Option::<String>::None))
+        .filter(invitations::Column::Email.eq(email))
+        .filter(invitations::Column::InviteeId.is_null())
+        .filter(invitations::Column::Status.eq(InvitationStatus::Pending))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+async fn find(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<invitations::Model> {
+    invitations::Entity::find_by_id(id).one(db).await?.ok_or_else(|| ApiError::not_found("invitation"))
+}
+
+pub async fn respond(services: &Services, viewer: Viewer, id: Uuid, accept: bool) -> ApiResult<invitations::Model> {
+    let user_id = viewer.require()?;
+    let txn = begin_write(&services.db).await?;
+    let invitation = find(&txn, id).await?;
+    if invitation.invitee_id != Some(user_id) {
+        return Err(if invitation.inviter_id == user_id || viewer.is_admin() {
+            ApiError::Forbidden("only the invitee may respond".into())
+        } else {
+            ApiError::not_found("invitation")
+        });
+    }
+    match (invitation.status, accept) {
+        (InvitationStatus::Revoked, _) => return Err(ApiError::Conflict("this invitation was revoked".into())),
+        (InvitationStatus::Declined, _) => return Err(ApiError::Conflict("this invitation was declined".into())),
+        (InvitationStatus::Accepted, true) => return Ok(invitation),
+        _ => {}
+    }
+    let meet = meets_service::lock_visible(&txn, viewer, invitation.meet_id).await?;
+    let now = Utc::now();
+    let existing = attendances::Entity::find()
+        .filter(attendances::Column::MeetId.eq(meet.id))
+        .filter(attendances::Column::UserId.eq(user_id))
+        .one(&txn)
+        .await?;
+    let mut events = Vec::new();
+    if accept {
+        if meet.status == MeetStatus::Cancelled || meet.effective_end_at <= now {
+            return Err(ApiError::Conflict("this meet is cancelled or over".into()));
+        }
+        let (_, answered) = meets_service::answer_in(&txn, &meet, user_id, existing, Answer::Going, now).await?;
+        events = answered;
+    } else if existing.as_ref().is_some_and(|a| a.status != RsvpStatus::NotGoing) && meet.effective_end_at > now {
+        let (_, answered) = meets_service::answer_in(&txn, &meet, user_id, existing, Answer::NotGoing, now).await?;
+        events = answered;
+    }
+    let mut active: invitations::ActiveModel = invitation.into();
+    active.status = Set(if accept { InvitationStatus::Accepted } else { InvitationStatus::Declined });
+    active.responded_at = Set(Some(now));
+    let invitation = active.update(&txn).await?;
+    services.events.commit(txn, events).await?;
+    Ok(invitation)
+}
+
+pub async fn revoke(services: &Services, viewer: Viewer, id: Uuid) -> ApiResult<invitations::Model> {
+    let user_id = viewer.require()?;
+    let txn = begin_write(&services.db).await?;
+    let invitation = find(&txn, id).await?;
+    let meet = meets::Entity::find_by_id(invitation.meet_id).one(&txn).await?.ok_or_else(|| ApiError::not_found("invitation"))?;
+    if invitation.inviter_id != user_id && meet.host_id != user_id {
+        return Err(if invitation.invitee_id == Some(user_id) || viewer.is_admin() {
+            ApiError::Forbidden("only the inviter or the host may revoke an invitation".into())
+        } else {
+            ApiError::not_found("invitation")
+        });
+    }
+    if invitation.status == InvitationStatus::Revoked {
+        return Ok(invitation);
+    }
+    let mut active: invitations::ActiveModel = invitation.into();
+    active.status = Set(InvitationStatus::Revoked);
+    active.claim_token_hash = Set(None);
+    let invitation = active.update(&txn).await?;
+    txn.commit().await?;
+    Ok(invitation)
+}
+
+/// The viewer's invitations, newest first.
+pub async fn mine(
+    db: &impl ConnectionTrait,
+    viewer: Viewer,
+    status: Option<InvitationStatus>,
+    page: &Page<TimeKey>,
+) -> ApiResult<Vec<invitations::Model>> {
+    let user_id = viewer.require()?;
+    let mut condition = Condition::all().add(invitations::Column::InviteeId.eq(user_id));
+    if let Some(status) = status {
+        condition = condition.add(invitations::Column::Status.eq(status));
+    }
+    list(db, condition, page).await
+}
+
+/// A meet's invitations, for its host and administrators.
+pub async fn for_meet(
+    db: &impl ConnectionTrait,
+    viewer: Viewer,
+    meet: &meets::Model,
+    page: &Page<TimeKey>,
+) -> ApiResult<Vec<invitations::Model>> {
+    if viewer.user_id() != Some(meet.host_id) && !viewer.is_admin() {
+        return Err(ApiError::Forbidden("only the host or an administrator may see a meet's invitations".into()));
+    }
+    list(db, Condition::all().add(invitations::Column::MeetId.eq(meet.id)), page).await
+}
+
+async fn list(db: &impl ConnectionTrait, mut condition: Condition, page: &Page<TimeKey>) -> ApiResult<Vec<invitations::Model>> {
+    if let Some(key) = &page.after {
+        condition = condition.add(after_time_key(invitations::Column::CreatedAt, invitations::Column::Id, key, Direction::Descending));
+    }
+    Ok(invitations::Entity::find()
+        .filter(condition)
+        .order_by(invitations::Column::CreatedAt, Order::Desc)
+        .order_by(invitations::Column::Id, Order::Desc)
+        .limit(page.limit())
+        .all(db)
+        .await?)
+}

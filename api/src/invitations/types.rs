@@ -1,0 +1,142 @@
+//! GraphQL types of invitations.
+
+use async_graphql::{Context, Enum, ID, Object, connection::Connection};
+use chrono::{DateTime, Utc};
+use entity::{invitations, meets, users};
+
+use super::service;
+use crate::{
+    accounts::types::User,
+    error::{ApiError, FieldResult},
+    graphql::{ContextExt, pagination},
+    meets::types::Meet,
+};
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum InvitationStatus {
+    Pending,
+    Accepted,
+    Declined,
+    Revoked,
+}
+
+impl From<invitations::InvitationStatus> for InvitationStatus {
+    fn from(s: invitations::InvitationStatus) -> Self {
+        match s {
+            invitations::InvitationStatus::Pending => Self::Pending,
+            invitations::InvitationStatus::Accepted => Self::Accepted,
+            invitations::InvitationStatus::Declined => Self::Declined,
+            invitations::InvitationStatus::Revoked => Self::Revoked,
+        }
+    }
+}
+
+impl From<InvitationStatus> for invitations::InvitationStatus {
+    fn from(s: InvitationStatus) -> Self {
+        match s {
+            InvitationStatus::Pending => Self::Pending,
+            InvitationStatus::Accepted => Self::Accepted,
+            InvitationStatus::Declined => Self::Declined,
+            InvitationStatus::Revoked => Self::Revoked,
+        }
+    }
+}
+
+/// Inviter and meet may come preloaded (live events).
+pub struct Invitation {
+    pub model: invitations::Model,
+    pub inviter: Option<users::Model>,
+    pub meet: Option<meets::Model>,
+}
+
+impl From<invitations::Model> for Invitation {
+    fn from(model: invitations::Model) -> Self {
+        Self { model, inviter: None, meet: None }
+    }
+}
+
+#[Object]
+impl Invitation {
+    async fn id(&self) -> ID {
+        ID(self.model.id.to_string())
+    }
+
+    async fn status(&self) -> InvitationStatus {
+        self.model.status.into()
+    }
+
+    /// The address an e-mail invitation went to: visible to the inviter, the
+    /// host, the invitee and administrators; `null` to anyone else.
+    async fn email(&self, ctx: &Context<'_>) -> FieldResult<Option<&str>> {
+        let Some(email) = self.model.email.as_deref() else { return Ok(None) };
+        let viewer = ctx.viewer();
+        let Some(user_id) = viewer.user_id() else { return Ok(None) };
+        if viewer.is_admin() || user_id == self.model.inviter_id || Some(user_id) == self.model.invitee_id {
+            return Ok(Some(email));
+        }
+        let meet = ctx.loaders().meets.load_one(self.model.meet_id).await?;
+        Ok(meet.filter(|m| m.host_id == user_id).map(|_| email))
+    }
+
+    async fn message(&self) -> Option<&str> {
+        self.model.message.as_deref()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.model.created_at
+    }
+
+    async fn responded_at(&self) -> Option<DateTime<Utc>> {
+        self.model.responded_at
+    }
+
+    /// The member invited; `null` for an e-mail invitation not yet claimed.
+    async fn invitee(&self, ctx: &Context<'_>) -> FieldResult<Option<User>> {
+        let Some(id) = self.model.invitee_id else { return Ok(None) };
+        Ok(ctx.loaders().users.load_one(id).await?.map(User))
+    }
+
+    async fn inviter(&self, ctx: &Context<'_>) -> FieldResult<User> {
+        if let Some(inviter) = &self.inviter {
+            return Ok(User(inviter.clone()));
+        }
+        let inviter = ctx.loaders().users.load_one(self.model.inviter_id).await?;
+        Ok(User(inviter.ok_or_else(|| ApiError::not_found("user"))?))
+    }
+
+    /// `null` when the viewer may no longer see the meet (a revoked
+    /// invitation to an invite-only meet).
+    async fn meet(&self, ctx: &Context<'_>) -> FieldResult<Option<Meet>> {
+        if let Some(meet) = &self.meet {
+            return Ok(Some(Meet::from(meet.clone())));
+        }
+        Ok(ctx.loaders().meets.load_one(self.model.meet_id).await?.map(Meet::from))
+    }
+}
+
+fn key(invitation: &invitations::Model) -> pagination::TimeKey {
+    pagination::TimeKey { at: invitation.created_at, id: invitation.id }
+}
+
+/// `Meet.invitations`: the host and administrators only.
+pub async fn for_meet(
+    ctx: &Context<'_>,
+    meet: &meets::Model,
+    first: Option<i32>,
+    after: Option<String>,
+) -> FieldResult<Connection<String, Invitation>> {
+    let page = pagination::page(first, after)?;
+    let rows = service::for_meet(ctx.db(), ctx.viewer(), meet, &page).await?;
+    Ok(pagination::connection(rows, page.first, key, Invitation::from))
+}
+
+pub async fn mine(
+    ctx: &Context<'_>,
+    status: Option<InvitationStatus>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> FieldResult<Connection<String, Invitation>> {
+    let page = pagination::page(first, after)?;
+    let rows = service::mine(ctx.db(), ctx.viewer(), status.map(Into::into), &page).await?;
+    Ok(pagination::connection(rows, page.first, key, Invitation::from))
+}

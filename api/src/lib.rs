@@ -1,0 +1,151 @@
+//! Tweet Meet's GraphQL server as a library: the binary and the tests both
+//! start it through [`App`].
+
+pub mod accounts;
+pub mod admin;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod graphql;
+pub mod http;
+pub mod invitations;
+pub mod live;
+pub mod meets;
+pub mod notices;
+pub mod seed;
+pub mod state;
+pub mod stories;
+
+use std::{future::Future, path::PathBuf, sync::Arc};
+
+use anyhow::Context;
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+use crate::{
+    auth::{password::PasswordHasherPool, tokens::TokenKeys},
+    config::Config,
+    events::EventBus,
+    http::AppState,
+    live::Hub,
+    notices::transport::Transport,
+    state::Services,
+};
+
+/// A server ready to serve: connected and migrated.
+pub struct App {
+    pub state: AppState,
+}
+
+impl App {
+    /// Connects to the configured database and applies pending migrations.
+    pub async fn new(config: Config) -> anyhow::Result<Self> {
+        let db = db::connect(&config.database_url).await?;
+        Self::with_database(config, db).await
+    }
+
+    /// Like [`App::new`] on a connection the caller made (tests attach a
+    /// statement counter to it first).
+    pub async fn with_database(config: Config, db: DatabaseConnection) -> anyhow::Result<Self> {
+        db::migrate(&db).await?;
+        let secret = jwt_secret(&config)?;
+        let events = EventBus::new(db.get_database_backend());
+        events.start(&db).await?;
+        let live = Hub::start(db.clone(), &events);
+        let transport = Transport::from_config(config.smtp_url.as_deref(), config.mail_dir.clone())?;
+        tracing::info!("e-mail notices go to {}", transport.describe());
+        tokio::spawn(notices::worker::run(db.clone(), transport, config.mail_from.clone()));
+        let services = Services {
+            db,
+            keys: TokenKeys::new(secret.as_bytes(), config.access_token_ttl),
+            passwords: PasswordHasherPool::new(config.argon2_concurrency),
+            config: Arc::new(config),
+            events,
+            live,
+        };
+        let schema = graphql::build(services.clone());
+        Ok(Self { state: AppState { services, schema } })
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let router = http::router(self.state);
+        axum::serve(listener, router).with_graceful_shutdown(shutdown).await.context("serving HTTP")
+    }
+}
+
+/// The HMAC key of access tokens: configured, or in development generated
+/// once and kept beside the database, so tokens survive restarts.
+fn jwt_secret(config: &Config) -> anyhow::Result<String> {
+    if let Some(secret) = &config.jwt_secret {
+        return Ok(secret.clone());
+    }
+    let path = dev_secret_path(&config.database_url);
+    if let Ok(existing) = std::fs::read_to_string(&path)
+        && existing.trim().len() >= 32
+    {
+        return Ok(existing.trim().to_owned());
+    }
+    let secret = auth::tokens::random_token();
+    std::fs::write(&path, &secret).with_context(|| format!("writing the development JWT secret to {}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated a development JWT secret");
+    Ok(secret)
+}
+
+/// `<database file>.jwt-secret` for SQLite, `.jwt-secret` in the working
+/// directory otherwise.
+fn dev_secret_path(database_url: &str) -> PathBuf {
+    let file = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .filter(|path| !path.is_empty() && *path != ":memory:");
+    match file {
+        Some(path) => PathBuf::from(format!("{path}.jwt-secret")),
+        None => PathBuf::from(".jwt-secret"),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down; finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dev_secret_path;
+
+    #[test]
+    fn dev_secret_sits_beside_the_database() {
+        assert_eq!(dev_secret_path("sqlite://tweetmeet.db?mode=rwc").to_str(), Some("tweetmeet.db.jwt-secret"));
+        assert_eq!(dev_secret_path("sqlite:///tmp/x.db").to_str(), Some("/tmp/x.db.jwt-secret"));
+        assert_eq!(dev_secret_path("postgres://localhost/db").to_str(), Some(".jwt-secret"));
+    }
+}

@@ -1,0 +1,162 @@
+//! The per-process fan-out. Each event (ids only) is loaded once, here, into
+//! a snapshot holding everything any subscriber may select and everything
+//! visibility needs; every subscriber then filters and resolves from that
+//! shared snapshot. The cost of an event does not grow with subscribers.
+
+use std::{collections::HashSet, sync::Arc};
+
+use chrono::{DateTime, Utc};
+use entity::{attendances, invitations, meets, stories, users};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::{
+    events::{ActivityKind, Event, EventBus},
+    meets::visibility::SEEING_INVITATIONS,
+};
+
+/// How many snapshots a subscriber may fall behind before it is dropped.
+const SUBSCRIBER_BUFFER: usize = 1024;
+
+/// A meet as events show it, with who may see it.
+#[derive(Debug)]
+pub struct MeetView {
+    pub meet: meets::Model,
+    pub host: users::Model,
+    /// Holders of a pending or accepted invitation (for INVITE_ONLY meets).
+    pub invitees: HashSet<Uuid>,
+}
+
+#[derive(Debug)]
+pub enum Snapshot {
+    MeetActivity {
+        kind: ActivityKind,
+        at: DateTime<Utc>,
+        meet: MeetView,
+        attendance: Option<(attendances::Model, users::Model)>,
+        story: Option<(stories::Model, users::Model)>,
+    },
+    MeetAnnounced(MeetView),
+    StoryPublished {
+        story: stories::Model,
+        author: users::Model,
+        meet: Option<MeetView>,
+    },
+    InvitationReceived {
+        invitation: invitations::Model,
+        inviter: users::Model,
+        meet: meets::Model,
+    },
+    UserSuspended(Uuid),
+}
+
+#[derive(Clone)]
+pub struct Hub {
+    sender: broadcast::Sender<Arc<Snapshot>>,
+}
+
+impl Hub {
+    /// Starts loading snapshots from `bus` in the background.
+    pub fn start(db: DatabaseConnection, bus: &EventBus) -> Self {
+        let (sender, _) = broadcast::channel(SUBSCRIBER_BUFFER);
+        let hub = Self { sender };
+        let mut events = bus.subscribe();
+        let out = hub.sender.clone();
+        tokio::spawn(async move {
+            loop {
+                let event = match events.recv().await {
+                    Ok(event) => event,
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "live hub fell behind the event stream");
+                        continue;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                };
+                // Nobody subscribed: nothing to load.
+                if out.receiver_count() == 0 {
+                    continue;
+                }
+                match load(&db, &event).await {
+                    Ok(Some(snapshot)) => {
+                        let _ = out.send(Arc::new(snapshot));
+                    }
+                    Ok(None) => {}
+                    Err(err) => tracing::error!(error = %err, ?event, "loading a live event"),
+                }
+            }
+        });
+        hub
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Snapshot>> {
+        self.sender.subscribe()
+    }
+}
+
+async fn meet_view(db: &DatabaseConnection, meet_id: Uuid) -> Result<Option<MeetView>, sea_orm::DbErr> {
+    let Some((meet, Some(host))) = meets::Entity::find_by_id(meet_id).find_also_related(users::Entity).one(db).await? else {
+        return Ok(None);
+    };
+    let invitees = if meet.visibility == meets::Visibility::InviteOnly {
+        invitations::Entity::find()
+            .filter(invitations::Column::MeetId.eq(meet_id))
+            .filter(invitations::Column::Status.is_in(SEEING_INVITATIONS))
+            .filter(invitations::Column::InviteeId.is_not_null())
+            .all(db)
+            .await?
+            .into_iter()
+            .filter_map(|i| i.invitee_id)
+            .collect()
+    } else {
+        HashSet::new()
+    };
+    Ok(Some(MeetView { meet, host, invitees }))
+}
+
+async fn story_with_author(db: &DatabaseConnection, story_id: Uuid) -> Result<Option<(stories::Model, users::Model)>, sea_orm::DbErr> {
+    let row = stories::Entity::find_by_id(story_id).find_also_related(users::Entity).one(db).await?;
+    Ok(row.and_then(|(story, author)| author.map(|a| (story, a))))
+}
+
+async fn load(db: &DatabaseConnection, event: &Event) -> Result<Option<Snapshot>, sea_orm::DbErr> {
+    Ok(match *event {
+        Event::MeetActivity { kind, meet_id, user_id, story_id, at } => {
+            let Some(meet) = meet_view(db, meet_id).await? else { return Ok(None) };
+            let attendance = match (user_id, kind) {
+                (Some(user_id), ActivityKind::RsvpChanged | ActivityKind::CheckedIn) => attendances::Entity::find()
+                    .find_also_related(users::Entity)
+                    .filter(attendances::Column::MeetId.eq(meet_id))
+                    .filter(attendances::Column::UserId.eq(user_id))
+                    .one(db)
+                    .await?
+                    .and_then(|(a, u)| u.map(|u| (a, u))),
+                _ => None,
+            };
+            let story = match story_id {
+                Some(id) => story_with_author(db, id).await?,
+                None => None,
+            };
+            Some(Snapshot::MeetActivity { kind, at, meet, attendance, story })
+        }
+        Event::MeetAnnounced { meet_id } => meet_view(db, meet_id).await?.map(Snapshot::MeetAnnounced),
+        Event::StoryPublished { story_id } => {
+            let Some((story, author)) = story_with_author(db, story_id).await? else { return Ok(None) };
+            let meet = match story.meet_id {
+                Some(meet_id) => meet_view(db, meet_id).await?,
+                None => None,
+            };
+            Some(Snapshot::StoryPublished { story, author, meet })
+        }
+        Event::InvitationReceived { invitation_id } => {
+            let Some((invitation, Some(meet))) =
+                invitations::Entity::find_by_id(invitation_id).find_also_related(meets::Entity).one(db).await?
+            else {
+                return Ok(None);
+            };
+            let Some(inviter) = users::Entity::find_by_id(invitation.inviter_id).one(db).await? else { return Ok(None) };
+            Some(Snapshot::InvitationReceived { invitation, inviter, meet })
+        }
+        Event::UserSuspended { user_id } => Some(Snapshot::UserSuspended(user_id)),
+    })
+}

@@ -1,0 +1,74 @@
+//! The meets' Query and Mutation roots.
+
+use async_graphql::{Context, ID, Object, connection::Connection};
+
+use super::{
+    service,
+    types::{Attendance, CreateMeetInput, Meet, MeetFilter, RsvpStatus, UpdateMeetInput},
+};
+use crate::{
+    error::FieldResult,
+    graphql::{ContextExt, pagination, parse_id},
+};
+
+#[derive(Default)]
+pub struct MeetsQuery;
+
+#[Object]
+impl MeetsQuery {
+    /// Meets the viewer may see; by default scheduled ones that have not
+    /// ended, soonest first.
+    async fn meets(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<MeetFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> FieldResult<Connection<String, Meet>> {
+        let page = pagination::page(first, after)?;
+        let rows = service::list(ctx.db(), ctx.viewer(), filter.unwrap_or_default().into(), &page).await?;
+        Ok(pagination::connection(rows, page.first, |m| pagination::TimeKey { at: m.starts_at, id: m.id }, Meet::from))
+    }
+
+    /// The meet, or `null` when it does not exist for the viewer.
+    async fn meet(&self, ctx: &Context<'_>, id: ID) -> FieldResult<Option<Meet>> {
+        let Ok(id) = parse_id(&id, "meet") else { return Ok(None) };
+        Ok(service::find_visible(ctx.db(), ctx.viewer(), id).await?.map(Meet::from))
+    }
+}
+
+#[derive(Default)]
+pub struct MeetsMutation;
+
+#[Object]
+impl MeetsMutation {
+    /// Calls a meet; the caller hosts it and is counted as GOING.
+    async fn create_meet(&self, ctx: &Context<'_>, input: CreateMeetInput) -> FieldResult<Meet> {
+        Ok(Meet::from(service::create(ctx.services(), ctx.viewer(), input.into()).await?))
+    }
+
+    /// The host or an administrator only.
+    async fn update_meet(&self, ctx: &Context<'_>, id: ID, input: UpdateMeetInput) -> FieldResult<Meet> {
+        let id = parse_id(&id, "meet")?;
+        Ok(Meet::from(service::update(ctx.services(), ctx.viewer(), id, input.into()).await?))
+    }
+
+    /// The host or an administrator only; cancelling twice changes nothing.
+    async fn cancel_meet(&self, ctx: &Context<'_>, id: ID, reason: Option<String>) -> FieldResult<Meet> {
+        let id = parse_id(&id, "meet")?;
+        Ok(Meet::from(service::cancel(ctx.services(), ctx.viewer(), id, reason).await?))
+    }
+
+    /// GOING, MAYBE or NOT_GOING. GOING on a full meet waitlists you.
+    async fn rsvp(&self, ctx: &Context<'_>, meet_id: ID, status: RsvpStatus) -> FieldResult<Attendance> {
+        let meet_id = parse_id(&meet_id, "meet")?;
+        let answer = status.answer()?;
+        Ok(Attendance::new(service::rsvp(ctx.services(), ctx.viewer(), meet_id, answer).await?))
+    }
+
+    /// From one hour before the start until the meet ends, for GOING attendees.
+    async fn check_in(&self, ctx: &Context<'_>, meet_id: ID) -> FieldResult<Attendance> {
+        let meet_id = parse_id(&meet_id, "meet")?;
+        Ok(Attendance::new(service::check_in(ctx.services(), ctx.viewer(), meet_id).await?))
+    }
+}

@@ -1,0 +1,189 @@
+//! Pure rules of meets: input validation, time windows, distances.
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::error::{ApiError, ApiResult};
+
+/// A meet without an end counts as ended this long after its start.
+pub const DEFAULT_LENGTH: Duration = Duration::hours(4);
+/// How far in the past a new meet may start (a meet called "now").
+pub const START_GRACE: Duration = Duration::hours(1);
+/// Check-in opens this long before the start.
+pub const CHECK_IN_OPENS: Duration = Duration::hours(1);
+pub const MAX_CAPACITY: i32 = 10_000;
+
+pub fn effective_end(starts_at: DateTime<Utc>, ends_at: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    ends_at.unwrap_or(starts_at + DEFAULT_LENGTH)
+}
+
+pub fn title(raw: &str) -> ApiResult<String> {
+    bounded("title", raw, 120)
+}
+
+pub fn venue_name(raw: &str) -> ApiResult<String> {
+    bounded("venueName", raw, 120)
+}
+
+fn bounded(field: &str, raw: &str, max: usize) -> ApiResult<String> {
+    let value = raw.trim();
+    let length = value.chars().count();
+    if (1..=max).contains(&length) {
+        Ok(value.to_owned())
+    } else {
+        Err(ApiError::bad_input(field, format!("{field} must be 1 to {max} characters")))
+    }
+}
+
+/// Optional free text: blank is none.
+pub fn optional(field: &str, raw: Option<String>, max: usize) -> ApiResult<Option<String>> {
+    match raw.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(value) if value.chars().count() <= max => Ok(Some(value.to_owned())),
+        Some(_) => Err(ApiError::bad_input(field, format!("{field} must be at most {max} characters"))),
+    }
+}
+
+pub fn capacity(capacity: Option<i32>) -> ApiResult<Option<i32>> {
+    match capacity {
+        Some(c) if !(1..=MAX_CAPACITY).contains(&c) => {
+            Err(ApiError::bad_input("capacity", format!("capacity must be 1 to {MAX_CAPACITY}, or null for no limit")))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Latitude and longitude come together or not at all, within range.
+pub fn coordinates(latitude: Option<f64>, longitude: Option<f64>) -> ApiResult<Option<(f64, f64)>> {
+    match (latitude, longitude) {
+        (None, None) => Ok(None),
+        (Some(lat), Some(lon)) => {
+            if !(-90.0..=90.0).contains(&lat) {
+                return Err(ApiError::bad_input("latitude", "latitude must be between -90 and 90"));
+            }
+            if !(-180.0..=180.0).contains(&lon) {
+                return Err(ApiError::bad_input("longitude", "longitude must be between -180 and 180"));
+            }
+            Ok(Some((lat, lon)))
+        }
+        (Some(_), None) => Err(ApiError::bad_input("longitude", "latitude and longitude go together")),
+        (None, Some(_)) => Err(ApiError::bad_input("latitude", "latitude and longitude go together")),
+    }
+}
+
+/// `startsAt` not more than an hour in the past (checked for new meets and
+/// when the time changes); `endsAt` after `startsAt`.
+pub fn times(starts_at: DateTime<Utc>, ends_at: Option<DateTime<Utc>>, now: DateTime<Utc>, check_start: bool) -> ApiResult<()> {
+    if check_start && starts_at < now - START_GRACE {
+        return Err(ApiError::bad_input("startsAt", "startsAt may be at most one hour in the past"));
+    }
+    if ends_at.is_some_and(|end| end <= starts_at) {
+        return Err(ApiError::bad_input("endsAt", "endsAt must be after startsAt"));
+    }
+    Ok(())
+}
+
+pub fn time_zone(raw: Option<String>) -> ApiResult<Option<String>> {
+    match raw.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(zone) => zone
+            .parse::<chrono_tz::Tz>()
+            .map(|tz| Some(tz.name().to_owned()))
+            .map_err(|_| ApiError::bad_input("timeZone", format!("{zone:?} is not an IANA time zone"))),
+    }
+}
+
+const EARTH_RADIUS_KM: f64 = 6371.0088;
+const KM_PER_DEGREE_LATITUDE: f64 = 111.195;
+
+/// Great-circle distance (haversine), in km.
+pub fn distance_km(from: (f64, f64), to: (f64, f64)) -> f64 {
+    let (lat1, lon1) = (from.0.to_radians(), from.1.to_radians());
+    let (lat2, lon2) = (to.0.to_radians(), to.1.to_radians());
+    let a = ((lat2 - lat1) / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_KM * a.sqrt().asin()
+}
+
+/// A latitude/longitude box holding every point within `radius_km` of
+/// `center`, for an index to narrow by before the exact distance. `None` for
+/// longitude when the box would wrap the whole globe (near a pole, or huge).
+pub fn bounding_box(center: (f64, f64), radius_km: f64) -> ((f64, f64), Option<(f64, f64)>) {
+    let dlat = radius_km / KM_PER_DEGREE_LATITUDE;
+    let lat_range = ((center.0 - dlat).max(-90.0), (center.0 + dlat).min(90.0));
+    let widest_cos = lat_range.0.abs().max(lat_range.1.abs()).to_radians().cos();
+    if widest_cos < 1e-6 {
+        return (lat_range, None);
+    }
+    let dlon = radius_km / (KM_PER_DEGREE_LATITUDE * widest_cos);
+    if dlon >= 180.0 || center.1 - dlon < -180.0 || center.1 + dlon > 180.0 {
+        // Crossing the antimeridian: keep it simple and correct, filter by latitude only.
+        return (lat_range, None);
+    }
+    (lat_range, Some((center.1 - dlon, center.1 + dlon)))
+}
+
+pub fn near(latitude: f64, longitude: f64, radius_km: f64) -> ApiResult<()> {
+    coordinates(Some(latitude), Some(longitude))?;
+    if !(radius_km > 0.0 && radius_km <= 20_000.0) {
+        return Err(ApiError::bad_input("radiusKm", "radiusKm must be above 0 and at most 20000"));
+    }
+    Ok(())
+}
+
+/// Whether check-in is open at `now`.
+pub fn check_in_open(starts_at: DateTime<Utc>, effective_end_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    now >= starts_at - CHECK_IN_OPENS && now < effective_end_at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distances() {
+        // Toronto (Union Station) to Hamilton (GO Centre): about 60 km.
+        let d = distance_km((43.6453, -79.3806), (43.2533, -79.8697));
+        assert!((57.0..62.0).contains(&d), "{d}");
+        assert!(distance_km((43.0, -79.0), (43.0, -79.0)) < 1e-9);
+    }
+
+    #[test]
+    fn bounding_box_contains_the_circle() {
+        let center = (43.65, -79.38);
+        let ((lat_lo, lat_hi), lon) = bounding_box(center, 10.0);
+        let (lon_lo, lon_hi) = lon.unwrap();
+        for bearing in 0..36 {
+            let angle = (bearing as f64 * 10.0).to_radians();
+            // A point ~9.9 km away in each direction must be inside the box.
+            let p = (center.0 + 9.9 / 111.195 * angle.cos(), center.1 + 9.9 / (111.195 * center.0.to_radians().cos()) * angle.sin());
+            assert!(distance_km(center, p) < 10.0);
+            assert!(p.0 >= lat_lo && p.0 <= lat_hi && p.1 >= lon_lo && p.1 <= lon_hi);
+        }
+        assert!(bounding_box((89.99, 0.0), 50.0).1.is_none());
+    }
+
+    #[test]
+    fn validations() {
+        let now = Utc::now();
+        assert!(times(now - Duration::minutes(59), None, now, true).is_ok());
+        assert!(times(now - Duration::minutes(61), None, now, true).is_err());
+        assert!(times(now, Some(now), now, true).is_err());
+        assert!(capacity(Some(0)).is_err());
+        assert!(capacity(Some(10_001)).is_err());
+        assert!(capacity(None).is_ok());
+        assert!(coordinates(Some(1.0), None).is_err());
+        assert!(coordinates(Some(91.0), Some(0.0)).is_err());
+        assert!(title(&"x".repeat(121)).is_err());
+        assert!(time_zone(Some("Mars/Olympus".into())).is_err());
+        assert_eq!(time_zone(Some("America/Toronto".into())).unwrap().as_deref(), Some("America/Toronto"));
+    }
+
+    #[test]
+    fn check_in_window() {
+        let start = Utc::now();
+        let end = effective_end(start, None);
+        assert!(check_in_open(start, end, start - Duration::minutes(59)));
+        assert!(!check_in_open(start, end, start - Duration::minutes(61)));
+        assert!(check_in_open(start, end, start + Duration::hours(3)));
+        assert!(!check_in_open(start, end, end));
+    }
+}

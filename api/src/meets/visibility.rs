@@ -1,0 +1,101 @@
+//! The one rule of who may see a meet. A PUBLIC meet: everyone, anonymous
+//! callers included. An INVITE_ONLY meet: its host, users holding a pending
+//! or accepted invitation to it, and administrators; to anyone else it does
+//! not exist. Written twice on purpose, and only here: as a query condition
+//! for lists, and as an in-memory check for events already loaded.
+
+use std::collections::HashSet;
+
+use entity::{
+    invitations::{self, InvitationStatus},
+    meets::{self, Visibility},
+};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect, QueryTrait, sea_query::IntoCondition};
+use uuid::Uuid;
+
+use crate::auth::Viewer;
+
+/// Invitation states that let their invitee see an INVITE_ONLY meet.
+pub const SEEING_INVITATIONS: [InvitationStatus; 2] = [InvitationStatus::Pending, InvitationStatus::Accepted];
+
+/// A condition on `meets` rows: those the viewer may see.
+pub fn condition(viewer: Viewer) -> Condition {
+    match viewer {
+        Viewer::Anonymous => meets::Column::Visibility.eq(Visibility::Public).into_condition(),
+        Viewer::User { .. } if viewer.is_admin() => Condition::all(),
+        Viewer::User { id, .. } => Condition::any()
+            .add(meets::Column::Visibility.eq(Visibility::Public))
+            .add(meets::Column::HostId.eq(id))
+            .add(meets::Column::Id.in_subquery(invited_meets(id))),
+    }
+}
+
+/// `SELECT meet_id FROM invitations` that let `user_id` see the meet.
+fn invited_meets(user_id: Uuid) -> sea_orm::sea_query::SelectStatement {
+    invitations::Entity::find()
+        .select_only()
+        .column(invitations::Column::MeetId)
+        .filter(invitations::Column::InviteeId.eq(user_id))
+        .filter(invitations::Column::Status.is_in(SEEING_INVITATIONS))
+        .into_query()
+}
+
+/// The same rule for a meet already in memory, given who holds a seeing
+/// invitation to it (only needed for INVITE_ONLY meets).
+pub fn can_see(meet: &meets::Model, viewer: Viewer, invitees: &HashSet<Uuid>) -> bool {
+    match (meet.visibility, viewer) {
+        (Visibility::Public, _) => true,
+        (Visibility::InviteOnly, Viewer::Anonymous) => false,
+        (Visibility::InviteOnly, Viewer::User { id, .. }) => viewer.is_admin() || meet.host_id == id || invitees.contains(&id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+    use entity::{meets::MeetStatus, users::Role};
+
+    fn meet(visibility: Visibility, host_id: Uuid) -> meets::Model {
+        let now = Utc::now();
+        meets::Model {
+            id: Uuid::now_v7(),
+            host_id,
+            title: "t".into(),
+            description: None,
+            venue_name: "v".into(),
+            address: None,
+            latitude: None,
+            longitude: None,
+            region: None,
+            region_key: None,
+            time_zone: None,
+            starts_at: now,
+            ends_at: None,
+            effective_end_at: now,
+            capacity: None,
+            going_count: 1,
+            checked_in_count: 0,
+            visibility,
+            status: MeetStatus::Scheduled,
+            cancellation_reason: None,
+            cancelled_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn invite_only_meets_are_seen_by_host_invitees_and_admins() {
+        let (host, invitee, stranger, admin) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let private = meet(Visibility::InviteOnly, host);
+        let invitees = HashSet::from([invitee]);
+        let user = |id| Viewer::User { id, role: Role::Member };
+        assert!(can_see(&private, user(host), &invitees));
+        assert!(can_see(&private, user(invitee), &invitees));
+        assert!(can_see(&private, Viewer::User { id: admin, role: Role::Admin }, &invitees));
+        assert!(!can_see(&private, user(stranger), &invitees));
+        assert!(!can_see(&private, Viewer::Anonymous, &invitees));
+        assert!(can_see(&meet(Visibility::Public, host), Viewer::Anonymous, &HashSet::new()));
+    }
+}

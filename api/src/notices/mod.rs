@@ -1,0 +1,127 @@
+//! E-mail notices that are never lost: each is written to the outbox table in
+//! the same transaction as the change that causes it, and a background worker
+//! delivers it with retries (see `worker`). This file decides who gets what.
+
+mod messages;
+pub mod transport;
+pub mod worker;
+
+use chrono::Utc;
+use entity::{
+    attendances::{self, RsvpStatus},
+    invitations, meets, notices, stories, users,
+};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use crate::{config::Config, error::ApiResult};
+
+pub use messages::Message;
+
+/// Writes one notice to the outbox, inside the caller's transaction.
+pub async fn enqueue(db: &impl ConnectionTrait, kind: &str, recipient: &str, message: Message) -> ApiResult<()> {
+    let now = Utc::now();
+    notices::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        kind: Set(kind.to_owned()),
+        recipient: Set(recipient.to_owned()),
+        subject: Set(message.subject),
+        body_text: Set(message.text),
+        body_html: Set(message.html),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        sent_at: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+async fn user(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Option<users::Model>> {
+    Ok(users::Entity::find_by_id(id).one(db).await?)
+}
+
+/// An invitation by e-mail to an address with no account: the claim link.
+pub async fn invitation_by_email(
+    db: &impl ConnectionTrait,
+    config: &Config,
+    invitation: &invitations::Model,
+    meet: &meets::Model,
+    claim_token: &str,
+) -> ApiResult<()> {
+    let Some(email) = &invitation.email else { return Ok(()) };
+    let Some(inviter) = user(db, invitation.inviter_id).await? else { return Ok(()) };
+    let link = format!("{}/invitations/claim?token={claim_token}", config.public_url.trim_end_matches('/'));
+    let message = messages::invitation(config, meet, &inviter, invitation.message.as_deref(), &link, true);
+    enqueue(db, "invitation_email", email, message).await
+}
+
+/// An invitation to a member, if they want e-mail about it.
+pub async fn invitation_to_member(
+    db: &impl ConnectionTrait,
+    config: &Config,
+    invitation: &invitations::Model,
+    meet: &meets::Model,
+) -> ApiResult<()> {
+    let Some(invitee_id) = invitation.invitee_id else { return Ok(()) };
+    let Some(invitee) = user(db, invitee_id).await? else { return Ok(()) };
+    if !invitee.email_notices {
+        return Ok(());
+    }
+    let Some(inviter) = user(db, invitation.inviter_id).await? else { return Ok(()) };
+    let link = format!("{}/meets/{}", config.public_url.trim_end_matches('/'), meet.id);
+    let message = messages::invitation(config, meet, &inviter, invitation.message.as_deref(), &link, false);
+    enqueue(db, "invitation_member", &invitee.email, message).await
+}
+
+/// What changed about a meet, for the people it affects.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum MeetChange {
+    Cancelled,
+    Rescheduled,
+    Moved,
+}
+
+/// Tells GOING and WAITLISTED attendees (not the one who made the change)
+/// that the meet was cancelled, or its time or venue changed.
+pub async fn meet_changed(
+    db: &impl ConnectionTrait,
+    config: &Config,
+    meet: &meets::Model,
+    change: MeetChange,
+    changed_by: Uuid,
+) -> ApiResult<()> {
+    let recipients = attendances::Entity::find()
+        .find_also_related(users::Entity)
+        .filter(attendances::Column::MeetId.eq(meet.id))
+        .filter(attendances::Column::Status.is_in([RsvpStatus::Going, RsvpStatus::Waitlisted]))
+        .filter(attendances::Column::UserId.ne(changed_by))
+        .all(db)
+        .await?;
+    for (_, recipient) in recipients {
+        let Some(recipient) = recipient else { continue };
+        let message = messages::meet_changed(config, meet, change);
+        enqueue(db, "meet_changed", &recipient.email, message).await?;
+    }
+    Ok(())
+}
+
+/// A waitlisted attendee got a seat.
+pub async fn promoted(db: &impl ConnectionTrait, config: &Config, meet: &meets::Model, user_id: Uuid) -> ApiResult<()> {
+    let Some(attendee) = user(db, user_id).await? else { return Ok(()) };
+    enqueue(db, "promoted", &attendee.email, messages::promoted(config, meet)).await
+}
+
+/// Someone wrote about a meet: its host hears of it (unless they wrote it).
+pub async fn story_about_meet(db: &impl ConnectionTrait, config: &Config, story: &stories::Model, meet_id: Uuid) -> ApiResult<()> {
+    let Some(meet) = meets::Entity::find_by_id(meet_id).one(db).await? else { return Ok(()) };
+    if meet.host_id == story.author_id {
+        return Ok(());
+    }
+    let (Some(host), Some(author)) = (user(db, meet.host_id).await?, user(db, story.author_id).await?) else {
+        return Ok(());
+    };
+    enqueue(db, "story_about_meet", &host.email, messages::story_about_meet(config, &meet, story, &author)).await
+}

@@ -1,0 +1,58 @@
+//! Where notices go: an SMTP server (lettre), or, in development without one,
+//! `.eml` files in a folder (like Django's file e-mail backend), so a new user
+//! can read what would have been sent.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use entity::notices;
+use lettre::{
+    AsyncSmtpTransport, AsyncTransport, Tokio1Executor,
+    message::{Mailbox, MultiPart},
+};
+
+#[derive(Clone)]
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(PathBuf),
+}
+
+impl Transport {
+    /// SMTP when a URL is configured (`smtp://user:pass@host:port`, with
+    /// `?tls=required` for STARTTLS, or `smtps://` for implicit TLS), files otherwise.
+    pub fn from_config(smtp_url: Option<&str>, mail_dir: PathBuf) -> anyhow::Result<Self> {
+        match smtp_url {
+            Some(url) => Ok(Self::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url).context("TWEETMEET_SMTP_URL is not a valid SMTP URL")?.build(),
+            )),
+            None => Ok(Self::Files(mail_dir)),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Smtp(_) => "SMTP".to_owned(),
+            Self::Files(dir) => format!(".eml files in {}", dir.display()),
+        }
+    }
+
+    pub async fn send(&self, from: &str, notice: &notices::Model) -> anyhow::Result<()> {
+        let message = lettre::Message::builder()
+            .from(from.parse::<Mailbox>().context("TWEETMEET_MAIL_FROM is not a mailbox")?)
+            .to(notice.recipient.parse::<Mailbox>().context("recipient is not a mailbox")?)
+            .subject(&notice.subject)
+            .message_id(Some(format!("<{}@tweetmeet>", notice.id)))
+            .multipart(MultiPart::alternative_plain_html(notice.body_text.clone(), notice.body_html.clone()))?;
+        match self {
+            Self::Smtp(transport) => {
+                transport.send(message).await?;
+            }
+            Self::Files(dir) => {
+                tokio::fs::create_dir_all(dir).await?;
+                // Named by the notice's id: a retried write overwrites, never duplicates.
+                tokio::fs::write(dir.join(format!("{}.eml", notice.id)), message.formatted()).await?;
+            }
+        }
+        Ok(())
+    }
+}

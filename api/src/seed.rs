@@ -1,0 +1,242 @@
+//! `tweetmeet seed`: realistic demo data for trying the API and for the
+//! benchmarks. Users with profiles; meets at bars and restaurants around
+//! Southern Ontario over the coming weeks; answers (with waitlists where a
+//! meet is full), check-ins for meets under way, stories and invitations.
+//! Deterministic for a given `--seed`; inserts in batches with a progress bar.
+
+use chrono::{Duration, DurationRound, Utc};
+use entity::{
+    attendances::{self, RsvpStatus},
+    invitations::{self, InvitationStatus},
+    meets::{self, MeetStatus, Visibility},
+    stories,
+    users::{self, Role},
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{Rng, SeedableRng, rngs::StdRng, seq::IndexedRandom};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
+use uuid::Uuid;
+
+use crate::{auth::password::PasswordHasherPool, meets::rules};
+
+/// Every demo account signs in with this password.
+pub const DEMO_PASSWORD: &str = "tweetmeet-demo";
+/// Rows per INSERT: under SQLite's bound-parameter limit for the widest table.
+const BATCH: usize = 500;
+
+pub struct SeedOptions {
+    pub users: usize,
+    pub meets: usize,
+    pub seed: u64,
+}
+
+/// (town, region, latitude, longitude)
+const TOWNS: &[(&str, &str, f64, f64)] = &[
+    ("Toronto", "Toronto", 43.6532, -79.3832),
+    ("Mississauga", "Peel", 43.5890, -79.6441),
+    ("Hamilton", "Hamilton", 43.2557, -79.8711),
+    ("Kitchener", "Waterloo Region", 43.4516, -80.4925),
+    ("Waterloo", "Waterloo Region", 43.4643, -80.5204),
+    ("Guelph", "Wellington", 43.5448, -80.2482),
+    ("London", "London", 42.9849, -81.2453),
+    ("Oakville", "Halton", 43.4675, -79.6877),
+    ("Burlington", "Halton", 43.3255, -79.7990),
+    ("St. Catharines", "Niagara", 43.1594, -79.2469),
+    ("Oshawa", "Durham", 43.8971, -78.8658),
+    ("Barrie", "Simcoe", 44.3894, -79.6903),
+];
+const VENUE_KINDS: &[&str] = &["Tap House", "Brewing Co.", "Pub", "Bistro", "Tavern", "Social", "Kitchen & Bar", "Taproom", "Wine Bar"];
+const VENUE_NAMES: &[&str] = &["Rose & Crown", "Red Lion", "Queen's Head", "Iron Horse", "Copper Kettle", "Black Sheep", "Wellington", "Lakeview", "Harbour", "Maple Leaf", "Union", "Foundry"];
+const STREETS: &[&str] = &["King St W", "Queen St E", "Main St", "Dundas St", "Front St", "James St N", "Water St", "Victoria St", "Richmond St"];
+const TRADES: &[&str] = &["broadcast engineers", "sound techs", "stagehands", "line cooks", "freight brokers", "structural engineers", "UX designers", "data engineers", "paralegals", "electricians", "court reporters", "translators"];
+const FIRST: &[&str] = &["Ada", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jon", "Kira", "Liam", "Maya", "Noor", "Owen", "Priya", "Quinn", "Ravi", "Sara", "Tom", "Uma", "Vic", "Wen", "Yusuf", "Zoe"];
+const LAST: &[&str] = &["Singh", "Tremblay", "Nguyen", "Roy", "MacDonald", "Chen", "Wilson", "Patel", "Gagnon", "Smith", "Li", "Brown", "Martin", "Kaur", "Lee", "Campbell"];
+const HEADLINES: &[&str] = &["20 years on the tools", "New in town, say hi", "Freelance and always up for a pint", "Ask me about the 2019 outage", "Hiring!", "Between gigs"];
+
+fn progress(len: usize, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({eta})").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.set_message(what.to_owned());
+    bar
+}
+
+async fn insert_batched<A>(db: &DatabaseConnection, rows: Vec<A>, what: &str) -> anyhow::Result<()>
+where
+    A: sea_orm::ActiveModelTrait + Send,
+{
+    let bar = progress(rows.len(), what);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let batch: Vec<A> = rows.by_ref().take(BATCH).collect();
+        let count = batch.len();
+        <A::Entity as EntityTrait>::insert_many(batch).exec_without_returning(db).await?;
+        bar.inc(count as u64);
+    }
+    bar.finish();
+    Ok(())
+}
+
+pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Result<()> {
+    let mut rng = StdRng::seed_from_u64(options.seed);
+    let now = Utc::now().duration_trunc(Duration::minutes(15))?;
+    // One hash for every demo account: hashing hundreds would take minutes.
+    let password_hash = PasswordHasherPool::new(1).hash(DEMO_PASSWORD.to_owned()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    // A per-run tag keeps handles and e-mails unique when seeding twice.
+    let tag: u32 = rand::rng().random_range(0..1_000_000);
+
+    let mut user_rows = Vec::with_capacity(options.users);
+    let mut user_ids = Vec::with_capacity(options.users);
+    for i in 0..options.users {
+        let (first, last) = (FIRST.choose(&mut rng).copied().unwrap_or("Ada"), LAST.choose(&mut rng).copied().unwrap_or("Lee"));
+        let id = Uuid::now_v7();
+        let town = TOWNS.choose(&mut rng).copied().unwrap_or(TOWNS[0]);
+        user_ids.push(id);
+        user_rows.push(users::ActiveModel {
+            id: Set(id),
+            email: Set(format!("{}.{}.{i}.{tag}@demo.tweetmeet.local", first.to_lowercase(), last.to_lowercase())),
+            handle: Set(format!("{}_{}{i}_{tag}", first.to_lowercase(), &last.to_lowercase()[..1])),
+            display_name: Set(format!("{first} {last}")),
+            password_hash: Set(password_hash.clone()),
+            role: Set(Role::Member),
+            headline: Set(Some(format!("{} — {}", HEADLINES.choose(&mut rng).copied().unwrap_or(""), TRADES.choose(&mut rng).copied().unwrap_or("")))),
+            bio: Set(None),
+            avatar_url: Set(None),
+            region: Set(Some(town.1.to_owned())),
+            email_notices: Set(true),
+            suspended_at: Set(None),
+            suspension_reason: Set(None),
+            created_at: Set(now - Duration::days(rng.random_range(1..400))),
+            updated_at: Set(now),
+        });
+    }
+    insert_batched(db, user_rows, "users").await?;
+
+    let mut meet_rows = Vec::with_capacity(options.meets);
+    let mut attendance_rows = Vec::new();
+    let mut story_rows = Vec::new();
+    let mut invitation_rows = Vec::new();
+    for _ in 0..options.meets {
+        let id = Uuid::now_v7();
+        let host = *user_ids.choose(&mut rng).ok_or_else(|| anyhow::anyhow!("no users to host"))?;
+        let (town, region, lat, lon) = TOWNS.choose(&mut rng).copied().unwrap_or(TOWNS[0]);
+        let venue = format!("{} {}", VENUE_NAMES.choose(&mut rng).copied().unwrap_or(""), VENUE_KINDS.choose(&mut rng).copied().unwrap_or(""));
+        let trade = TRADES.choose(&mut rng).copied().unwrap_or("people");
+        // Mostly the coming weeks; a few under way now, a few past.
+        let starts_at = now + Duration::minutes(15 * rng.random_range(-4 * 24 * 7..4 * 24 * 42_i64));
+        let ends_at = rng.random_bool(0.5).then(|| starts_at + Duration::hours(rng.random_range(2..6)));
+        let capacity = rng.random_bool(0.6).then(|| rng.random_range(8..80));
+        let visibility = if rng.random_bool(0.15) { Visibility::InviteOnly } else { Visibility::Public };
+        let cancelled = rng.random_bool(0.03);
+
+        // Answers: the host, then a handful of others.
+        let mut people = vec![host];
+        for _ in 0..rng.random_range(0..16) {
+            if let Some(&u) = user_ids.choose(&mut rng)
+                && !people.contains(&u)
+            {
+                people.push(u);
+            }
+        }
+        let underway = rules::check_in_open(starts_at, rules::effective_end(starts_at, ends_at), now);
+        let mut going = 0;
+        for (n, &user_id) in people.iter().enumerate() {
+            let status = if n == 0 {
+                RsvpStatus::Going
+            } else {
+                match rng.random_range(0..10) {
+                    0..=6 => RsvpStatus::Going,
+                    7..=8 => RsvpStatus::Maybe,
+                    _ => RsvpStatus::NotGoing,
+                }
+            };
+            let status = match status {
+                RsvpStatus::Going if capacity.is_some_and(|c| going >= c) => RsvpStatus::Waitlisted,
+                other => other,
+            };
+            if status == RsvpStatus::Going {
+                going += 1;
+            }
+            if visibility == Visibility::InviteOnly && n > 0 {
+                invitation_rows.push(invitations::ActiveModel {
+                    id: Set(Uuid::now_v7()),
+                    meet_id: Set(id),
+                    inviter_id: Set(host),
+                    invitee_id: Set(Some(user_id)),
+                    email: Set(None),
+                    message: Set(Some(format!("Come meet the {trade}!"))),
+                    status: Set(InvitationStatus::Accepted),
+                    claim_token_hash: Set(None),
+                    claim_expires_at: Set(None),
+                    created_at: Set(now - Duration::days(2)),
+                    responded_at: Set(Some(now - Duration::days(1))),
+                });
+            }
+            let checked_in = status == RsvpStatus::Going && underway && !cancelled && rng.random_bool(0.6);
+            attendance_rows.push(attendances::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                meet_id: Set(id),
+                user_id: Set(user_id),
+                status: Set(status),
+                responded_at: Set(now - Duration::minutes(rng.random_range(10..10_000)) + Duration::seconds(n as i64)),
+                checked_in_at: Set(checked_in.then_some(starts_at)),
+            });
+        }
+        let checked_in_count = attendance_rows
+            .iter()
+            .rev()
+            .take(people.len())
+            .filter(|a| matches!(&a.checked_in_at, sea_orm::ActiveValue::Set(Some(_))))
+            .count() as i32;
+        if starts_at < now && rng.random_bool(0.3) {
+            story_rows.push(stories::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                author_id: Set(*people.choose(&mut rng).unwrap_or(&host)),
+                meet_id: Set(Some(id)),
+                title: Set(format!("What the {trade} said at the {venue}")),
+                body: Set(format!(
+                    "Showed up not knowing who'd be there. Ended up trading war stories with {} {} until close.",
+                    trade,
+                    if rng.random_bool(0.5) { "veterans" } else { "newcomers" }
+                )),
+                published_at: Set(starts_at + Duration::hours(5)),
+                updated_at: Set(starts_at + Duration::hours(5)),
+            });
+        }
+        meet_rows.push(meets::ActiveModel {
+            id: Set(id),
+            host_id: Set(host),
+            title: Set(format!("{trade} meet at the {venue}", trade = capitalized(trade))),
+            description: Set(Some(format!("Drinks with {trade} in {town}: come meet the industry. Nobody knows who'll show up."))),
+            venue_name: Set(venue),
+            address: Set(Some(format!("{} {}, {town}, ON", rng.random_range(1..400), STREETS.choose(&mut rng).copied().unwrap_or("Main St")))),
+            latitude: Set(Some(lat + rng.random_range(-0.05..0.05))),
+            longitude: Set(Some(lon + rng.random_range(-0.07..0.07))),
+            region_key: Set(Some(region.to_lowercase())),
+            region: Set(Some(region.to_owned())),
+            time_zone: Set(Some("America/Toronto".to_owned())),
+            starts_at: Set(starts_at),
+            ends_at: Set(ends_at),
+            effective_end_at: Set(rules::effective_end(starts_at, ends_at)),
+            capacity: Set(capacity),
+            going_count: Set(going),
+            checked_in_count: Set(checked_in_count),
+            visibility: Set(visibility),
+            status: Set(if cancelled { MeetStatus::Cancelled } else { MeetStatus::Scheduled }),
+            cancellation_reason: Set(cancelled.then(|| "Venue double-booked".to_owned())),
+            cancelled_at: Set(cancelled.then_some(now)),
+            created_at: Set(now - Duration::days(3)),
+            updated_at: Set(now - Duration::days(3)),
+        });
+    }
+    insert_batched(db, meet_rows, "meets").await?;
+    insert_batched(db, attendance_rows, "answers").await?;
+    insert_batched(db, invitation_rows, "invitations").await?;
+    insert_batched(db, story_rows, "stories").await?;
+    println!("seeded {} users and {} meets; every demo account's password is {DEMO_PASSWORD:?}", options.users, options.meets);
+    Ok(())
+}
+
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}

@@ -1,0 +1,25 @@
+//! What the server shares across requests: the database pool, the
+//! configuration, the auth machinery and the event streams.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    auth::{password::PasswordHasherPool, tokens::TokenKeys},
+    config::Config,
+    events::EventBus,
+    live::Hub,
+};
+
+#[derive(Clone)]
+pub struct Services {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub keys: TokenKeys,
+    pub passwords: PasswordHasherPool,
+    /// Changes, published after commit.
+    pub events: EventBus,
+    /// The same changes, loaded once per process for subscribers.
+    pub live: Hub,
+}

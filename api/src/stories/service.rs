@@ -1,0 +1,157 @@
+//! Story rules. A story about a meet is seen only by those who may see the
+//! meet: the meets' visibility rule, applied through a subquery.
+
+use chrono::Utc;
+use entity::{meets, stories};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait,
+};
+use uuid::Uuid;
+
+use crate::{
+    auth::Viewer,
+    db::begin_write,
+    error::{ApiError, ApiResult},
+    events::{ActivityKind, Event},
+    graphql::pagination::{Direction, Page, TimeKey, after_time_key},
+    meets::{service as meets_service, visibility},
+    state::Services,
+};
+
+pub const TITLE_MAX: usize = 200;
+pub const BODY_MAX: usize = 20_000;
+
+/// Stories the viewer may see: on their own, or about a meet they may see.
+fn visible(viewer: Viewer) -> Condition {
+    let visible_meets = meets::Entity::find()
+        .select_only()
+        .column(meets::Column::Id)
+        .filter(visibility::condition(viewer))
+        .into_query();
+    Condition::any().add(stories::Column::MeetId.is_null()).add(stories::Column::MeetId.in_subquery(visible_meets))
+}
+
+fn title(raw: &str) -> ApiResult<String> {
+    let value = raw.trim();
+    if (1..=TITLE_MAX).contains(&value.chars().count()) {
+        Ok(value.to_owned())
+    } else {
+        Err(ApiError::bad_input("title", format!("title must be 1 to {TITLE_MAX} characters")))
+    }
+}
+
+/// The body is kept exactly as written (Markdown is plain text to us).
+fn body(raw: String) -> ApiResult<String> {
+    if raw.trim().is_empty() || raw.chars().count() > BODY_MAX {
+        return Err(ApiError::bad_input("body", format!("body must be 1 to {BODY_MAX} characters")));
+    }
+    Ok(raw)
+}
+
+pub async fn publish(
+    services: &Services,
+    viewer: Viewer,
+    title_raw: &str,
+    body_raw: String,
+    meet_id: Option<Uuid>,
+) -> ApiResult<stories::Model> {
+    let author_id = viewer.require()?;
+    let title = title(title_raw)?;
+    let body = body(body_raw)?;
+    let txn = begin_write(&services.db).await?;
+    if let Some(meet_id) = meet_id
+        && meets_service::find_visible(&txn, viewer, meet_id).await?.is_none()
+    {
+        return Err(ApiError::bad_input("meetId", "no such meet"));
+    }
+    let now = Utc::now();
+    let story = stories::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        author_id: Set(author_id),
+        meet_id: Set(meet_id),
+        title: Set(title),
+        body: Set(body),
+        published_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    let mut events = vec![Event::StoryPublished { story_id: story.id }];
+    if let Some(meet_id) = meet_id {
+        events.push(Event::MeetActivity {
+            kind: ActivityKind::StoryPublished,
+            meet_id,
+            user_id: Some(author_id),
+            story_id: Some(story.id),
+            at: now,
+        });
+        crate::notices::story_about_meet(&txn, &services.config, &story, meet_id).await?;
+    }
+    services.events.commit(txn, events).await?;
+    Ok(story)
+}
+
+pub async fn find_visible(db: &impl ConnectionTrait, viewer: Viewer, id: Uuid) -> ApiResult<Option<stories::Model>> {
+    Ok(stories::Entity::find_by_id(id).filter(visible(viewer)).one(db).await?)
+}
+
+pub async fn update(
+    db: &impl ConnectionTrait,
+    viewer: Viewer,
+    id: Uuid,
+    new_title: Option<String>,
+    new_body: Option<String>,
+) -> ApiResult<stories::Model> {
+    let user_id = viewer.require()?;
+    let story = find_visible(db, viewer, id).await?.ok_or_else(|| ApiError::not_found("story"))?;
+    if story.author_id != user_id {
+        return Err(ApiError::Forbidden("only the author may edit a story".into()));
+    }
+    let mut active: stories::ActiveModel = story.into();
+    if let Some(value) = new_title {
+        active.title = Set(title(&value)?);
+    }
+    if let Some(value) = new_body {
+        active.body = Set(body(value)?);
+    }
+    active.updated_at = Set(Utc::now());
+    Ok(active.update(db).await?)
+}
+
+pub async fn delete(db: &impl ConnectionTrait, viewer: Viewer, id: Uuid) -> ApiResult<bool> {
+    let user_id = viewer.require()?;
+    let story = find_visible(db, viewer, id).await?.ok_or_else(|| ApiError::not_found("story"))?;
+    if story.author_id != user_id && !viewer.is_admin() {
+        return Err(ApiError::Forbidden("only the author or an administrator may delete a story".into()));
+    }
+    stories::Entity::delete_by_id(story.id).exec(db).await?;
+    Ok(true)
+}
+
+/// Stories the viewer may see, newest first, optionally of one meet or author.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    viewer: Viewer,
+    meet_id: Option<Uuid>,
+    author_id: Option<Uuid>,
+    page: &Page<TimeKey>,
+) -> ApiResult<Vec<stories::Model>> {
+    let mut condition = Condition::all().add(visible(viewer));
+    if let Some(meet_id) = meet_id {
+        condition = condition.add(stories::Column::MeetId.eq(meet_id));
+    }
+    if let Some(author_id) = author_id {
+        condition = condition.add(stories::Column::AuthorId.eq(author_id));
+    }
+    if let Some(key) = &page.after {
+        condition = condition.add(after_time_key(stories::Column::PublishedAt, stories::Column::Id, key, Direction::Descending));
+    }
+    Ok(stories::Entity::find()
+        .filter(condition)
+        .order_by(stories::Column::PublishedAt, Order::Desc)
+        .order_by(stories::Column::Id, Order::Desc)
+        .limit(page.limit())
+        .all(db)
+        .await?)
+}

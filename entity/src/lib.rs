@@ -1,0 +1,11 @@
+//! SeaORM entities: one module per table. Storage only: the GraphQL types live
+//! in `api`, so the stored model and the public schema can change independently.
+
+pub mod admin_audit;
+pub mod attendances;
+pub mod invitations;
+pub mod meets;
+pub mod notices;
+pub mod refresh_tokens;
+pub mod stories;
+pub mod users;

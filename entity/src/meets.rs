@@ -1,0 +1,67 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "meets")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub host_id: Uuid,
+    pub title: String,
+    pub description: Option<String>,
+    pub venue_name: String,
+    pub address: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub region: Option<String>,
+    /// `region` lower-cased: the key the case-insensitive region filter uses.
+    pub region_key: Option<String>,
+    /// IANA zone the meet's local time is shown in (e-mails); None = the configured default.
+    pub time_zone: Option<String>,
+    pub starts_at: DateTimeUtc,
+    pub ends_at: Option<DateTimeUtc>,
+    /// `ends_at`, or 4 hours after the start without one: what "has ended" compares.
+    pub effective_end_at: DateTimeUtc,
+    pub capacity: Option<i32>,
+    /// Kept by conditional updates in the same transaction as the attendance
+    /// change; a CHECK holds it within capacity.
+    pub going_count: i32,
+    pub checked_in_count: i32,
+    pub visibility: Visibility,
+    pub status: MeetStatus,
+    pub cancellation_reason: Option<String>,
+    pub cancelled_at: Option<DateTimeUtc>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum Visibility {
+    #[sea_orm(string_value = "PUBLIC")]
+    Public,
+    #[sea_orm(string_value = "INVITE_ONLY")]
+    InviteOnly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum MeetStatus {
+    #[sea_orm(string_value = "SCHEDULED")]
+    Scheduled,
+    #[sea_orm(string_value = "CANCELLED")]
+    Cancelled,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(belongs_to = "super::users::Entity", from = "Column::HostId", to = "super::users::Column::Id")]
+    Host,
+}
+
+impl Related<super::users::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Host.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,243 @@
+//! Test harness: the real server on a free port, with a fresh SQLite file or
+//! a PostgreSQL database of its own (created here, dropped afterwards), and a
+//! small GraphQL client that sends the contract's operations as written.
+#![allow(dead_code)] // each test binary uses its own part of the harness
+
+pub mod ws;
+
+use std::{
+    collections::HashMap,
+    io::Write,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+use api::{App, config::Config};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+pub const POSTGRES_ENV: &str = "TWEETMEET_TEST_POSTGRES_URL";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database made for one test; a PostgreSQL one is dropped on drop.
+pub struct TestDatabase {
+    pub url: String,
+    pub backend: Backend,
+    admin_url: Option<String>,
+    name: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+        Self { url, backend: Backend::Sqlite, admin_url: None, name: String::new(), _dir: Some(dir) }
+    }
+
+    /// `None` (and a note on stderr, past the test harness's capture) when
+    /// `TWEETMEET_TEST_POSTGRES_URL` is not set.
+    pub async fn postgres(test: &str) -> Option<Self> {
+        let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
+            let _ = writeln!(std::io::stderr(), "SKIPPED {test} on PostgreSQL: set {POSTGRES_ENV} to run it");
+            return None;
+        };
+        let name = format!("tweetmeet_test_{}", uuid::Uuid::now_v7().simple());
+        let admin = Database::connect(&admin_url).await.expect("connect to PostgreSQL");
+        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+        admin.close().await.ok();
+        let base = admin_url.rsplit_once('/').map(|(base, _)| base.to_owned()).unwrap_or(admin_url.clone());
+        Some(Self { url: format!("{base}/{name}"), backend: Backend::Postgres, admin_url: Some(admin_url), name, _dir: None })
+    }
+
+    pub async fn for_backend(backend: Backend, test: &str) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => Some(Self::sqlite().await),
+            Backend::Postgres => Self::postgres(test).await,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(admin_url) = self.admin_url.clone() else { return };
+        let name = self.name.clone();
+        // Drop runs outside async; a short-lived runtime on its own thread does the cleanup.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            runtime.block_on(async {
+                if let Ok(admin) = Database::connect(&admin_url).await {
+                    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                    let _ = admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// A running server.
+pub struct TestServer {
+    pub base: String,
+    pub db: Arc<TestDatabase>,
+    pub mail_dir: Arc<tempfile::TempDir>,
+    statements: Arc<AtomicUsize>,
+    operations: Arc<String>,
+}
+
+/// Every operation of the contract, concatenated: a request names the one
+/// it runs, and the fragments come along.
+fn contract_operations() -> String {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/operations");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("tests/operations").filter_map(Result::ok).map(|e| e.path()).collect();
+    files.sort();
+    files.iter().filter(|p| p.extension().is_some_and(|e| e == "graphql")).map(|p| std::fs::read_to_string(p).expect("read")).collect()
+}
+
+impl TestServer {
+    pub async fn start(db: TestDatabase) -> Self {
+        Self::start_with(Arc::new(db), &[]).await
+    }
+
+    /// Starts a server on `db` with extra settings (`TWEETMEET_*` names).
+    pub async fn start_with(db: Arc<TestDatabase>, settings: &[(&str, &str)]) -> Self {
+        let mail_dir = Arc::new(tempfile::tempdir().expect("mail dir"));
+        let mut vars: HashMap<String, String> = HashMap::from([
+            ("TWEETMEET_DATABASE_URL".into(), db.url.clone()),
+            ("TWEETMEET_JWT_SECRET".into(), "test-secret-test-secret-test-secret!".into()),
+            ("TWEETMEET_MAIL_DIR".into(), mail_dir.path().display().to_string()),
+            ("TWEETMEET_PUBLIC_URL".into(), "https://tweetmeet.test".into()),
+        ]);
+        for (key, value) in settings {
+            vars.insert((*key).into(), (*value).into());
+        }
+        let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("config");
+        let mut connection = api::db::connect(&db.url).await.expect("connect");
+        let statements = Arc::new(AtomicUsize::new(0));
+        let counter = statements.clone();
+        // Counts what requests cost; the e-mail worker's polling is not theirs.
+        connection.set_metric_callback(move |info| {
+            if !info.statement.sql.contains("notices") {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let app = App::with_database(config, connection).await.expect("app");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(app.serve(listener, std::future::pending()));
+        Self { base, db, mail_dir, statements, operations: Arc::new(contract_operations()) }
+    }
+
+    pub fn statements(&self) -> usize {
+        self.statements.load(Ordering::SeqCst)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("{}/graphql/ws", self.base.replacen("http", "ws", 1))
+    }
+
+    /// POSTs a GraphQL request; returns the whole response body.
+    pub async fn graphql(&self, token: Option<&str>, body: Value) -> Value {
+        let mut request = reqwest::Client::new().post(self.url("/graphql")).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("POST /graphql");
+        response.json().await.expect("JSON response")
+    }
+
+    /// Runs a contract operation by name, as the clients send it.
+    pub async fn op(&self, token: Option<&str>, name: &str, variables: Value) -> Value {
+        self.graphql(token, json!({ "query": self.operations.as_str(), "operationName": name, "variables": variables })).await
+    }
+
+    /// Like `op`, but panics on any error and returns `data`.
+    pub async fn ok(&self, token: Option<&str>, name: &str, variables: Value) -> Value {
+        let response = self.op(token, name, variables).await;
+        assert!(response.get("errors").is_none(), "{name} failed: {response:#}");
+        response["data"].clone()
+    }
+
+    /// Registers a member; returns (access token, user id).
+    pub async fn register(&self, handle: &str) -> (String, String) {
+        let data = self
+            .ok(
+                None,
+                "Register",
+                json!({ "input": {
+                    "email": format!("{handle}@example.com"),
+                    "password": "correct horse battery",
+                    "handle": handle,
+                    "displayName": handle,
+                }}),
+            )
+            .await;
+        let payload = &data["register"];
+        (payload["accessToken"].as_str().expect("token").to_owned(), payload["user"]["id"].as_str().expect("id").to_owned())
+    }
+
+    /// Registers a member and makes them an administrator through the CLI's path.
+    pub async fn admin(&self, handle: &str) -> (String, String) {
+        let (token, id) = self.register(handle).await;
+        let db = api::db::connect(&self.db.url).await.expect("connect");
+        api::accounts::service::promote(&db, handle).await.expect("promote");
+        (token, id)
+    }
+
+    /// Hosts a meet starting in `hours`; returns its id.
+    pub async fn meet(&self, token: &str, input: Value) -> String {
+        let mut full = json!({
+            "title": "Drinks at the Rose & Crown",
+            "venueName": "Rose & Crown",
+            "startsAt": (chrono::Utc::now() + chrono::Duration::hours(3)).to_rfc3339(),
+        });
+        if let (Some(full), Some(extra)) = (full.as_object_mut(), input.as_object()) {
+            for (k, v) in extra {
+                full.insert(k.clone(), v.clone());
+            }
+        }
+        let data = self.ok(Some(token), "CreateMeet", json!({ "input": full })).await;
+        data["createMeet"]["id"].as_str().expect("meet id").to_owned()
+    }
+}
+
+/// The error code of a response's first error.
+pub fn code(response: &Value) -> &str {
+    response["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("expected an error: {response:#}"))
+}
+
+/// Generates, for each scenario `name(server)`, a test on SQLite and one on
+/// PostgreSQL (skipped, saying so, without `TWEETMEET_TEST_POSTGRES_URL`).
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let db = $crate::common::TestDatabase::sqlite().await;
+                    super::$name($crate::common::TestServer::start(db).await).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(db) = $crate::common::TestDatabase::postgres(stringify!($name)).await {
+                        super::$name($crate::common::TestServer::start(db).await).await;
+                    }
+                }
+            }
+        )*
+    };
+}

@@ -1,0 +1,351 @@
+//! Meets: hosting, discovery, answers with a waitlist, check-ins.
+
+mod common;
+
+use chrono::{Duration, Utc};
+use common::{TestServer, code};
+use serde_json::{Value, json};
+
+fn at(hours: i64) -> String {
+    (Utc::now() + Duration::hours(hours)).to_rfc3339()
+}
+
+async fn rsvp(server: &TestServer, token: &str, meet: &str, status: &str) -> Value {
+    server.op(Some(token), "Rsvp", json!({ "meetId": meet, "status": status })).await
+}
+
+async fn hosting_and_validation(server: TestServer) {
+    let (host, _) = server.register("host").await;
+    let (stranger, _) = server.register("stranger").await;
+    let created = server
+        .ok(
+            Some(&host),
+            "CreateMeet",
+            json!({ "input": {
+                "title": "Stagehands at the Rose & Crown", "venueName": "Rose & Crown", "region": "Toronto",
+                "startsAt": "2099-12-01T19:00:00-05:00", "capacity": 10, "latitude": 43.65, "longitude": -79.38,
+            }}),
+        )
+        .await;
+    let meet = &created["createMeet"];
+    assert_eq!(meet["startsAt"], "2099-12-02T00:00:00+00:00", "stored in UTC, any offset accepted");
+    assert_eq!(meet["goingCount"], 1, "the host is going");
+    assert_eq!(meet["spotsLeft"], 9);
+    assert_eq!(meet["status"], "SCHEDULED");
+    assert_eq!(meet["visibility"], "PUBLIC");
+    assert_eq!(meet["viewerAttendance"]["status"], "GOING");
+    let id = meet["id"].as_str().unwrap().to_owned();
+
+    for (input, field) in [
+        (json!({ "title": "", "venueName": "v", "startsAt": at(2) }), "title"),
+        (json!({ "title": "x".repeat(121), "venueName": "v", "startsAt": at(2) }), "title"),
+        (json!({ "title": "t", "venueName": "", "startsAt": at(2) }), "venueName"),
+        (json!({ "title": "t", "venueName": "v", "startsAt": at(-2) }), "startsAt"),
+        (json!({ "title": "t", "venueName": "v", "startsAt": at(2), "endsAt": at(1) }), "endsAt"),
+        (json!({ "title": "t", "venueName": "v", "startsAt": at(2), "capacity": 0 }), "capacity"),
+        (json!({ "title": "t", "venueName": "v", "startsAt": at(2), "capacity": 10001 }), "capacity"),
+        (json!({ "title": "t", "venueName": "v", "startsAt": at(2), "latitude": 43.0 }), "longitude"),
+        (json!({ "title": "t", "venueName": "v", "startsAt": at(2), "latitude": 91.0, "longitude": 0.0 }), "latitude"),
+        (json!({ "title": "t", "venueName": "v", "startsAt": at(2), "latitude": 0.0, "longitude": 181.0 }), "longitude"),
+    ] {
+        let response = server.op(Some(&host), "CreateMeet", json!({ "input": input })).await;
+        assert_eq!(code(&response), "BAD_USER_INPUT", "{input}");
+        assert_eq!(response["errors"][0]["extensions"]["field"], field, "{input}");
+    }
+    let anonymous = server.op(None, "CreateMeet", json!({ "input": { "title": "t", "venueName": "v", "startsAt": at(2) } })).await;
+    assert_eq!(code(&anonymous), "UNAUTHENTICATED");
+    // Starting up to an hour ago is fine: a meet called "now".
+    server.meet(&host, json!({ "startsAt": (Utc::now() - Duration::minutes(30)).to_rfc3339() })).await;
+
+    // Update: left out stays, null clears; host or admin only.
+    let updated = server.ok(Some(&host), "UpdateMeet", json!({ "id": id, "input": { "region": null, "description": "Bring cards" } })).await;
+    assert_eq!(updated["updateMeet"]["region"], Value::Null);
+    assert_eq!(updated["updateMeet"]["description"], "Bring cards");
+    assert_eq!(updated["updateMeet"]["venueName"], "Rose & Crown");
+    let forbidden = server.op(Some(&stranger), "UpdateMeet", json!({ "id": id, "input": { "title": "Mine" } })).await;
+    assert_eq!(code(&forbidden), "FORBIDDEN");
+    let (admin, _) = server.admin("boss").await;
+    server.ok(Some(&admin), "UpdateMeet", json!({ "id": id, "input": { "title": "Renamed by an admin" } })).await;
+
+    // Capacity never below the going count.
+    rsvp(&server, &stranger, &id, "GOING").await;
+    let lowered = server.op(Some(&host), "UpdateMeet", json!({ "id": id, "input": { "capacity": 1 } })).await;
+    assert_eq!(lowered["errors"][0]["extensions"]["field"], "capacity");
+    server.ok(Some(&host), "UpdateMeet", json!({ "id": id, "input": { "capacity": 2 } })).await;
+
+    // Cancel: keeps the reason, refuses answers and check-ins; twice changes nothing.
+    assert_eq!(code(&server.op(Some(&stranger), "CancelMeet", json!({ "id": id, "reason": "no" })).await), "FORBIDDEN");
+    let cancelled = server.ok(Some(&host), "CancelMeet", json!({ "id": id, "reason": "Venue flooded" })).await;
+    assert_eq!(cancelled["cancelMeet"]["status"], "CANCELLED");
+    assert_eq!(cancelled["cancelMeet"]["cancellationReason"], "Venue flooded");
+    let again = server.ok(Some(&host), "CancelMeet", json!({ "id": id, "reason": "other" })).await;
+    assert_eq!(again["cancelMeet"]["cancellationReason"], "Venue flooded");
+    let (late, _) = server.register("late").await;
+    assert_eq!(code(&rsvp(&server, &late, &id, "GOING").await), "CONFLICT");
+    assert_eq!(code(&server.op(Some(&stranger), "CheckIn", json!({ "meetId": id })).await), "CONFLICT");
+    let detail = server.ok(None, "MeetDetail", json!({ "id": id })).await;
+    assert_eq!(detail["meet"]["status"], "CANCELLED");
+    assert_eq!(detail["meet"]["cancellationReason"], "Venue flooded");
+}
+
+async fn rsvps_and_the_waitlist(server: TestServer) {
+    let (host, _) = server.register("host").await;
+    let meet = server.meet(&host, json!({ "capacity": 2 })).await;
+    let mut people = Vec::new();
+    for name in ["ann", "bob", "cat", "dan"] {
+        people.push(server.register(name).await.0);
+    }
+    let (ann, bob, cat, dan) = (&people[0], &people[1], &people[2], &people[3]);
+
+    let first = rsvp(&server, ann, &meet, "GOING").await;
+    assert_eq!(first["data"]["rsvp"]["status"], "GOING");
+    assert_eq!(first["data"]["rsvp"]["meet"]["spotsLeft"], 0);
+    let answered_at = first["data"]["rsvp"]["respondedAt"].clone();
+    let same = rsvp(&server, ann, &meet, "GOING").await;
+    assert_eq!(same["data"]["rsvp"]["respondedAt"], answered_at, "the same answer twice changes nothing");
+    assert_eq!(same["data"]["rsvp"]["meet"]["goingCount"], 2);
+
+    assert_eq!(rsvp(&server, bob, &meet, "GOING").await["data"]["rsvp"]["status"], "WAITLISTED");
+    assert_eq!(rsvp(&server, cat, &meet, "GOING").await["data"]["rsvp"]["status"], "WAITLISTED");
+    assert_eq!(rsvp(&server, dan, &meet, "MAYBE").await["data"]["rsvp"]["status"], "MAYBE");
+    assert_eq!(code(&rsvp(&server, dan, &meet, "WAITLISTED").await), "BAD_USER_INPUT");
+    assert_eq!(code(&server.op(None, "Rsvp", json!({ "meetId": meet, "status": "GOING" })).await), "UNAUTHENTICATED");
+
+    // Ann leaves: the longest-waiting (Bob) goes.
+    let left = rsvp(&server, ann, &meet, "NOT_GOING").await;
+    assert_eq!(left["data"]["rsvp"]["meet"]["goingCount"], 2);
+    let attendees = server.ok(None, "MeetAttendees", json!({ "id": meet })).await;
+    let rows: Vec<(String, String)> = attendees["meet"]["attendees"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["node"]["user"]["handle"].as_str().unwrap().to_owned(), e["node"]["status"].as_str().unwrap().to_owned()))
+        .collect();
+    let expected = [("host", "GOING"), ("bob", "GOING"), ("cat", "WAITLISTED"), ("dan", "MAYBE")];
+    let rows: Vec<(&str, &str)> = rows.iter().map(|(h, s)| (h.as_str(), s.as_str())).collect();
+    assert_eq!(rows, expected, "GOING first, then by answer time; NOT_GOING left out");
+    let not_going = server.ok(None, "MeetAttendees", json!({ "id": meet, "status": "NOT_GOING" })).await;
+    assert_eq!(not_going["meet"]["attendees"]["edges"][0]["node"]["user"]["handle"], "ann");
+
+    // Raising capacity seats the waitlist.
+    let raised = server.ok(Some(&host), "UpdateMeet", json!({ "id": meet, "input": { "capacity": 5 } })).await;
+    assert_eq!(raised["updateMeet"]["goingCount"], 3);
+    let mine = server.ok(Some(cat), "MyMeets", json!({})).await;
+    assert_eq!(mine["me"]["attending"]["edges"][0]["node"]["status"], "GOING");
+
+    // Attending: the user themself only.
+    let others = server.op(Some(bob), "UserProfile", json!({ "handle": "cat" })).await;
+    assert!(others.get("errors").is_none());
+    let forbidden = server.graphql(Some(bob), json!({ "query": "{ user(handle: \"cat\") { attending { edges { cursor } } } }" })).await;
+    assert_eq!(code(&forbidden), "FORBIDDEN");
+}
+
+async fn capacity_holds_under_concurrency(server: TestServer) {
+    let (host, _) = server.register("host").await;
+    let meet = server.meet(&host, json!({ "capacity": 10 })).await;
+    let mut tokens = Vec::new();
+    for i in 0..50 {
+        tokens.push(server.register(&format!("fan{i:02}")).await.0);
+    }
+    let server = std::sync::Arc::new(server);
+    let answers = futures::future::join_all(tokens.iter().map(|token| {
+        let server = server.clone();
+        let meet = meet.clone();
+        let token = token.clone();
+        async move { rsvp(&server, &token, &meet, "GOING").await }
+    }))
+    .await;
+    let going = answers.iter().filter(|a| a["data"]["rsvp"]["status"] == "GOING").count();
+    let waitlisted = answers.iter().filter(|a| a["data"]["rsvp"]["status"] == "WAITLISTED").count();
+    assert_eq!(going + waitlisted, 50, "every answer succeeded: {answers:?}");
+    assert_eq!(going, 9, "the host holds the tenth seat");
+    let detail = server.ok(None, "MeetDetail", json!({ "id": meet })).await;
+    assert_eq!(detail["meet"]["goingCount"], 10);
+    assert_eq!(detail["meet"]["spotsLeft"], 0);
+    let listed_going =
+        detail["meet"]["attendees"]["edges"].as_array().unwrap().iter().filter(|e| e["node"]["status"] == "GOING").count();
+    assert_eq!(listed_going, 10);
+}
+
+async fn check_ins(server: TestServer) {
+    let (host, _) = server.register("host").await;
+    let (guest, _) = server.register("guest").await;
+    let (maybe, _) = server.register("maybe").await;
+    let now_meet = server.meet(&host, json!({ "startsAt": (Utc::now() + Duration::minutes(30)).to_rfc3339() })).await;
+    let later = server.meet(&host, json!({ "startsAt": at(5) })).await;
+    rsvp(&server, &guest, &now_meet, "GOING").await;
+    rsvp(&server, &guest, &later, "GOING").await;
+    rsvp(&server, &maybe, &now_meet, "MAYBE").await;
+
+    let first = server.ok(Some(&guest), "CheckIn", json!({ "meetId": now_meet })).await;
+    assert_eq!(first["checkIn"]["meet"]["checkedInCount"], 1);
+    let second = server.ok(Some(&guest), "CheckIn", json!({ "meetId": now_meet })).await;
+    assert_eq!(second["checkIn"]["checkedInAt"], first["checkIn"]["checkedInAt"], "a second check-in keeps the first time");
+    assert_eq!(second["checkIn"]["meet"]["checkedInCount"], 1);
+    assert_eq!(code(&server.op(Some(&maybe), "CheckIn", json!({ "meetId": now_meet })).await), "FORBIDDEN");
+    assert_eq!(code(&server.op(Some(&guest), "CheckIn", json!({ "meetId": later })).await), "CONFLICT", "too early");
+
+    // Leaving gives up the check-in too.
+    rsvp(&server, &guest, &now_meet, "NOT_GOING").await;
+    let detail = server.ok(None, "MeetDetail", json!({ "id": now_meet })).await;
+    assert_eq!(detail["meet"]["checkedInCount"], 0);
+}
+
+async fn discovery_filters(server: TestServer) {
+    let (host, _) = server.register("host").await;
+    let (other, _) = server.register("other_host").await;
+    // Toronto, Mississauga (~25 km), Hamilton (~60 km).
+    server.meet(&host, json!({ "title": "Broadcast engineers", "venueName": "Red Lion", "region": "Toronto", "latitude": 43.6532, "longitude": -79.3832, "startsAt": at(3) })).await;
+    server.meet(&host, json!({ "title": "Sound techs", "venueName": "Iron Horse", "description": "Mixing desk war stories", "region": "Peel", "latitude": 43.5890, "longitude": -79.6441, "startsAt": at(4) })).await;
+    server.meet(&other, json!({ "title": "Line cooks", "venueName": "Copper Kettle", "region": "Hamilton", "latitude": 43.2557, "longitude": -79.8711, "startsAt": at(50) })).await;
+    let past = server.meet(&host, json!({ "title": "Earlier", "startsAt": (Utc::now() - Duration::minutes(50)).to_rfc3339(), "endsAt": (Utc::now() - Duration::minutes(1)).to_rfc3339() })).await;
+
+    let titles = |data: &Value| -> Vec<String> {
+        data["meets"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["title"].as_str().unwrap().to_owned()).collect()
+    };
+    let feed = |filter: Value| server.ok(None, "MeetFeed", json!({ "filter": filter }));
+    assert_eq!(titles(&feed(json!({})).await), ["Broadcast engineers", "Sound techs", "Line cooks"], "soonest first, ended ones left out");
+    assert!(titles(&feed(json!({ "includePast": true })).await).contains(&"Earlier".to_owned()));
+    assert_eq!(titles(&feed(json!({ "region": "toronto" })).await), ["Broadcast engineers"]);
+    assert_eq!(titles(&feed(json!({ "search": "WAR mixing" })).await), ["Sound techs"], "words in description, any case");
+    assert_eq!(titles(&feed(json!({ "search": "kettle" })).await), ["Line cooks"], "words in the venue");
+    assert_eq!(titles(&feed(json!({ "search": "100%" })).await), Vec::<String>::new());
+    assert_eq!(titles(&feed(json!({ "hostHandle": "OTHER_HOST" })).await), ["Line cooks"]);
+    assert_eq!(titles(&feed(json!({ "startsAfter": at(10) })).await), ["Line cooks"]);
+    assert_eq!(titles(&feed(json!({ "startsBefore": at(10) })).await), ["Broadcast engineers", "Sound techs"]);
+    let near = |radius: f64| feed(json!({ "near": { "latitude": 43.6532, "longitude": -79.3832, "radiusKm": radius } }));
+    assert_eq!(titles(&near(10.0).await), ["Broadcast engineers"]);
+    assert_eq!(titles(&near(40.0).await), ["Broadcast engineers", "Sound techs"]);
+    assert_eq!(titles(&near(100.0).await).len(), 3);
+    let bad = server.op(None, "MeetFeed", json!({ "filter": { "near": { "latitude": 43.0, "longitude": -79.0, "radiusKm": 0 } } })).await;
+    assert_eq!(code(&bad), "BAD_USER_INPUT");
+    assert_eq!(code(&server.op(None, "MeetFeed", json!({ "first": 101 })).await), "BAD_USER_INPUT");
+    assert_eq!(code(&server.op(None, "MeetFeed", json!({ "after": "bogus" })).await), "BAD_USER_INPUT");
+    let _ = past;
+}
+
+async fn pagination_while_meets_are_added(server: TestServer) {
+    let (host, _) = server.register("host").await;
+    let mut expected = Vec::new();
+    for i in 0..25 {
+        expected.push(server.meet(&host, json!({ "title": format!("meet {i}"), "startsAt": at(2 + i) })).await);
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let data = server.ok(None, "MeetFeed", json!({ "first": 7, "after": after })).await;
+        let connection = &data["meets"];
+        for edge in connection["edges"].as_array().unwrap() {
+            seen.push(edge["node"]["id"].as_str().unwrap().to_owned());
+        }
+        pages += 1;
+        // Between pages: a meet before the cursor and one after it appear,
+        // one already seen is cancelled.
+        server.meet(&host, json!({ "title": "earlier", "startsAt": at(1) })).await;
+        if pages == 1 {
+            server.ok(Some(&host), "CancelMeet", json!({ "id": expected[0] })).await;
+        }
+        if connection["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = connection["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    }
+    assert!(pages >= 4, "{pages} pages");
+    assert_eq!(seen, expected, "no meet repeated or skipped");
+}
+
+async fn visibility_of_invite_only_meets(server: TestServer) {
+    let (host, _) = server.register("host").await;
+    let (invitee, _) = server.register("invitee").await;
+    let (stranger, _) = server.register("stranger").await;
+    let (admin, _) = server.admin("admin").await;
+    let secret = server.meet(&host, json!({ "title": "Secret supper", "visibility": "INVITE_ONLY" })).await;
+    server.ok(Some(&host), "InviteToMeet", json!({ "meetId": secret, "handles": ["invitee"] })).await;
+
+    let sees = |token: Option<String>| {
+        let secret = secret.clone();
+        let server = &server;
+        async move {
+            let detail = server.ok(token.as_deref(), "MeetDetail", json!({ "id": secret })).await;
+            let feed = server.ok(token.as_deref(), "MeetFeed", json!({})).await;
+            let hosted = server.ok(token.as_deref(), "UserProfile", json!({ "handle": "host" })).await;
+            let listed = feed["meets"]["edges"].as_array().unwrap().len();
+            let on_profile = hosted["user"]["hostedMeets"]["edges"].as_array().unwrap().len();
+            assert_eq!(listed, on_profile);
+            (!detail["meet"].is_null(), listed == 1)
+        }
+    };
+    assert_eq!(sees(None).await, (false, false), "anonymous");
+    assert_eq!(sees(Some(stranger.clone())).await, (false, false), "stranger");
+    assert_eq!(sees(Some(invitee.clone())).await, (true, true), "invitee");
+    assert_eq!(sees(Some(host.clone())).await, (true, true), "host");
+    assert_eq!(sees(Some(admin.clone())).await, (true, true), "admin");
+
+    // Only the host and invitees may answer; to strangers it does not exist.
+    assert_eq!(code(&rsvp(&server, &stranger, &secret, "GOING").await), "NOT_FOUND");
+    assert_eq!(rsvp(&server, &invitee, &secret, "GOING").await["data"]["rsvp"]["status"], "GOING");
+    assert_eq!(code(&rsvp(&server, &admin, &secret, "GOING").await), "FORBIDDEN");
+}
+
+/// Hosts, counts, viewer attendance and attendee users load per page in a
+/// constant number of statements.
+async fn no_n_plus_one(server: TestServer) {
+    let mut hosts = Vec::new();
+    for i in 0..12 {
+        hosts.push(server.register(&format!("host{i:02}")).await.0);
+    }
+    let (viewer, _) = server.register("viewer").await;
+    let mut meets = Vec::new();
+    for i in 0..110 {
+        meets.push(server.meet(&hosts[i % hosts.len()], json!({ "title": format!("meet {i}"), "startsAt": at(2 + i as i64) })).await);
+    }
+    for meet in meets.iter().take(30) {
+        rsvp(&server, &viewer, meet, "GOING").await;
+    }
+    let mut fans = Vec::new();
+    for i in 0..100 {
+        fans.push(server.register(&format!("fan{i:03}")).await.0);
+    }
+    let (small, large) = (&meets[100], &meets[101]);
+    for (n, fan) in fans.iter().enumerate() {
+        if n < 10 {
+            rsvp(&server, fan, small, "GOING").await;
+        }
+        rsvp(&server, fan, large, "GOING").await;
+    }
+    let story = json!({ "input": { "title": "War story", "body": "It was a dark and stormy night", "meetId": large } });
+    for fan in fans.iter().take(6) {
+        server.ok(Some(fan), "PublishStory", story.clone()).await;
+    }
+
+    let cost = |token: Option<String>, name: &'static str, variables: Value| {
+        let server = &server;
+        async move {
+            let before = server.statements();
+            server.ok(token.as_deref(), name, variables).await;
+            server.statements() - before
+        }
+    };
+    for token in [None, Some(viewer.clone())] {
+        let feed_10 = cost(token.clone(), "MeetFeed", json!({ "first": 10 })).await;
+        let feed_100 = cost(token.clone(), "MeetFeed", json!({ "first": 100 })).await;
+        assert_eq!(feed_10, feed_100, "MeetFeed costs the same at 10 and 100");
+        assert!(feed_100 <= 6, "MeetFeed costs {feed_100} statements");
+        let detail_small = cost(token.clone(), "MeetDetail", json!({ "id": small })).await;
+        let detail_large = cost(token.clone(), "MeetDetail", json!({ "id": large })).await;
+        assert_eq!(detail_small, detail_large, "MeetDetail costs the same with 10 and 100 attendees");
+        assert!(detail_large <= 6, "MeetDetail costs {detail_large} statements");
+    }
+}
+
+on_both_databases!(
+    hosting_and_validation,
+    rsvps_and_the_waitlist,
+    capacity_holds_under_concurrency,
+    check_ins,
+    discovery_filters,
+    pagination_while_meets_are_added,
+    visibility_of_invite_only_meets,
+    no_n_plus_one,
+);
