@@ -16,11 +16,11 @@ impl AccountsQuery {
     /// The signed-in user, `null` when anonymous.
     async fn me(&self, ctx: &Context<'_>) -> FieldResult<Option<User>> {
         let Some(id) = ctx.viewer().user_id() else { return Ok(None) };
-        Ok(service::find_by_id(ctx.db(), id).await?.map(User))
+        Ok(service::find_by_id(ctx.db(), id).await?.map(User::from))
     }
 
     async fn user(&self, ctx: &Context<'_>, handle: String) -> FieldResult<Option<User>> {
-        Ok(service::find_by_handle(ctx.db(), &handle).await?.map(User))
+        Ok(service::find_by_handle(ctx.db(), &handle).await?.map(User::from))
     }
 }
 
@@ -59,6 +59,6 @@ impl AccountsMutation {
     }
 
     async fn update_profile(&self, ctx: &Context<'_>, input: UpdateProfileInput) -> FieldResult<User> {
-        Ok(User(service::update_profile(ctx.db(), ctx.viewer(), input.into()).await?))
+        Ok(User::from(service::update_profile(ctx.db(), ctx.viewer(), input.into()).await?))
     }
 }

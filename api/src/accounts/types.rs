@@ -39,8 +39,22 @@ impl From<Role> for users::Role {
     }
 }
 
-/// A member of Tweet Meet.
-pub struct User(pub users::Model);
+/// A member of Tweet Meet. `session_owner` marks the user a register, login
+/// or refresh just signed in: their own e-mail is theirs to see even though
+/// the request itself came without a token.
+pub struct User(pub users::Model, pub bool);
+
+impl From<users::Model> for User {
+    fn from(model: users::Model) -> Self {
+        Self(model, false)
+    }
+}
+
+impl User {
+    fn private_fields_visible(&self, ctx: &Context<'_>) -> bool {
+        self.1 || ctx.viewer().is_self_or_admin(self.0.id)
+    }
+}
 
 #[Object]
 impl User {
@@ -59,7 +73,7 @@ impl User {
 
     /// Visible to the user themself and to administrators; `null` to everyone else.
     async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
-        ctx.viewer().is_self_or_admin(self.0.id).then_some(self.0.email.as_str())
+        self.private_fields_visible(ctx).then_some(self.0.email.as_str())
     }
 
     async fn role(&self) -> Role {
@@ -85,7 +99,7 @@ impl User {
     /// When the user was suspended, `null` if not. Visible to the user themself
     /// and to administrators.
     async fn suspended_at(&self, ctx: &Context<'_>) -> Option<DateTime<Utc>> {
-        if ctx.viewer().is_self_or_admin(self.0.id) { self.0.suspended_at } else { None }
+        if self.private_fields_visible(ctx) { self.0.suspended_at } else { None }
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
@@ -131,7 +145,7 @@ pub struct AuthPayload {
 #[async_graphql::ComplexObject]
 impl AuthPayload {
     async fn user(&self) -> User {
-        User(self.user.clone())
+        User(self.user.clone(), true)
     }
 }
 

@@ -24,7 +24,7 @@ impl AdminQuery {
     ) -> FieldResult<Connection<String, User>> {
         let page = pagination::page(first, after)?;
         let rows = service::users(ctx.db(), ctx.viewer(), search, &page).await?;
-        Ok(pagination::connection(rows, page.first, |u| pagination::TimeKey { at: u.created_at, id: u.id }, User))
+        Ok(pagination::connection(rows, page.first, |u| pagination::TimeKey { at: u.created_at, id: u.id }, User::from))
     }
 
     /// Every administrative action, newest first.
@@ -42,16 +42,16 @@ pub struct AdminMutation;
 impl AdminMutation {
     async fn set_user_role(&self, ctx: &Context<'_>, user_id: ID, role: Role) -> FieldResult<User> {
         let user_id = parse_id(&user_id, "user")?;
-        Ok(User(service::set_role(ctx.services(), ctx.viewer(), user_id, role.into()).await?))
+        Ok(User::from(service::set_role(ctx.services(), ctx.viewer(), user_id, role.into()).await?))
     }
 
     async fn suspend_user(&self, ctx: &Context<'_>, user_id: ID, reason: String) -> FieldResult<User> {
         let user_id = parse_id(&user_id, "user")?;
-        Ok(User(service::suspend(ctx.services(), ctx.viewer(), user_id, &reason).await?))
+        Ok(User::from(service::suspend(ctx.services(), ctx.viewer(), user_id, &reason).await?))
     }
 
     async fn unsuspend_user(&self, ctx: &Context<'_>, user_id: ID) -> FieldResult<User> {
         let user_id = parse_id(&user_id, "user")?;
-        Ok(User(service::unsuspend(ctx.services(), ctx.viewer(), user_id).await?))
+        Ok(User::from(service::unsuspend(ctx.services(), ctx.viewer(), user_id).await?))
     }
 }

@@ -39,6 +39,17 @@ pub trait CursorKey: Sized {
     fn decode(raw: &str) -> Option<Self>;
 }
 
+/// Full precision (SQLite keeps nanoseconds; a coarser cursor would land
+/// between a row and itself and repeat it).
+fn encode_time(at: DateTime<Utc>) -> String {
+    format!("{}.{:09}", at.timestamp(), at.timestamp_subsec_nanos())
+}
+
+fn decode_time(raw: &str) -> Option<DateTime<Utc>> {
+    let (secs, nanos) = raw.split_once('.')?;
+    DateTime::from_timestamp(secs.parse().ok()?, nanos.parse().ok()?)
+}
+
 /// (timestamp, id): the key of every time-ordered list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimeKey {
@@ -48,13 +59,13 @@ pub struct TimeKey {
 
 impl CursorKey for TimeKey {
     fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}|{}", self.at.timestamp_micros(), self.id))
+        URL_SAFE_NO_PAD.encode(format!("{}|{}", encode_time(self.at), self.id))
     }
 
     fn decode(raw: &str) -> Option<Self> {
         let text = String::from_utf8(URL_SAFE_NO_PAD.decode(raw).ok()?).ok()?;
-        let (micros, id) = text.split_once('|')?;
-        Some(Self { at: DateTime::from_timestamp_micros(micros.parse().ok()?)?, id: Uuid::parse_str(id).ok()? })
+        let (at, id) = text.split_once('|')?;
+        Some(Self { at: decode_time(at)?, id: Uuid::parse_str(id).ok()? })
     }
 }
 
@@ -68,14 +79,14 @@ pub struct RankedTimeKey {
 
 impl CursorKey for RankedTimeKey {
     fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}|{}|{}", self.rank, self.key.at.timestamp_micros(), self.key.id))
+        URL_SAFE_NO_PAD.encode(format!("{}|{}|{}", self.rank, encode_time(self.key.at), self.key.id))
     }
 
     fn decode(raw: &str) -> Option<Self> {
         let text = String::from_utf8(URL_SAFE_NO_PAD.decode(raw).ok()?).ok()?;
         let mut parts = text.splitn(3, '|');
         let rank = parts.next()?.parse().ok()?;
-        let at = DateTime::from_timestamp_micros(parts.next()?.parse().ok()?)?;
+        let at = decode_time(parts.next()?)?;
         let id = Uuid::parse_str(parts.next()?).ok()?;
         Some(Self { rank, key: TimeKey { at, id } })
     }
@@ -123,7 +134,7 @@ pub fn connection<R, K: CursorKey, N: OutputType>(
     mut rows: Vec<R>,
     page_first: u64,
     key: impl Fn(&R) -> K,
-    node: impl Fn(R) -> N,
+    mut node: impl FnMut(R) -> N,
 ) -> Connection<String, N> {
     let has_next = rows.len() as u64 > page_first;
     rows.truncate(page_first as usize);
@@ -144,7 +155,7 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        let key = TimeKey { at: DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(), id: Uuid::now_v7() };
+        let key = TimeKey { at: DateTime::from_timestamp(1_764_000_000, 123_456_789).unwrap(), id: Uuid::now_v7() };
         assert_eq!(TimeKey::decode(&key.encode()), Some(key));
         let ranked = RankedTimeKey { rank: 1, key };
         assert_eq!(RankedTimeKey::decode(&ranked.encode()), Some(ranked));

@@ -93,15 +93,15 @@ impl Invitation {
     /// The member invited; `null` for an e-mail invitation not yet claimed.
     async fn invitee(&self, ctx: &Context<'_>) -> FieldResult<Option<User>> {
         let Some(id) = self.model.invitee_id else { return Ok(None) };
-        Ok(ctx.loaders().users.load_one(id).await?.map(User))
+        Ok(ctx.loaders().users.load_one(id).await?.map(User::from))
     }
 
     async fn inviter(&self, ctx: &Context<'_>) -> FieldResult<User> {
         if let Some(inviter) = &self.inviter {
-            return Ok(User(inviter.clone()));
+            return Ok(User::from(inviter.clone()));
         }
         let inviter = ctx.loaders().users.load_one(self.model.inviter_id).await?;
-        Ok(User(inviter.ok_or_else(|| ApiError::not_found("user"))?))
+        Ok(User::from(inviter.ok_or_else(|| ApiError::not_found("user"))?))
     }
 
     /// `null` when the viewer may no longer see the meet (a revoked

@@ -28,7 +28,7 @@ fn sees(view: &MeetView, viewer: Viewer) -> bool {
 }
 
 fn meet(view: &MeetView) -> Meet {
-    Meet(view.meet.clone(), Some(view.host.clone()))
+    Meet::with_host(view.meet.clone(), view.host.clone())
 }
 
 /// The hub's snapshots as a stream of `T`, ending with an error when the

@@ -26,14 +26,28 @@ impl MeetsQuery {
         after: Option<String>,
     ) -> FieldResult<Connection<String, Meet>> {
         let page = pagination::page(first, after)?;
-        let rows = service::list(ctx.db(), ctx.viewer(), filter.unwrap_or_default().into(), &page).await?;
-        Ok(pagination::connection(rows, page.first, |m| pagination::TimeKey { at: m.starts_at, id: m.id }, Meet::from))
+        let viewer = ctx.viewer();
+        let rows = service::list(ctx.db(), viewer, filter.unwrap_or_default().into(), &page).await?;
+        let mut answers = match viewer.user_id() {
+            Some(user_id) => Some(service::attendances_of(ctx.db(), user_id, rows.iter().map(|(m, _)| m.id)).await?),
+            None => None,
+        };
+        Ok(pagination::connection(
+            rows,
+            page.first,
+            |(m, _)| pagination::TimeKey { at: m.starts_at, id: m.id },
+            |(model, host)| Meet {
+                viewer_attendance: answers.as_mut().map(|a| a.remove(&model.id)),
+                model,
+                host: Some(host),
+            },
+        ))
     }
 
     /// The meet, or `null` when it does not exist for the viewer.
     async fn meet(&self, ctx: &Context<'_>, id: ID) -> FieldResult<Option<Meet>> {
         let Ok(id) = parse_id(&id, "meet") else { return Ok(None) };
-        Ok(service::find_visible(ctx.db(), ctx.viewer(), id).await?.map(Meet::from))
+        Ok(service::find_visible_with_host(ctx.db(), ctx.viewer(), id).await?.map(|(meet, host)| Meet::with_host(meet, host)))
     }
 }
 

@@ -94,6 +94,30 @@ pub async fn find_visible(db: &impl ConnectionTrait, viewer: Viewer, id: Uuid) -
     Ok(meets::Entity::find_by_id(id).filter(visibility::condition(viewer)).one(db).await?)
 }
 
+/// The meet with its host, if the viewer may see it (one statement).
+pub async fn find_visible_with_host(
+    db: &impl ConnectionTrait,
+    viewer: Viewer,
+    id: Uuid,
+) -> ApiResult<Option<(meets::Model, users::Model)>> {
+    let row = meets::Entity::find_by_id(id).find_also_related(users::Entity).filter(visibility::condition(viewer)).one(db).await?;
+    Ok(row.and_then(|(meet, host)| host.map(|h| (meet, h))))
+}
+
+/// The viewer's answers to a page of meets, in one statement.
+pub async fn attendances_of(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    meet_ids: impl IntoIterator<Item = Uuid>,
+) -> ApiResult<std::collections::HashMap<Uuid, attendances::Model>> {
+    let rows = attendances::Entity::find()
+        .filter(attendances::Column::UserId.eq(user_id))
+        .filter(attendances::Column::MeetId.is_in(meet_ids))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|a| (a.meet_id, a)).collect())
+}
+
 /// Loads and row-locks a visible meet inside a write transaction.
 pub(crate) async fn lock_visible(txn: &DatabaseTransaction, viewer: Viewer, id: Uuid) -> ApiResult<meets::Model> {
     meets::Entity::find_by_id(id)
@@ -461,9 +485,14 @@ fn contains_word(column: meets::Column, word: &str) -> Condition {
     Condition::all().add(Func::lower(Expr::col(column)).like(LikeExpr::new(format!("%{escaped}%")).escape('\\')))
 }
 
-/// The discovery list: meets the viewer may see, filtered, soonest first.
-/// Returns up to `page.limit()` rows.
-pub async fn list(db: &impl ConnectionTrait, viewer: Viewer, filter: MeetFilter, page: &Page<TimeKey>) -> ApiResult<Vec<meets::Model>> {
+/// The discovery list: meets the viewer may see, with their hosts, filtered,
+/// soonest first. Returns up to `page.limit()` rows.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    viewer: Viewer,
+    filter: MeetFilter,
+    page: &Page<TimeKey>,
+) -> ApiResult<Vec<(meets::Model, users::Model)>> {
     let mut condition = Condition::all().add(visibility::condition(viewer));
     if !filter.include_past {
         condition = condition
@@ -514,22 +543,29 @@ async fn page_of_meets(
     mut condition: Condition,
     after: Option<TimeKey>,
     limit: u64,
-) -> Result<Vec<meets::Model>, sea_orm::DbErr> {
+) -> Result<Vec<(meets::Model, users::Model)>, sea_orm::DbErr> {
     if let Some(key) = after {
         condition = condition.add(after_time_key(meets::Column::StartsAt, meets::Column::Id, &key, Direction::Ascending));
     }
-    meets::Entity::find()
+    let rows = meets::Entity::find()
+        .find_also_related(users::Entity)
         .filter(condition)
         .order_by(meets::Column::StartsAt, Order::Asc)
         .order_by(meets::Column::Id, Order::Asc)
         .limit(limit)
         .all(db)
-        .await
+        .await?;
+    Ok(rows.into_iter().filter_map(|(meet, host)| host.map(|h| (meet, h))).collect())
 }
 
 /// The bounding box narrows in SQL; the exact great-circle distance filters
 /// here, batch after batch on the same keyset, until the page is full.
-async fn list_near(db: &impl ConnectionTrait, condition: Condition, near: Near, page: &Page<TimeKey>) -> ApiResult<Vec<meets::Model>> {
+async fn list_near(
+    db: &impl ConnectionTrait,
+    condition: Condition,
+    near: Near,
+    page: &Page<TimeKey>,
+) -> ApiResult<Vec<(meets::Model, users::Model)>> {
     let wanted = page.limit() as usize;
     let batch = Ord::max(page.limit(), 50);
     let mut after = page.after;
@@ -537,8 +573,8 @@ async fn list_near(db: &impl ConnectionTrait, condition: Condition, near: Near, 
     loop {
         let rows = page_of_meets(db, condition.clone(), after, batch).await?;
         let exhausted = (rows.len() as u64) < batch;
-        after = rows.last().map(|m| TimeKey { at: m.starts_at, id: m.id });
-        found.extend(rows.into_iter().filter(|m| match (m.latitude, m.longitude) {
+        after = rows.last().map(|(m, _)| TimeKey { at: m.starts_at, id: m.id });
+        found.extend(rows.into_iter().filter(|(m, _)| match (m.latitude, m.longitude) {
             (Some(lat), Some(lon)) => rules::distance_km((near.latitude, near.longitude), (lat, lon)) <= near.radius_km,
             _ => false,
         }));

@@ -85,117 +85,132 @@ impl RsvpStatus {
     }
 }
 
-/// A meetup: venue, time, capacity, visibility and who is coming. The host
-/// may come preloaded (live events resolve every subscriber from one load).
-pub struct Meet(pub meets::Model, pub Option<users::Model>);
+/// A meetup: venue, time, capacity, visibility and who is coming. Lists
+/// preload the host and the viewer's attendance for a whole page in one
+/// statement each; live events preload from their snapshot.
+pub struct Meet {
+    pub model: meets::Model,
+    pub host: Option<users::Model>,
+    /// `Some(None)`: loaded, and the viewer has not answered.
+    pub viewer_attendance: Option<Option<attendances::Model>>,
+}
 
 impl From<meets::Model> for Meet {
     fn from(model: meets::Model) -> Self {
-        Self(model, None)
+        Self { model, host: None, viewer_attendance: None }
+    }
+}
+
+impl Meet {
+    pub fn with_host(model: meets::Model, host: users::Model) -> Self {
+        Self { model, host: Some(host), viewer_attendance: None }
     }
 }
 
 #[Object]
 impl Meet {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.model.id.to_string())
     }
 
     async fn title(&self) -> &str {
-        &self.0.title
+        &self.model.title
     }
 
     async fn description(&self) -> Option<&str> {
-        self.0.description.as_deref()
+        self.model.description.as_deref()
     }
 
     async fn venue_name(&self) -> &str {
-        &self.0.venue_name
+        &self.model.venue_name
     }
 
     async fn address(&self) -> Option<&str> {
-        self.0.address.as_deref()
+        self.model.address.as_deref()
     }
 
     async fn latitude(&self) -> Option<f64> {
-        self.0.latitude
+        self.model.latitude
     }
 
     async fn longitude(&self) -> Option<f64> {
-        self.0.longitude
+        self.model.longitude
     }
 
     async fn region(&self) -> Option<&str> {
-        self.0.region.as_deref()
+        self.model.region.as_deref()
     }
 
     /// IANA time zone the meet's local time is shown in; `null` means the
     /// server's default.
     async fn time_zone(&self) -> Option<&str> {
-        self.0.time_zone.as_deref()
+        self.model.time_zone.as_deref()
     }
 
     async fn starts_at(&self) -> DateTime<Utc> {
-        self.0.starts_at
+        self.model.starts_at
     }
 
     async fn ends_at(&self) -> Option<DateTime<Utc>> {
-        self.0.ends_at
+        self.model.ends_at
     }
 
     async fn status(&self) -> MeetStatus {
-        match self.0.status {
+        match self.model.status {
             meets::MeetStatus::Scheduled => MeetStatus::Scheduled,
             meets::MeetStatus::Cancelled => MeetStatus::Cancelled,
         }
     }
 
     async fn visibility(&self) -> Visibility {
-        self.0.visibility.into()
+        self.model.visibility.into()
     }
 
     /// `null` means no limit.
     async fn capacity(&self) -> Option<i32> {
-        self.0.capacity
+        self.model.capacity
     }
 
     async fn going_count(&self) -> i32 {
-        self.0.going_count
+        self.model.going_count
     }
 
     async fn checked_in_count(&self) -> i32 {
-        self.0.checked_in_count
+        self.model.checked_in_count
     }
 
     /// `capacity - goingCount`; `null` without a capacity.
     async fn spots_left(&self) -> Option<i32> {
-        self.0.capacity.map(|c| (c - self.0.going_count).max(0))
+        self.model.capacity.map(|c| (c - self.model.going_count).max(0))
     }
 
     async fn cancellation_reason(&self) -> Option<&str> {
-        self.0.cancellation_reason.as_deref()
+        self.model.cancellation_reason.as_deref()
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.model.created_at
     }
 
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.model.updated_at
     }
 
     async fn host(&self, ctx: &Context<'_>) -> FieldResult<User> {
-        if let Some(host) = &self.1 {
-            return Ok(User(host.clone()));
+        if let Some(host) = &self.host {
+            return Ok(User::from(host.clone()));
         }
-        let host = ctx.loaders().users.load_one(self.0.host_id).await?;
-        Ok(User(host.ok_or_else(|| ApiError::internal(anyhow::anyhow!("meet {} has no host", self.0.id)))?))
+        let host = ctx.loaders().users.load_one(self.model.host_id).await?;
+        Ok(User::from(host.ok_or_else(|| ApiError::internal(anyhow::anyhow!("meet {} has no host", self.model.id)))?))
     }
 
     /// The viewer's own answer; `null` when none or anonymous.
     async fn viewer_attendance(&self, ctx: &Context<'_>) -> FieldResult<Option<Attendance>> {
+        if let Some(preloaded) = &self.viewer_attendance {
+            return Ok(preloaded.clone().map(|a| Attendance::with_meet(a, self.model.clone())));
+        }
         let Some(loader) = &ctx.loaders().viewer_attendance else { return Ok(None) };
-        Ok(loader.load_one(self.0.id).await?.map(|a| Attendance::with_meet(a, self.0.clone())))
+        Ok(loader.load_one(self.model.id).await?.map(|a| Attendance::with_meet(a, self.model.clone())))
     }
 
     /// Answers, GOING first, then by answer time. Without `status`, those
@@ -208,17 +223,17 @@ impl Meet {
         after: Option<String>,
     ) -> FieldResult<Connection<String, Attendance>> {
         let page = pagination::page(first, after)?;
-        let rows = service::attendees(ctx.db(), self.0.id, status.map(Into::into), &page).await?;
+        let rows = service::attendees(ctx.db(), self.model.id, status.map(Into::into), &page).await?;
         Ok(pagination::connection(rows, page.first, |(a, _)| service::attendee_key(a), |(a, u)| Attendance {
             model: a,
             user: Some(u),
-            meet: Some(self.0.clone()),
+            meet: Some(self.model.clone()),
         }))
     }
 
     /// Stories about this meet, newest first.
     async fn stories(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> FieldResult<Connection<String, Story>> {
-        crate::stories::types::list(ctx, Some(self.0.id), None, first, after).await
+        crate::stories::types::list(ctx, Some(self.model.id), None, first, after).await
     }
 
     /// The meet's invitations: for the host and administrators only.
@@ -228,7 +243,7 @@ impl Meet {
         first: Option<i32>,
         after: Option<String>,
     ) -> FieldResult<Connection<String, Invitation>> {
-        crate::invitations::types::for_meet(ctx, &self.0, first, after).await
+        crate::invitations::types::for_meet(ctx, &self.model, first, after).await
     }
 }
 
@@ -267,10 +282,10 @@ impl Attendance {
 
     async fn user(&self, ctx: &Context<'_>) -> FieldResult<User> {
         if let Some(user) = &self.user {
-            return Ok(User(user.clone()));
+            return Ok(User::from(user.clone()));
         }
         let user = ctx.loaders().users.load_one(self.model.user_id).await?;
-        Ok(User(user.ok_or_else(|| ApiError::not_found("user"))?))
+        Ok(User::from(user.ok_or_else(|| ApiError::not_found("user"))?))
     }
 
     async fn meet(&self, ctx: &Context<'_>) -> FieldResult<Meet> {

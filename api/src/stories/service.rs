@@ -2,7 +2,7 @@
 //! meet: the meets' visibility rule, applied through a subquery.
 
 use chrono::Utc;
-use entity::{meets, stories};
+use entity::{meets, stories, users};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait,
@@ -129,14 +129,15 @@ pub async fn delete(db: &impl ConnectionTrait, viewer: Viewer, id: Uuid) -> ApiR
     Ok(true)
 }
 
-/// Stories the viewer may see, newest first, optionally of one meet or author.
+/// Stories the viewer may see with their authors, newest first, optionally
+/// of one meet or author.
 pub async fn list(
     db: &impl ConnectionTrait,
     viewer: Viewer,
     meet_id: Option<Uuid>,
     author_id: Option<Uuid>,
     page: &Page<TimeKey>,
-) -> ApiResult<Vec<stories::Model>> {
+) -> ApiResult<Vec<(stories::Model, users::Model)>> {
     let mut condition = Condition::all().add(visible(viewer));
     if let Some(meet_id) = meet_id {
         condition = condition.add(stories::Column::MeetId.eq(meet_id));
@@ -147,11 +148,13 @@ pub async fn list(
     if let Some(key) = &page.after {
         condition = condition.add(after_time_key(stories::Column::PublishedAt, stories::Column::Id, key, Direction::Descending));
     }
-    Ok(stories::Entity::find()
+    let rows = stories::Entity::find()
+        .find_also_related(users::Entity)
         .filter(condition)
         .order_by(stories::Column::PublishedAt, Order::Desc)
         .order_by(stories::Column::Id, Order::Desc)
         .limit(page.limit())
         .all(db)
-        .await?)
+        .await?;
+    Ok(rows.into_iter().filter_map(|(story, author)| author.map(|a| (story, a))).collect())
 }

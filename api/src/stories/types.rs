@@ -53,10 +53,10 @@ impl Story {
 
     async fn author(&self, ctx: &Context<'_>) -> FieldResult<User> {
         if let Some(author) = &self.author {
-            return Ok(User(author.clone()));
+            return Ok(User::from(author.clone()));
         }
         let author = ctx.loaders().users.load_one(self.model.author_id).await?;
-        Ok(User(author.ok_or_else(|| ApiError::not_found("user"))?))
+        Ok(User::from(author.ok_or_else(|| ApiError::not_found("user"))?))
     }
 
     /// The meet it is about, if any.
@@ -95,5 +95,9 @@ pub async fn list(
 ) -> FieldResult<Connection<String, Story>> {
     let page = pagination::page(first, after)?;
     let rows = service::list(ctx.db(), ctx.viewer(), meet_id, author_id, &page).await?;
-    Ok(pagination::connection(rows, page.first, |s| pagination::TimeKey { at: s.published_at, id: s.id }, Story::from))
+    Ok(pagination::connection(rows, page.first, |(s, _)| pagination::TimeKey { at: s.published_at, id: s.id }, |(model, author)| Story {
+        model,
+        author: Some(author),
+        meet: None,
+    }))
 }
