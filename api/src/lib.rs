@@ -66,8 +66,8 @@ impl App {
             events,
             live,
         };
-        let schema = graphql::build(services.clone());
-        Ok(Self { state: AppState { services, schema } })
+        let schemas = graphql::build(services.clone());
+        Ok(Self { state: AppState { services, schemas } })
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.

@@ -3,6 +3,7 @@
 //! small GraphQL client that sends the contract's operations as written.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod smtp;
 pub mod ws;
 
 use std::{
@@ -134,6 +135,24 @@ impl TestServer {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         tokio::spawn(app.serve(listener, std::future::pending()));
         Self { base, db, mail_dir, statements, operations: Arc::new(contract_operations()) }
+    }
+
+    /// The `.eml` files the server wrote (without SMTP), as text.
+    pub fn mail_files(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.mail_dir.path()) else { return Vec::new() };
+        entries.filter_map(Result::ok).filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect()
+    }
+
+    /// Waits for e-mails to `recipient` written as files (10 s at most).
+    pub async fn mail_to(&self, recipient: &str, count: usize) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let found: Vec<String> = self.mail_files().into_iter().filter(|m| m.contains(&format!("To: {recipient}"))).collect();
+            if found.len() >= count || tokio::time::Instant::now() > deadline {
+                return found;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 
     pub fn statements(&self) -> usize {

@@ -39,8 +39,37 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query::default(), Mutation::default(), Subscription::default())
 }
 
-pub fn build(services: Services) -> AppSchema {
-    builder().data(services).finish()
+/// The two configurations of the schema. Depth and complexity limits apply
+/// to both; the open one's are wide enough for GraphiQL's introspection query
+/// (async-graphql issue 1696), the closed one's for the contract's deepest
+/// operation (depth 7) with room to spare.
+#[derive(Clone)]
+pub struct Schemas {
+    /// Introspection and "did you mean" suggestions: for everyone in
+    /// development, for administrators only in production.
+    pub open: AppSchema,
+    /// Neither: for everyone else in production.
+    pub closed: AppSchema,
+}
+
+impl Schemas {
+    /// The schema that serves this viewer.
+    pub fn for_viewer(&self, viewer: Viewer, production: bool) -> &AppSchema {
+        if production && !viewer.is_admin() { &self.closed } else { &self.open }
+    }
+}
+
+pub fn build(services: Services) -> Schemas {
+    Schemas {
+        open: builder().data(services.clone()).limit_depth(20).limit_complexity(5_000).finish(),
+        closed: builder()
+            .data(services)
+            .limit_depth(12)
+            .limit_complexity(2_000)
+            .disable_introspection()
+            .disable_suggestions()
+            .finish(),
+    }
 }
 
 /// The served schema as deterministic SDL (what `schema.graphql` holds).

@@ -129,7 +129,8 @@ async fn execute(state: AppState, headers: HeaderMap, media: MediaType, request:
         Err(err) => return request_error(media, StatusCode::UNAUTHORIZED, err),
     };
     let request = request_data(request, &state.services, viewer);
-    let response = state.schema.execute(request).await;
+    let schema = state.schemas.for_viewer(viewer, state.services.config.is_production());
+    let response = schema.execute(request).await;
     // With graphql-response+json, a request that could not execute at all
     // (no data: parse or validation errors) is a 400, as the spec says.
     let status = if media == MediaType::GraphqlResponseJson && response.data == async_graphql::Value::Null && !response.errors.is_empty()

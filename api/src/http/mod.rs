@@ -21,13 +21,13 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{config::Config, graphql::AppSchema, state::Services};
+use crate::{config::Config, graphql::Schemas, state::Services};
 
 /// What handlers share.
 #[derive(Clone)]
 pub struct AppState {
     pub services: Services,
-    pub schema: AppSchema,
+    pub schemas: Schemas,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -25,9 +25,15 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use futures::{SinkExt, StreamExt, future};
+use tokio::sync::broadcast;
+use uuid::Uuid;
 
 use super::AppState;
-use crate::{auth::viewer, graphql::request_data_for_connection};
+use crate::{
+    auth::{Viewer, viewer},
+    graphql::request_data_for_connection,
+    live::Snapshot,
+};
 
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_INTERVAL: Duration = Duration::from_secs(20);
@@ -50,7 +56,7 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, upgrade:
 #[derive(Clone, Copy)]
 enum Init {
     Pending,
-    Accepted { expires_at: Option<DateTime<Utc>> },
+    Accepted { user_id: Option<Uuid>, expires_at: Option<DateTime<Utc>> },
     Refused,
 }
 
@@ -82,7 +88,7 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
             let mut init = init.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             match outcome {
                 Ok((viewer, token)) => {
-                    *init = Init::Accepted { expires_at: token.map(|t| t.expires_at) };
+                    *init = Init::Accepted { user_id: viewer.user_id(), expires_at: token.map(|t| t.expires_at) };
                     let mut data = Data::default();
                     request_data_for_connection(&mut data, &services, viewer);
                     Ok(data)
@@ -95,13 +101,17 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
         }
     };
 
-    let messages = async_graphql::http::WebSocket::new(state.schema.clone(), input, protocol).on_connection_init(on_init);
+    // The viewer is known only after connection_init, so subscriptions get the
+    // schema anonymous callers get (no introspection in production).
+    let schema = state.schemas.for_viewer(Viewer::Anonymous, state.services.config.is_production()).clone();
+    let messages = async_graphql::http::WebSocket::new(schema, input, protocol).on_connection_init(on_init);
     let messages = messages.map(|message| match message {
         WsMessage::Text(text) => Message::Text(text.into()),
         WsMessage::Close(code, reason) => Message::Close(Some(CloseFrame { code, reason: reason.into() })),
     });
     futures::pin_mut!(messages);
 
+    let mut suspensions = state.services.live.subscribe();
     let started = tokio::time::Instant::now();
     let mut ping = tokio::time::interval_at(started + PING_INTERVAL, PING_INTERVAL);
     let ping_message = match protocol {
@@ -115,11 +125,11 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
         // the access token it was opened with expiring.
         let deadline = match current {
             Init::Pending => Some((started + INIT_TIMEOUT, close(INIT_TIMED_OUT, "Connection initialisation timeout"))),
-            Init::Accepted { expires_at: Some(at) } => {
+            Init::Accepted { expires_at: Some(at), .. } => {
                 let left = (at - Utc::now()).to_std().unwrap_or_default();
                 Some((tokio::time::Instant::now() + left, close(FORBIDDEN, "Forbidden: access token expired")))
             }
-            Init::Accepted { expires_at: None } | Init::Refused => None,
+            Init::Accepted { expires_at: None, .. } | Init::Refused => None,
         };
         let until_deadline = async {
             match &deadline {
@@ -139,6 +149,16 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
             () = until_deadline => match deadline {
                 Some((_, message)) => message,
                 None => break,
+            },
+            snapshot = suspensions.recv() => match (snapshot, current) {
+                // A suspended user's connections close at once.
+                (Ok(snapshot), Init::Accepted { user_id: Some(user_id), .. })
+                    if matches!(*snapshot, Snapshot::UserSuspended(id) if id == user_id) =>
+                {
+                    close(FORBIDDEN, "Forbidden: account suspended")
+                }
+                (Err(broadcast::error::RecvError::Closed), _) => break,
+                _ => continue,
             },
             _ = ping.tick() => match current {
                 Init::Accepted { .. } => Message::Text(ping_message.into()),

@@ -264,10 +264,10 @@ pub async fn respond(services: &Services, viewer: Viewer, id: Uuid, accept: bool
         if meet.status == MeetStatus::Cancelled || meet.effective_end_at <= now {
             return Err(ApiError::Conflict("this meet is cancelled or over".into()));
         }
-        let (_, answered) = meets_service::answer_in(&txn, &meet, user_id, existing, Answer::Going, now).await?;
+        let (_, answered) = meets_service::answer_in(&txn, &services.config, &meet, user_id, existing, Answer::Going, now).await?;
         events = answered;
     } else if existing.as_ref().is_some_and(|a| a.status != RsvpStatus::NotGoing) && meet.effective_end_at > now {
-        let (_, answered) = meets_service::answer_in(&txn, &meet, user_id, existing, Answer::NotGoing, now).await?;
+        let (_, answered) = meets_service::answer_in(&txn, &services.config, &meet, user_id, existing, Answer::NotGoing, now).await?;
         events = answered;
     }
     let mut active: invitations::ActiveModel = invitation.into();

@@ -20,10 +20,12 @@ use uuid::Uuid;
 use super::{rules, visibility};
 use crate::{
     auth::Viewer,
+    config::Config,
     db::begin_write,
     error::{ApiError, ApiResult},
     events::{ActivityKind, Event},
     graphql::pagination::{Direction, Page, RankedTimeKey, TimeKey, after_ranked_key, after_time_key},
+    notices::{self, MeetChange},
     state::Services,
 };
 
@@ -255,10 +257,21 @@ pub async fn update(services: &Services, viewer: Viewer, id: Uuid, changes: Meet
         active.capacity = Set(capacity);
     }
     active.updated_at = Set(now);
-    active.update(&txn).await?;
+    let updated = active.update(&txn).await?;
     let mut events = vec![meet_activity(ActivityKind::MeetUpdated, id, None, now)];
     if capacity_raised {
-        events.extend(promote_waitlisted(&txn, id, now).await?);
+        events.extend(promote_waitlisted(&txn, &services.config, &updated, now).await?);
+    }
+    // Attendees hear of a new time or a new venue.
+    let change = if updated.starts_at != meet.starts_at {
+        Some(MeetChange::Rescheduled)
+    } else if updated.venue_name != meet.venue_name || updated.address != meet.address {
+        Some(MeetChange::Moved)
+    } else {
+        None
+    };
+    if let (Some(change), Some(editor)) = (change, viewer.user_id()) {
+        notices::meet_changed(&txn, &services.config, &updated, change, editor).await?;
     }
     let meet = meets::Entity::find_by_id(id).one(&txn).await?.ok_or_else(|| ApiError::not_found("meet"))?;
     services.events.commit(txn, events).await?;
@@ -282,6 +295,9 @@ pub async fn cancel(services: &Services, viewer: Viewer, id: Uuid, reason: Optio
     active.cancelled_at = Set(Some(now));
     active.updated_at = Set(now);
     let meet = active.update(&txn).await?;
+    if let Some(canceller) = viewer.user_id() {
+        notices::meet_changed(&txn, &services.config, &meet, MeetChange::Cancelled, canceller).await?;
+    }
     services.events.commit(txn, vec![meet_activity(ActivityKind::MeetCancelled, id, None, now)]).await?;
     Ok(meet)
 }
@@ -315,7 +331,8 @@ async fn release_seat(txn: &DatabaseTransaction, meet_id: Uuid, was_checked_in: 
 
 /// Seats the longest-waiting attendees while seats are free, in answer order.
 /// Returns an event for each one promoted.
-async fn promote_waitlisted(txn: &DatabaseTransaction, meet_id: Uuid, now: DateTime<Utc>) -> ApiResult<Vec<Event>> {
+async fn promote_waitlisted(txn: &DatabaseTransaction, config: &Config, meet: &meets::Model, now: DateTime<Utc>) -> ApiResult<Vec<Event>> {
+    let meet_id = meet.id;
     let mut events = Vec::new();
     loop {
         let Some(next) = attendances::Entity::find()
@@ -337,6 +354,7 @@ async fn promote_waitlisted(txn: &DatabaseTransaction, meet_id: Uuid, now: DateT
             .filter(attendances::Column::Id.eq(next.id))
             .exec(txn)
             .await?;
+        notices::promoted(txn, config, meet, next.user_id).await?;
         events.push(meet_activity(ActivityKind::RsvpChanged, meet_id, Some(next.user_id), now));
     }
     Ok(events)
@@ -366,7 +384,7 @@ pub async fn rsvp(services: &Services, viewer: Viewer, meet_id: Uuid, answer: An
         .filter(attendances::Column::UserId.eq(user_id))
         .one(&txn)
         .await?;
-    let (attendance, events) = answer_in(&txn, &meet, user_id, existing, answer, now).await?;
+    let (attendance, events) = answer_in(&txn, &services.config, &meet, user_id, existing, answer, now).await?;
     services.events.commit(txn, events).await?;
     Ok(attendance)
 }
@@ -376,6 +394,7 @@ pub async fn rsvp(services: &Services, viewer: Viewer, meet_id: Uuid, answer: An
 /// nothing, and keeps the original answer time.
 pub(crate) async fn answer_in(
     txn: &DatabaseTransaction,
+    config: &Config,
     meet: &meets::Model,
     user_id: Uuid,
     existing: Option<attendances::Model>,
@@ -429,7 +448,7 @@ pub(crate) async fn answer_in(
     };
     events.push(meet_activity(ActivityKind::RsvpChanged, meet.id, Some(user_id), now));
     if was_going {
-        events.extend(promote_waitlisted(txn, meet.id, now).await?);
+        events.extend(promote_waitlisted(txn, config, meet, now).await?);
     }
     Ok((attendance, events))
 }
