@@ -60,6 +60,10 @@ enum Init {
     Refused,
 }
 
+fn init_state(init: &Mutex<Init>) -> Init {
+    *init.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn close(code: u16, reason: &str) -> Message {
     Message::Close(Some(CloseFrame { code, reason: reason.into() }))
 }
@@ -120,7 +124,7 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
     };
 
     loop {
-        let current = *init.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let current = init_state(&init);
         // The moment this connection must end, if any: no init in time, or
         // the access token it was opened with expiring.
         let deadline = match current {
@@ -140,7 +144,7 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
         let outgoing = tokio::select! {
             message = messages.next() => match message {
                 // A refused connection_init: graphql-transport-ws says 4403 Forbidden.
-                Some(Message::Close(Some(frame))) if frame.code == 1002 && matches!(current, Init::Refused) => {
+                Some(Message::Close(Some(frame))) if frame.code == 1002 && matches!(init_state(&init), Init::Refused) => {
                     close(FORBIDDEN, "Forbidden")
                 }
                 Some(message) => message,
