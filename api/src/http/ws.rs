@@ -49,7 +49,16 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, upgrade:
     let Some(protocol) = protocol else {
         return (StatusCode::BAD_REQUEST, "offer the graphql-transport-ws or graphql-ws subprotocol").into_response();
     };
-    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| serve(state, socket, protocol))
+    // Small buffers: tens of thousands of mostly idle subscribers each hold
+    // them (tungstenite's defaults are 128 KiB apiece). A client that stops
+    // reading fills its bounded write buffer and is dropped.
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(256 * 1024)
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| serve(state, socket, protocol))
 }
 
 /// Where the connection stands after `connection_init`.
