@@ -152,6 +152,14 @@ async fn notices_for_members(server: TestServer) {
     assert!(bob_mail.iter().any(|m| m.contains("New venue: Sound techs")));
     assert!(bob_mail.iter().any(|m| m.contains("Cancelled: Sound techs") && m.contains("Power cut")));
     assert!(server.mail_to("ann@example.com", 2).await.len() == 1, "ann left: no news of the venue or the cancellation");
+
+    // Members may opt out of invitation e-mails.
+    let (quiet, _) = server.register("quiet").await;
+    server.ok(Some(&quiet), "UpdateProfile", json!({ "input": { "emailNotices": false } })).await;
+    let other = server.meet(&host, json!({})).await;
+    server.ok(Some(&host), "InviteToMeet", json!({ "meetId": other, "handles": ["quiet", "ann"] })).await;
+    assert_eq!(server.mail_to("ann@example.com", 2).await.len(), 2);
+    assert!(server.mail_files().iter().all(|m| !m.contains("To: quiet@example.com")));
 }
 
 on_both_databases!(who_may_invite_and_all_or_nothing, responding_and_revoking, claiming_by_email, notices_for_members);

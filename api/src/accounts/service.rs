@@ -45,6 +45,7 @@ pub struct ProfileChanges {
     pub bio: Option<Option<String>>,
     pub avatar_url: Option<Option<String>>,
     pub region: Option<Option<String>>,
+    pub email_notices: Option<bool>,
 }
 
 const WRONG_CREDENTIALS: &str = "wrong e-mail or password";
@@ -254,6 +255,9 @@ pub async fn update_profile(db: &impl ConnectionTrait, viewer: Viewer, changes: 
     }
     if let Some(region) = changes.region {
         active.region = Set(validate::optional_text("region", region.as_deref(), 80)?);
+    }
+    if let Some(email_notices) = changes.email_notices {
+        active.email_notices = Set(email_notices);
     }
     active.updated_at = Set(Utc::now());
     Ok(active.update(db).await?)

@@ -76,6 +76,12 @@ impl User {
         self.private_fields_visible(ctx).then_some(self.0.email.as_str())
     }
 
+    /// Whether the user gets an e-mail when invited; visible to the user
+    /// themself and to administrators.
+    async fn email_notices(&self, ctx: &Context<'_>) -> Option<bool> {
+        self.private_fields_visible(ctx).then_some(self.0.email_notices)
+    }
+
     async fn role(&self) -> Role {
         self.0.role.into()
     }
@@ -176,6 +182,8 @@ pub struct UpdateProfileInput {
     pub bio: MaybeUndefined<String>,
     pub avatar_url: MaybeUndefined<String>,
     pub region: MaybeUndefined<String>,
+    /// Whether to get an e-mail when invited to a meet (on by default).
+    pub email_notices: Option<bool>,
 }
 
 /// `MaybeUndefined` as the services' "keep, clear or set".
@@ -195,6 +203,7 @@ impl From<UpdateProfileInput> for ProfileChanges {
             bio: patch(input.bio),
             avatar_url: patch(input.avatar_url),
             region: patch(input.region),
+            email_notices: input.email_notices,
         }
     }
 }

@@ -32,7 +32,6 @@ use super::AppState;
 use crate::{
     auth::{Viewer, viewer},
     graphql::request_data_for_connection,
-    live::Snapshot,
 };
 
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -124,7 +123,7 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
     });
     futures::pin_mut!(messages);
 
-    let mut suspensions = state.services.live.subscribe();
+    let mut suspensions = state.services.live.suspensions();
     let started = tokio::time::Instant::now();
     let mut ping = tokio::time::interval_at(started + PING_INTERVAL, PING_INTERVAL);
     let ping_message = match protocol {
@@ -163,11 +162,9 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
                 Some((_, message)) => message,
                 None => break,
             },
-            snapshot = suspensions.recv() => match (snapshot, current) {
+            suspended = suspensions.recv() => match (suspended, current) {
                 // A suspended user's connections close at once.
-                (Ok(snapshot), Init::Accepted { user_id: Some(user_id), .. })
-                    if matches!(*snapshot, Snapshot::UserSuspended(id) if id == user_id) =>
-                {
+                (Ok(suspended), Init::Accepted { user_id: Some(user_id), .. }) if suspended == user_id => {
                     close(FORBIDDEN, "Forbidden: account suspended")
                 }
                 (Err(broadcast::error::RecvError::Closed), _) => break,

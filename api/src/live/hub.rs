@@ -48,21 +48,25 @@ pub enum Snapshot {
         inviter: users::Model,
         meet: meets::Model,
     },
-    UserSuspended(Uuid),
 }
 
 #[derive(Clone)]
 pub struct Hub {
     sender: broadcast::Sender<Arc<Snapshot>>,
+    /// Suspended users, apart: every open socket listens for these, and
+    /// should not be woken by every other event.
+    suspensions: broadcast::Sender<Uuid>,
 }
 
 impl Hub {
     /// Starts loading snapshots from `bus` in the background.
     pub fn start(db: DatabaseConnection, bus: &EventBus) -> Self {
         let (sender, _) = broadcast::channel(SUBSCRIBER_BUFFER);
-        let hub = Self { sender };
+        let (suspensions, _) = broadcast::channel(64);
+        let hub = Self { sender, suspensions };
         let mut events = bus.subscribe();
         let out = hub.sender.clone();
+        let suspended = hub.suspensions.clone();
         tokio::spawn(async move {
             loop {
                 let event = match events.recv().await {
@@ -73,6 +77,10 @@ impl Hub {
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 };
+                if let Event::UserSuspended { user_id } = *event {
+                    let _ = suspended.send(user_id);
+                    continue;
+                }
                 // Nobody subscribed: nothing to load.
                 if out.receiver_count() == 0 {
                     continue;
@@ -91,6 +99,10 @@ impl Hub {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Snapshot>> {
         self.sender.subscribe()
+    }
+
+    pub fn suspensions(&self) -> broadcast::Receiver<Uuid> {
+        self.suspensions.subscribe()
     }
 }
 
@@ -157,6 +169,6 @@ async fn load(db: &DatabaseConnection, event: &Event) -> Result<Option<Snapshot>
             let Some(inviter) = users::Entity::find_by_id(invitation.inviter_id).one(db).await? else { return Ok(None) };
             Some(Snapshot::InvitationReceived { invitation, inviter, meet })
         }
-        Event::UserSuspended { user_id } => Some(Snapshot::UserSuspended(user_id)),
+        Event::UserSuspended { .. } => None,
     })
 }
