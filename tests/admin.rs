@@ -16,10 +16,23 @@ async fn members_cannot_administer(server: TestServer) {
         ("SuspendUser", json!({ "userId": target, "reason": "spam" })),
         ("UnsuspendUser", json!({ "userId": target })),
     ] {
-        assert_eq!(code(&server.op(Some(&member), name, variables.clone()).await), "FORBIDDEN", "{name}");
-        assert_eq!(code(&server.op(None, name, variables).await), "UNAUTHENTICATED", "{name}");
+        assert_eq!(
+            code(&server.op(Some(&member), name, variables.clone()).await),
+            "FORBIDDEN",
+            "{name}"
+        );
+        assert_eq!(
+            code(&server.op(None, name, variables).await),
+            "UNAUTHENTICATED",
+            "{name}"
+        );
     }
-    let log = server.graphql(Some(&member), json!({ "query": "{ adminAuditLog { edges { cursor } } }" })).await;
+    let log = server
+        .graphql(
+            Some(&member),
+            json!({ "query": "{ adminAuditLog { edges { cursor } } }" }),
+        )
+        .await;
     assert_eq!(code(&log), "FORBIDDEN");
 }
 
@@ -29,13 +42,24 @@ async fn roles_suspensions_and_the_audit_log(server: TestServer) {
         .ok(None, "Register", json!({ "input": { "email": "Troll@Example.com", "password": "correct horse battery", "handle": "troll", "displayName": "Under Bridge" } }))
         .await;
     let troll_token = data["register"]["accessToken"].as_str().unwrap().to_owned();
-    let troll_refresh = data["register"]["refreshToken"].as_str().unwrap().to_owned();
+    let troll_refresh = data["register"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let troll_id = data["register"]["user"]["id"].as_str().unwrap().to_owned();
-    server.ok(Some(&troll_token), "PublishStory", json!({ "input": { "title": "Troll story", "body": "b" } })).await;
+    server
+        .ok(
+            Some(&troll_token),
+            "PublishStory",
+            json!({ "input": { "title": "Troll story", "body": "b" } }),
+        )
+        .await;
 
     // Search by handle, display name or e-mail; e-mail, role and suspension shown.
     for search in ["TROLL", "bridge", "troll@example"] {
-        let found = server.ok(Some(&admin), "AdminUsers", json!({ "search": search })).await;
+        let found = server
+            .ok(Some(&admin), "AdminUsers", json!({ "search": search }))
+            .await;
         let edges = found["users"]["edges"].as_array().unwrap();
         assert_eq!(edges.len(), 1, "{search}");
         assert_eq!(edges[0]["node"]["email"], "troll@example.com");
@@ -44,40 +68,134 @@ async fn roles_suspensions_and_the_audit_log(server: TestServer) {
     }
 
     // Suspension: at once, for tokens already issued too.
-    let suspended = server.ok(Some(&admin), "SuspendUser", json!({ "userId": troll_id, "reason": "Spamming the feed" })).await;
+    let suspended = server
+        .ok(
+            Some(&admin),
+            "SuspendUser",
+            json!({ "userId": troll_id, "reason": "Spamming the feed" }),
+        )
+        .await;
     assert!(suspended["suspendUser"]["suspendedAt"].is_string());
-    assert_eq!(code(&server.op(Some(&troll_token), "Me", json!({})).await), "UNAUTHENTICATED");
-    assert_eq!(code(&server.op(None, "RefreshSession", json!({ "refreshToken": troll_refresh })).await), "UNAUTHENTICATED");
-    assert_eq!(code(&server.op(None, "Login", json!({ "email": "troll@example.com", "password": "correct horse battery" })).await), "UNAUTHENTICATED");
+    assert_eq!(
+        code(&server.op(Some(&troll_token), "Me", json!({})).await),
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(
+        code(
+            &server
+                .op(
+                    None,
+                    "RefreshSession",
+                    json!({ "refreshToken": troll_refresh })
+                )
+                .await
+        ),
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(
+        code(
+            &server
+                .op(
+                    None,
+                    "Login",
+                    json!({ "email": "troll@example.com", "password": "correct horse battery" })
+                )
+                .await
+        ),
+        "UNAUTHENTICATED"
+    );
     let feed = server.ok(None, "StoryFeed", json!({})).await;
-    assert_eq!(feed["stories"]["edges"][0]["node"]["title"], "Troll story", "their content stays");
-    server.ok(Some(&admin), "UnsuspendUser", json!({ "userId": troll_id })).await;
-    server.ok(None, "Login", json!({ "email": "troll@example.com", "password": "correct horse battery" })).await;
+    assert_eq!(
+        feed["stories"]["edges"][0]["node"]["title"], "Troll story",
+        "their content stays"
+    );
+    server
+        .ok(Some(&admin), "UnsuspendUser", json!({ "userId": troll_id }))
+        .await;
+    server
+        .ok(
+            None,
+            "Login",
+            json!({ "email": "troll@example.com", "password": "correct horse battery" }),
+        )
+        .await;
 
     // Roles; the last administrator cannot demote or suspend themself.
-    assert_eq!(code(&server.op(Some(&admin), "SetUserRole", json!({ "userId": admin_id, "role": "MEMBER" })).await), "CONFLICT");
-    assert_eq!(code(&server.op(Some(&admin), "SuspendUser", json!({ "userId": admin_id, "reason": "tired" })).await), "CONFLICT");
-    let promoted = server.ok(Some(&admin), "SetUserRole", json!({ "userId": troll_id, "role": "ADMIN" })).await;
+    assert_eq!(
+        code(
+            &server
+                .op(
+                    Some(&admin),
+                    "SetUserRole",
+                    json!({ "userId": admin_id, "role": "MEMBER" })
+                )
+                .await
+        ),
+        "CONFLICT"
+    );
+    assert_eq!(
+        code(
+            &server
+                .op(
+                    Some(&admin),
+                    "SuspendUser",
+                    json!({ "userId": admin_id, "reason": "tired" })
+                )
+                .await
+        ),
+        "CONFLICT"
+    );
+    let promoted = server
+        .ok(
+            Some(&admin),
+            "SetUserRole",
+            json!({ "userId": troll_id, "role": "ADMIN" }),
+        )
+        .await;
     assert_eq!(promoted["setUserRole"]["role"], "ADMIN");
-    server.ok(Some(&admin), "SetUserRole", json!({ "userId": admin_id, "role": "MEMBER" })).await;
-    assert_eq!(code(&server.op(Some(&admin), "AdminUsers", json!({})).await), "FORBIDDEN", "a demotion takes effect at once");
+    server
+        .ok(
+            Some(&admin),
+            "SetUserRole",
+            json!({ "userId": admin_id, "role": "MEMBER" }),
+        )
+        .await;
+    assert_eq!(
+        code(&server.op(Some(&admin), "AdminUsers", json!({})).await),
+        "FORBIDDEN",
+        "a demotion takes effect at once"
+    );
 
     // Every action is in the audit log, newest first.
-    let new_admin = server.ok(None, "Login", json!({ "email": "troll@example.com", "password": "correct horse battery" })).await;
+    let new_admin = server
+        .ok(
+            None,
+            "Login",
+            json!({ "email": "troll@example.com", "password": "correct horse battery" }),
+        )
+        .await;
     let token = new_admin["login"]["accessToken"].as_str().unwrap();
     let log = server
         .graphql(Some(token), json!({ "query": "{ adminAuditLog(first: 10) { edges { node { action detail actor { handle } target { handle } createdAt } } } }" }))
         .await;
-    let entries: Vec<(String, Option<String>, Option<String>)> = log["data"]["adminAuditLog"]["edges"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{log}"))
+    let entries: Vec<(String, Option<String>, Option<String>)> =
+        log["data"]["adminAuditLog"]["edges"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{log}"))
+            .iter()
+            .map(|e| {
+                let n = &e["node"];
+                (
+                    n["action"].as_str().unwrap().to_owned(),
+                    n["actor"]["handle"].as_str().map(str::to_owned),
+                    n["target"]["handle"].as_str().map(str::to_owned),
+                )
+            })
+            .collect();
+    let entries: Vec<(&str, Option<&str>, Option<&str>)> = entries
         .iter()
-        .map(|e| {
-            let n = &e["node"];
-            (n["action"].as_str().unwrap().to_owned(), n["actor"]["handle"].as_str().map(str::to_owned), n["target"]["handle"].as_str().map(str::to_owned))
-        })
+        .map(|(a, b, c)| (a.as_str(), b.as_deref(), c.as_deref()))
         .collect();
-    let entries: Vec<(&str, Option<&str>, Option<&str>)> = entries.iter().map(|(a, b, c)| (a.as_str(), b.as_deref(), c.as_deref())).collect();
     assert_eq!(
         entries,
         [
@@ -88,10 +206,16 @@ async fn roles_suspensions_and_the_audit_log(server: TestServer) {
             ("promote", None, Some("root")),
         ]
     );
-    assert_eq!(log["data"]["adminAuditLog"]["edges"][3]["node"]["detail"], "Spamming the feed");
+    assert_eq!(
+        log["data"]["adminAuditLog"]["edges"][3]["node"]["detail"],
+        "Spamming the feed"
+    );
 }
 
-on_both_databases!(members_cannot_administer, roles_suspensions_and_the_audit_log);
+on_both_databases!(
+    members_cannot_administer,
+    roles_suspensions_and_the_audit_log
+);
 
 const INTROSPECTION: &str = "{ __schema { queryType { name } types { name fields { name type { name kind ofType { name kind ofType { name kind ofType { name kind ofType { name } } } } } } } } }";
 
@@ -99,10 +223,20 @@ const INTROSPECTION: &str = "{ __schema { queryType { name } types { name fields
 async fn introspection_per_environment_and_role() {
     // Development: open to all.
     let development = TestServer::start(TestDatabase::sqlite().await).await;
-    let open = development.graphql(None, json!({ "query": INTROSPECTION })).await;
+    let open = development
+        .graphql(None, json!({ "query": INTROSPECTION }))
+        .await;
     assert_eq!(open["data"]["__schema"]["queryType"]["name"], "Query");
-    let typo = development.graphql(None, json!({ "query": "{ meetz { edges { cursor } } }" })).await;
-    assert!(typo["errors"][0]["message"].as_str().unwrap().contains("Did you mean"), "{typo}");
+    let typo = development
+        .graphql(None, json!({ "query": "{ meetz { edges { cursor } } }" }))
+        .await;
+    assert!(
+        typo["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Did you mean"),
+        "{typo}"
+    );
 
     // Production: administrators only, and no suggestions for anyone else.
     let db = Arc::new(TestDatabase::sqlite().await);
@@ -110,12 +244,27 @@ async fn introspection_per_environment_and_role() {
     let (member, _) = production.register("member").await;
     let (admin, _) = production.admin("admin").await;
     for token in [None, Some(member.as_str())] {
-        let refused = production.graphql(token, json!({ "query": INTROSPECTION })).await;
-        assert!(refused["data"].is_null() || refused["data"]["__schema"].is_null(), "{refused}");
-        let typo = production.graphql(token, json!({ "query": "{ meetz { edges { cursor } } }" })).await;
-        assert!(!typo["errors"][0]["message"].as_str().unwrap().contains("Did you mean"), "{typo}");
+        let refused = production
+            .graphql(token, json!({ "query": INTROSPECTION }))
+            .await;
+        assert!(
+            refused["data"].is_null() || refused["data"]["__schema"].is_null(),
+            "{refused}"
+        );
+        let typo = production
+            .graphql(token, json!({ "query": "{ meetz { edges { cursor } } }" }))
+            .await;
+        assert!(
+            !typo["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Did you mean"),
+            "{typo}"
+        );
     }
-    let allowed = production.graphql(Some(&admin), json!({ "query": INTROSPECTION })).await;
+    let allowed = production
+        .graphql(Some(&admin), json!({ "query": INTROSPECTION }))
+        .await;
     assert_eq!(allowed["data"]["__schema"]["queryType"]["name"], "Query");
     // The contract still works for everyone.
     production.ok(Some(&member), "MyMeets", json!({})).await;
@@ -133,5 +282,12 @@ async fn depth_limits_apply_to_everyone() {
     deep.push_str(&" }".repeat(5 * 4 + 3));
     deep.push_str(" }");
     let response = server.graphql(None, json!({ "query": deep })).await;
-    assert!(response["errors"][0]["message"].as_str().unwrap().to_lowercase().contains("nested too deep"), "{response}");
+    assert!(
+        response["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("nested too deep"),
+        "{response}"
+    );
 }

@@ -13,19 +13,30 @@ async fn every_contract_operation_validates_against_the_live_schema() {
     let server = common::TestServer::start(common::TestDatabase::sqlite().await).await;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/operations");
     let mut checked = 0;
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(Result::ok).map(|e| e.path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
     files.sort();
-    for path in files.iter().filter(|p| p.extension().is_some_and(|e| e == "graphql")) {
+    for path in files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "graphql"))
+    {
         let source = std::fs::read_to_string(path).unwrap();
         let document = parse_query(&source).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let names: Vec<String> = match document.operations {
-            DocumentOperations::Single(_) => panic!("{}: contract operations are named", path.display()),
+            DocumentOperations::Single(_) => {
+                panic!("{}: contract operations are named", path.display())
+            }
             DocumentOperations::Multiple(ops) => ops.keys().map(|n| n.to_string()).collect(),
         };
         for name in names {
             // Validation runs before execution; with no variables given,
             // a valid operation fails only on missing variable values.
-            let response = server.graphql(None, json!({ "query": source, "operationName": name })).await;
+            let response = server
+                .graphql(None, json!({ "query": source, "operationName": name }))
+                .await;
             let errors = response["errors"].as_array().cloned().unwrap_or_default();
             for error in &errors {
                 let message = error["message"].as_str().unwrap_or_default();
@@ -33,7 +44,11 @@ async fn every_contract_operation_validates_against_the_live_schema() {
                 let runtime = error["extensions"]["code"].is_string();
                 // Validation passed; HTTP just does not run subscriptions.
                 let subscription = message.contains("Subscriptions are not supported");
-                assert!(about_variables || runtime || subscription, "{} {name}: {message}", path.display());
+                assert!(
+                    about_variables || runtime || subscription,
+                    "{} {name}: {message}",
+                    path.display()
+                );
             }
             checked += 1;
         }
@@ -49,8 +64,13 @@ fn the_project_copy_of_the_contract_is_current() {
         eprintln!("no ../shared/contract beside the repository; comparison skipped");
         return;
     };
-    for entry in entries.filter_map(Result::ok).filter(|e| e.path().extension().is_some_and(|x| x == "graphql")) {
-        let ours = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/operations").join(entry.file_name());
+    for entry in entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "graphql"))
+    {
+        let ours = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/operations")
+            .join(entry.file_name());
         assert_eq!(
             std::fs::read_to_string(entry.path()).unwrap(),
             std::fs::read_to_string(&ours).unwrap_or_default(),

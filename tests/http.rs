@@ -17,21 +17,40 @@ async fn graphql_over_http() {
     let query = "{ meets(first: 1) { edges { cursor } } }";
 
     // POST with JSON, answered as JSON when the client accepts JSON.
-    let response = client.post(server.url("/graphql")).header(header::ACCEPT, "application/json").json(&json!({ "query": query })).send().await.unwrap();
+    let response = client
+        .post(server.url("/graphql"))
+        .header(header::ACCEPT, "application/json")
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     let body: Value = response.json().await.unwrap();
     assert!(body["data"]["meets"]["edges"].is_array());
 
     // ... and as graphql-response+json when that is what it prefers.
     let response = client
         .post(server.url("/graphql"))
-        .header(header::ACCEPT, "application/graphql-response+json, application/json;q=0.9")
+        .header(
+            header::ACCEPT,
+            "application/graphql-response+json, application/json;q=0.9",
+        )
         .json(&json!({ "query": query }))
         .send()
         .await
         .unwrap();
-    assert!(response.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("application/graphql-response+json"));
+    assert!(
+        response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/graphql-response+json")
+    );
     let invalid = client
         .post(server.url("/graphql"))
         .header(header::ACCEPT, "application/graphql-response+json")
@@ -39,18 +58,38 @@ async fn graphql_over_http() {
         .send()
         .await
         .unwrap();
-    assert_eq!(invalid.status(), StatusCode::BAD_REQUEST, "a request that cannot execute is a 400 in graphql-response+json");
+    assert_eq!(
+        invalid.status(),
+        StatusCode::BAD_REQUEST,
+        "a request that cannot execute is a 400 in graphql-response+json"
+    );
 
     // GET for queries only.
-    let response = client.get(server.url("/graphql")).query(&[("query", query)]).send().await.unwrap();
+    let response = client
+        .get(server.url("/graphql"))
+        .query(&[("query", query)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let mutation = r#"mutation { logout(refreshToken: "x") }"#;
-    let response = client.get(server.url("/graphql")).query(&[("query", mutation)]).send().await.unwrap();
+    let response = client
+        .get(server.url("/graphql"))
+        .query(&[("query", mutation)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(response.headers()[header::ALLOW], "POST");
 
     // Only JSON bodies (no CSRF through simple form posts), no batches, no garbage.
-    let response = client.post(server.url("/graphql")).header(header::CONTENT_TYPE, "text/plain").body(json!({ "query": query }).to_string()).send().await.unwrap();
+    let response = client
+        .post(server.url("/graphql"))
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(json!({ "query": query }).to_string())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let response = client
         .post(server.url("/graphql"))
@@ -60,20 +99,42 @@ async fn graphql_over_http() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let response = client.post(server.url("/graphql")).json(&json!([{ "query": query }, { "query": query }])).send().await.unwrap();
+    let response = client
+        .post(server.url("/graphql"))
+        .json(&json!([{ "query": query }, { "query": query }]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    let response = client.post(server.url("/graphql")).header(header::CONTENT_TYPE, "application/json").body("{not json").send().await.unwrap();
+    let response = client
+        .post(server.url("/graphql"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
 
     // Bodies over the limit: 413.
     let huge = "x".repeat(1024 * 1024 + 10);
-    let response = client.post(server.url("/graphql")).json(&json!({ "query": huge })).send().await.unwrap();
+    let response = client
+        .post(server.url("/graphql"))
+        .json(&json!({ "query": huge }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 
     // A bad token is UNAUTHENTICATED, not anonymous.
-    let response = client.post(server.url("/graphql")).bearer_auth("nope").json(&json!({ "query": "{ me { id } }" })).send().await.unwrap();
+    let response = client
+        .post(server.url("/graphql"))
+        .bearer_auth("nope")
+        .json(&json!({ "query": "{ me { id } }" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
@@ -98,8 +159,17 @@ async fn malformed_input_never_gets_a_5xx() {
         json!({}),
     ];
     for body in bodies {
-        let response = client.post(server.url("/graphql")).json(&body).send().await.unwrap();
-        assert!(response.status().is_success() || response.status().is_client_error(), "{body}: {}", response.status());
+        let response = client
+            .post(server.url("/graphql"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success() || response.status().is_client_error(),
+            "{body}: {}",
+            response.status()
+        );
         let answer: Value = response.json().await.unwrap_or(Value::Null);
         if let Some(errors) = answer["errors"].as_array() {
             for error in errors {
@@ -113,8 +183,24 @@ async fn malformed_input_never_gets_a_5xx() {
 async fn health_and_readiness() {
     let server = server().await;
     let client = reqwest::Client::new();
-    assert_eq!(client.get(server.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
-    assert_eq!(client.get(server.url("/readyz")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        client
+            .get(server.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        client
+            .get(server.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
 }
 
 /// The playground works with no internet: the page and its assets come from
@@ -125,17 +211,50 @@ async fn playground_is_served_entirely_by_the_server() {
     let client = reqwest::Client::new();
     let response = client.get(server.url("/playground")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
     let html = response.text().await.unwrap();
-    let references: Vec<&str> = html.split(['"', '\'']).filter(|s| s.starts_with("/playground/assets/")).collect();
-    assert!(references.len() >= 3, "the page loads its scripts and styles from us: {references:?}");
-    for attribute in ["src=\"http", "href=\"http", "src=\"//", "href=\"//", "unpkg", "jsdelivr", "cdnjs"] {
-        assert!(!html.contains(attribute), "the page references another host ({attribute})");
+    let references: Vec<&str> = html
+        .split(['"', '\''])
+        .filter(|s| s.starts_with("/playground/assets/"))
+        .collect();
+    assert!(
+        references.len() >= 3,
+        "the page loads its scripts and styles from us: {references:?}"
+    );
+    for attribute in [
+        "src=\"http",
+        "href=\"http",
+        "src=\"//",
+        "href=\"//",
+        "unpkg",
+        "jsdelivr",
+        "cdnjs",
+    ] {
+        assert!(
+            !html.contains(attribute),
+            "the page references another host ({attribute})"
+        );
     }
     for asset in references {
         let response = client.get(server.url(asset)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{asset}");
-        assert!(response.bytes().await.unwrap().len() > 1000, "{asset} is a real bundle");
+        assert!(
+            response.bytes().await.unwrap().len() > 1000,
+            "{asset} is a real bundle"
+        );
     }
-    assert_eq!(client.get(server.url("/playground/assets/nope.js")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        client
+            .get(server.url("/playground/assets/nope.js"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
 }

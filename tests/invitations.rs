@@ -5,7 +5,13 @@ mod common;
 use common::{TestServer, code, smtp};
 use serde_json::{Value, json};
 
-async fn invite(server: &TestServer, token: &str, meet: &str, handles: Value, emails: Value) -> Value {
+async fn invite(
+    server: &TestServer,
+    token: &str,
+    meet: &str,
+    handles: Value,
+    emails: Value,
+) -> Value {
     server.op(Some(token), "InviteToMeet", json!({ "meetId": meet, "handles": handles, "emails": emails, "message": "Come along" })).await
 }
 
@@ -15,50 +21,150 @@ async fn who_may_invite_and_all_or_nothing(server: TestServer) {
     let (bob, _) = server.register("bob").await;
     server.register("cat").await;
     let public = server.meet(&host, json!({})).await;
-    let private = server.meet(&host, json!({ "visibility": "INVITE_ONLY" })).await;
+    let private = server
+        .meet(&host, json!({ "visibility": "INVITE_ONLY" }))
+        .await;
 
-    let created = invite(&server, &host, &public, json!(["ann", "CAT"]), json!(["new.person@example.com", "BOB@example.com"])).await;
-    let invitations = created["data"]["inviteToMeet"].as_array().unwrap_or_else(|| panic!("{created}"));
+    let created = invite(
+        &server,
+        &host,
+        &public,
+        json!(["ann", "CAT"]),
+        json!(["new.person@example.com", "BOB@example.com"]),
+    )
+    .await;
+    let invitations = created["data"]["inviteToMeet"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{created}"));
     assert_eq!(invitations.len(), 4);
     assert_eq!(invitations[0]["invitee"]["handle"], "ann");
-    assert_eq!(invitations[2]["email"], "new.person@example.com", "the inviter sees the address");
+    assert_eq!(
+        invitations[2]["email"], "new.person@example.com",
+        "the inviter sees the address"
+    );
     assert_eq!(invitations[2]["invitee"], Value::Null);
-    assert_eq!(invitations[3]["invitee"]["handle"], "bob", "a member's address becomes an invitation of that member");
-    assert!(invitations.iter().all(|i| i["status"] == "PENDING" && i["message"] == "Come along"));
+    assert_eq!(
+        invitations[3]["invitee"]["handle"], "bob",
+        "a member's address becomes an invitation of that member"
+    );
+    assert!(
+        invitations
+            .iter()
+            .all(|i| i["status"] == "PENDING" && i["message"] == "Come along")
+    );
 
     // Again: the same invitations come back.
-    let again = invite(&server, &host, &public, json!(["ann"]), json!(["New.Person@example.com"])).await;
+    let again = invite(
+        &server,
+        &host,
+        &public,
+        json!(["ann"]),
+        json!(["New.Person@example.com"]),
+    )
+    .await;
     assert_eq!(again["data"]["inviteToMeet"][0]["id"], invitations[0]["id"]);
     assert_eq!(again["data"]["inviteToMeet"][1]["id"], invitations[2]["id"]);
 
     // One unknown handle or malformed address: nothing is created.
-    let unknown = invite(&server, &host, &private, json!(["ann", "nobody_at_all"]), json!([])).await;
+    let unknown = invite(
+        &server,
+        &host,
+        &private,
+        json!(["ann", "nobody_at_all"]),
+        json!([]),
+    )
+    .await;
     assert_eq!(code(&unknown), "BAD_USER_INPUT");
     assert_eq!(unknown["errors"][0]["extensions"]["field"], "handles");
-    let malformed = invite(&server, &host, &private, json!(["ann"]), json!(["not an address"])).await;
+    let malformed = invite(
+        &server,
+        &host,
+        &private,
+        json!(["ann"]),
+        json!(["not an address"]),
+    )
+    .await;
     assert_eq!(malformed["errors"][0]["extensions"]["field"], "emails");
-    let listed = server.ok(Some(&host), "MeetInvitations", json!({ "id": private })).await;
-    assert_eq!(listed["meet"]["invitations"]["edges"].as_array().unwrap().len(), 0, "all or nothing");
+    let listed = server
+        .ok(Some(&host), "MeetInvitations", json!({ "id": private }))
+        .await;
+    assert_eq!(
+        listed["meet"]["invitations"]["edges"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0,
+        "all or nothing"
+    );
     let too_many: Vec<String> = (0..51).map(|i| format!("p{i}@example.com")).collect();
-    assert_eq!(code(&invite(&server, &host, &private, json!([]), json!(too_many)).await), "BAD_USER_INPUT");
+    assert_eq!(
+        code(&invite(&server, &host, &private, json!([]), json!(too_many)).await),
+        "BAD_USER_INPUT"
+    );
 
     // A going attendee may invite to a public meet, not to an invite-only one; others may not.
-    assert_eq!(code(&invite(&server, &bob, &public, json!(["cat"]), json!([])).await), "FORBIDDEN");
-    server.ok(Some(&ann), "Rsvp", json!({ "meetId": public, "status": "GOING" })).await;
+    assert_eq!(
+        code(&invite(&server, &bob, &public, json!(["cat"]), json!([])).await),
+        "FORBIDDEN"
+    );
+    server
+        .ok(
+            Some(&ann),
+            "Rsvp",
+            json!({ "meetId": public, "status": "GOING" }),
+        )
+        .await;
     let by_attendee = invite(&server, &ann, &public, json!(["bob"]), json!([])).await;
-    assert_eq!(by_attendee["data"]["inviteToMeet"][0]["invitee"]["handle"], "bob");
-    server.ok(Some(&host), "InviteToMeet", json!({ "meetId": private, "handles": ["ann"] })).await;
-    server.ok(Some(&ann), "Rsvp", json!({ "meetId": private, "status": "GOING" })).await;
-    assert_eq!(code(&invite(&server, &ann, &private, json!(["cat"]), json!([])).await), "FORBIDDEN");
+    assert_eq!(
+        by_attendee["data"]["inviteToMeet"][0]["invitee"]["handle"],
+        "bob"
+    );
+    server
+        .ok(
+            Some(&host),
+            "InviteToMeet",
+            json!({ "meetId": private, "handles": ["ann"] }),
+        )
+        .await;
+    server
+        .ok(
+            Some(&ann),
+            "Rsvp",
+            json!({ "meetId": private, "status": "GOING" }),
+        )
+        .await;
+    assert_eq!(
+        code(&invite(&server, &ann, &private, json!(["cat"]), json!([])).await),
+        "FORBIDDEN"
+    );
 
     // Meet.invitations: host and administrators only.
-    assert_eq!(code(&server.op(Some(&ann), "MeetInvitations", json!({ "id": public })).await), "FORBIDDEN");
+    assert_eq!(
+        code(
+            &server
+                .op(Some(&ann), "MeetInvitations", json!({ "id": public }))
+                .await
+        ),
+        "FORBIDDEN"
+    );
     let (admin, _) = server.admin("admin").await;
-    let seen = server.ok(Some(&admin), "MeetInvitations", json!({ "id": public })).await;
-    assert_eq!(seen["meet"]["invitations"]["edges"].as_array().unwrap().len(), 4);
+    let seen = server
+        .ok(Some(&admin), "MeetInvitations", json!({ "id": public }))
+        .await;
+    assert_eq!(
+        seen["meet"]["invitations"]["edges"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
     // Invitation.email: the inviter, the host, the invitee and admins; not a bystander.
     let mine = server.ok(Some(&bob), "MyInvitations", json!({})).await;
-    assert_eq!(mine["myInvitations"]["edges"].as_array().unwrap().len(), 1, "one invitation per member and meet");
+    assert_eq!(
+        mine["myInvitations"]["edges"].as_array().unwrap().len(),
+        1,
+        "one invitation per member and meet"
+    );
 }
 
 async fn responding_and_revoking(server: TestServer) {
@@ -66,43 +172,173 @@ async fn responding_and_revoking(server: TestServer) {
     let (ann, _) = server.register("ann").await;
     let (bob, _) = server.register("bob").await;
     let (cat, _) = server.register("cat").await;
-    let private = server.meet(&host, json!({ "visibility": "INVITE_ONLY", "capacity": 2 })).await;
-    let created = server.ok(Some(&host), "InviteToMeet", json!({ "meetId": private, "handles": ["ann", "bob", "cat"] })).await;
-    let id = |n: usize| created["inviteToMeet"][n]["id"].as_str().unwrap().to_owned();
+    let private = server
+        .meet(&host, json!({ "visibility": "INVITE_ONLY", "capacity": 2 }))
+        .await;
+    let created = server
+        .ok(
+            Some(&host),
+            "InviteToMeet",
+            json!({ "meetId": private, "handles": ["ann", "bob", "cat"] }),
+        )
+        .await;
+    let id = |n: usize| {
+        created["inviteToMeet"][n]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
 
     // Newest first.
-    let listed = server.ok(Some(&ann), "MyInvitations", json!({ "status": "PENDING" })).await;
-    assert_eq!(listed["myInvitations"]["edges"][0]["node"]["meet"]["visibility"], "INVITE_ONLY");
-    assert_eq!(listed["myInvitations"]["edges"][0]["node"]["inviter"]["handle"], "host");
+    let listed = server
+        .ok(Some(&ann), "MyInvitations", json!({ "status": "PENDING" }))
+        .await;
+    assert_eq!(
+        listed["myInvitations"]["edges"][0]["node"]["meet"]["visibility"],
+        "INVITE_ONLY"
+    );
+    assert_eq!(
+        listed["myInvitations"]["edges"][0]["node"]["inviter"]["handle"],
+        "host"
+    );
 
     // Only the invitee responds.
-    assert_eq!(code(&server.op(Some(&bob), "RespondToInvitation", json!({ "id": id(0), "accept": true })).await), "NOT_FOUND");
-    assert_eq!(code(&server.op(Some(&host), "RespondToInvitation", json!({ "id": id(0), "accept": true })).await), "FORBIDDEN");
-    let accepted = server.ok(Some(&ann), "RespondToInvitation", json!({ "id": id(0), "accept": true })).await;
+    assert_eq!(
+        code(
+            &server
+                .op(
+                    Some(&bob),
+                    "RespondToInvitation",
+                    json!({ "id": id(0), "accept": true })
+                )
+                .await
+        ),
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        code(
+            &server
+                .op(
+                    Some(&host),
+                    "RespondToInvitation",
+                    json!({ "id": id(0), "accept": true })
+                )
+                .await
+        ),
+        "FORBIDDEN"
+    );
+    let accepted = server
+        .ok(
+            Some(&ann),
+            "RespondToInvitation",
+            json!({ "id": id(0), "accept": true }),
+        )
+        .await;
     assert_eq!(accepted["respondToInvitation"]["status"], "ACCEPTED");
-    assert_eq!(accepted["respondToInvitation"]["meet"]["viewerAttendance"]["status"], "GOING");
-    let full = server.ok(Some(&bob), "RespondToInvitation", json!({ "id": id(1), "accept": true })).await;
-    assert_eq!(full["respondToInvitation"]["meet"]["viewerAttendance"]["status"], "WAITLISTED", "the meets' rules apply");
+    assert_eq!(
+        accepted["respondToInvitation"]["meet"]["viewerAttendance"]["status"],
+        "GOING"
+    );
+    let full = server
+        .ok(
+            Some(&bob),
+            "RespondToInvitation",
+            json!({ "id": id(1), "accept": true }),
+        )
+        .await;
+    assert_eq!(
+        full["respondToInvitation"]["meet"]["viewerAttendance"]["status"], "WAITLISTED",
+        "the meets' rules apply"
+    );
 
-    let declined = server.ok(Some(&cat), "RespondToInvitation", json!({ "id": id(2), "accept": false })).await;
+    let declined = server
+        .ok(
+            Some(&cat),
+            "RespondToInvitation",
+            json!({ "id": id(2), "accept": false }),
+        )
+        .await;
     assert_eq!(declined["respondToInvitation"]["status"], "DECLINED");
-    assert_eq!(code(&server.op(Some(&cat), "RespondToInvitation", json!({ "id": id(2), "accept": true })).await), "CONFLICT");
+    assert_eq!(
+        code(
+            &server
+                .op(
+                    Some(&cat),
+                    "RespondToInvitation",
+                    json!({ "id": id(2), "accept": true })
+                )
+                .await
+        ),
+        "CONFLICT"
+    );
 
     // Revoking: the inviter or the host; a revoked invitee no longer sees the meet.
-    assert_eq!(code(&server.op(Some(&bob), "RevokeInvitation", json!({ "id": id(1) })).await), "FORBIDDEN");
-    let revoked = server.ok(Some(&host), "RevokeInvitation", json!({ "id": id(1) })).await;
+    assert_eq!(
+        code(
+            &server
+                .op(Some(&bob), "RevokeInvitation", json!({ "id": id(1) }))
+                .await
+        ),
+        "FORBIDDEN"
+    );
+    let revoked = server
+        .ok(Some(&host), "RevokeInvitation", json!({ "id": id(1) }))
+        .await;
     assert_eq!(revoked["revokeInvitation"]["status"], "REVOKED");
-    assert_eq!(code(&server.op(Some(&bob), "RespondToInvitation", json!({ "id": id(1), "accept": true })).await), "CONFLICT");
-    assert!(server.ok(Some(&bob), "MeetDetail", json!({ "id": private })).await["meet"].is_null());
-    assert!(!server.ok(Some(&ann), "MeetDetail", json!({ "id": private })).await["meet"].is_null());
+    assert_eq!(
+        code(
+            &server
+                .op(
+                    Some(&bob),
+                    "RespondToInvitation",
+                    json!({ "id": id(1), "accept": true })
+                )
+                .await
+        ),
+        "CONFLICT"
+    );
+    assert!(
+        server
+            .ok(Some(&bob), "MeetDetail", json!({ "id": private }))
+            .await["meet"]
+            .is_null()
+    );
+    assert!(
+        !server
+            .ok(Some(&ann), "MeetDetail", json!({ "id": private }))
+            .await["meet"]
+            .is_null()
+    );
 }
 
 async fn claiming_by_email(server: TestServer) {
     let (host, _) = server.register("host").await;
-    let private = server.meet(&host, json!({ "title": "Supper club", "visibility": "INVITE_ONLY" })).await;
-    let other = server.meet(&host, json!({ "title": "Second supper", "visibility": "INVITE_ONLY" })).await;
-    server.ok(Some(&host), "InviteToMeet", json!({ "meetId": private, "emails": ["dana@example.com"] })).await;
-    server.ok(Some(&host), "InviteToMeet", json!({ "meetId": other, "emails": ["eli@example.com"] })).await;
+    let private = server
+        .meet(
+            &host,
+            json!({ "title": "Supper club", "visibility": "INVITE_ONLY" }),
+        )
+        .await;
+    let other = server
+        .meet(
+            &host,
+            json!({ "title": "Second supper", "visibility": "INVITE_ONLY" }),
+        )
+        .await;
+    server
+        .ok(
+            Some(&host),
+            "InviteToMeet",
+            json!({ "meetId": private, "emails": ["dana@example.com"] }),
+        )
+        .await;
+    server
+        .ok(
+            Some(&host),
+            "InviteToMeet",
+            json!({ "meetId": other, "emails": ["eli@example.com"] }),
+        )
+        .await;
 
     let mail = server.mail_to("dana@example.com", 1).await;
     assert_eq!(mail.len(), 1, "the invited address gets an e-mail");
@@ -112,14 +348,35 @@ async fn claiming_by_email(server: TestServer) {
 
     // Any signed-in member may claim it once; used and unknown tokens get the same error.
     let (dana, _) = server.register("dana_on_another_address").await;
-    let claimed = server.ok(Some(&dana), "ClaimInvitation", json!({ "token": token })).await;
-    assert_eq!(claimed["claimInvitation"]["invitee"]["handle"], "dana_on_another_address");
+    let claimed = server
+        .ok(Some(&dana), "ClaimInvitation", json!({ "token": token }))
+        .await;
+    assert_eq!(
+        claimed["claimInvitation"]["invitee"]["handle"],
+        "dana_on_another_address"
+    );
     assert_eq!(claimed["claimInvitation"]["meet"]["title"], "Supper club");
-    let used = server.op(Some(&dana), "ClaimInvitation", json!({ "token": token })).await;
-    let unknown = server.op(Some(&dana), "ClaimInvitation", json!({ "token": "not-a-token" })).await;
+    let used = server
+        .op(Some(&dana), "ClaimInvitation", json!({ "token": token }))
+        .await;
+    let unknown = server
+        .op(
+            Some(&dana),
+            "ClaimInvitation",
+            json!({ "token": "not-a-token" }),
+        )
+        .await;
     assert_eq!(code(&used), code(&unknown));
-    assert_eq!(used["errors"][0]["message"], unknown["errors"][0]["message"]);
-    assert!(!server.ok(Some(&dana), "MeetDetail", json!({ "id": private })).await["meet"].is_null());
+    assert_eq!(
+        used["errors"][0]["message"],
+        unknown["errors"][0]["message"]
+    );
+    assert!(
+        !server
+            .ok(Some(&dana), "MeetDetail", json!({ "id": private }))
+            .await["meet"]
+            .is_null()
+    );
 
     // Registering with an invited address adopts its pending invitations.
     let data = server
@@ -127,7 +384,10 @@ async fn claiming_by_email(server: TestServer) {
         .await;
     let eli = data["register"]["accessToken"].as_str().unwrap();
     let mine = server.ok(Some(eli), "MyInvitations", json!({})).await;
-    assert_eq!(mine["myInvitations"]["edges"][0]["node"]["meet"]["title"], "Second supper");
+    assert_eq!(
+        mine["myInvitations"]["edges"][0]["node"]["meet"]["title"],
+        "Second supper"
+    );
 }
 
 async fn notices_for_members(server: TestServer) {
@@ -135,31 +395,112 @@ async fn notices_for_members(server: TestServer) {
     let (ann, _) = server.register("ann").await;
     let (bob, _) = server.register("bob").await;
     let meet = server.meet(&host, json!({ "title": "Sound techs", "capacity": 2, "timeZone": "America/Toronto", "startsAt": "2099-07-01T23:00:00Z" })).await;
-    server.ok(Some(&host), "InviteToMeet", json!({ "meetId": meet, "handles": ["ann"] })).await;
+    server
+        .ok(
+            Some(&host),
+            "InviteToMeet",
+            json!({ "meetId": meet, "handles": ["ann"] }),
+        )
+        .await;
     let invited = server.mail_to("ann@example.com", 1).await;
-    assert!(invited[0].contains("host invited you to Sound techs"), "{}", invited[0]);
-    assert!(invited[0].contains("Wednesday 1 July 2099, 19:00 EDT"), "local time in the meet's zone: {}", invited[0]);
+    assert!(
+        invited[0].contains("host invited you to Sound techs"),
+        "{}",
+        invited[0]
+    );
+    assert!(
+        invited[0].contains("Wednesday 1 July 2099, 19:00 EDT"),
+        "local time in the meet's zone: {}",
+        invited[0]
+    );
 
-    server.ok(Some(&ann), "Rsvp", json!({ "meetId": meet, "status": "GOING" })).await;
-    server.ok(Some(&bob), "Rsvp", json!({ "meetId": meet, "status": "GOING" })).await;
-    server.ok(Some(&ann), "Rsvp", json!({ "meetId": meet, "status": "NOT_GOING" })).await;
+    server
+        .ok(
+            Some(&ann),
+            "Rsvp",
+            json!({ "meetId": meet, "status": "GOING" }),
+        )
+        .await;
+    server
+        .ok(
+            Some(&bob),
+            "Rsvp",
+            json!({ "meetId": meet, "status": "GOING" }),
+        )
+        .await;
+    server
+        .ok(
+            Some(&ann),
+            "Rsvp",
+            json!({ "meetId": meet, "status": "NOT_GOING" }),
+        )
+        .await;
     let promoted = server.mail_to("bob@example.com", 1).await;
-    assert!(promoted.iter().any(|m| m.contains("You're in: Sound techs")));
+    assert!(
+        promoted
+            .iter()
+            .any(|m| m.contains("You're in: Sound techs"))
+    );
 
-    server.ok(Some(&host), "UpdateMeet", json!({ "id": meet, "input": { "venueName": "The Foundry" } })).await;
-    server.ok(Some(&host), "CancelMeet", json!({ "id": meet, "reason": "Power cut" })).await;
+    server
+        .ok(
+            Some(&host),
+            "UpdateMeet",
+            json!({ "id": meet, "input": { "venueName": "The Foundry" } }),
+        )
+        .await;
+    server
+        .ok(
+            Some(&host),
+            "CancelMeet",
+            json!({ "id": meet, "reason": "Power cut" }),
+        )
+        .await;
     let bob_mail = server.mail_to("bob@example.com", 3).await;
-    assert!(bob_mail.iter().any(|m| m.contains("New venue: Sound techs")));
-    assert!(bob_mail.iter().any(|m| m.contains("Cancelled: Sound techs") && m.contains("Power cut")));
-    assert!(server.mail_to("ann@example.com", 2).await.len() == 1, "ann left: no news of the venue or the cancellation");
+    assert!(
+        bob_mail
+            .iter()
+            .any(|m| m.contains("New venue: Sound techs"))
+    );
+    assert!(
+        bob_mail
+            .iter()
+            .any(|m| m.contains("Cancelled: Sound techs") && m.contains("Power cut"))
+    );
+    assert!(
+        server.mail_to("ann@example.com", 2).await.len() == 1,
+        "ann left: no news of the venue or the cancellation"
+    );
 
     // Members may opt out of invitation e-mails.
     let (quiet, _) = server.register("quiet").await;
-    server.ok(Some(&quiet), "UpdateProfile", json!({ "input": { "emailNotices": false } })).await;
+    server
+        .ok(
+            Some(&quiet),
+            "UpdateProfile",
+            json!({ "input": { "emailNotices": false } }),
+        )
+        .await;
     let other = server.meet(&host, json!({})).await;
-    server.ok(Some(&host), "InviteToMeet", json!({ "meetId": other, "handles": ["quiet", "ann"] })).await;
+    server
+        .ok(
+            Some(&host),
+            "InviteToMeet",
+            json!({ "meetId": other, "handles": ["quiet", "ann"] }),
+        )
+        .await;
     assert_eq!(server.mail_to("ann@example.com", 2).await.len(), 2);
-    assert!(server.mail_files().iter().all(|m| !m.contains("To: quiet@example.com")));
+    assert!(
+        server
+            .mail_files()
+            .iter()
+            .all(|m| !m.contains("To: quiet@example.com"))
+    );
 }
 
-on_both_databases!(who_may_invite_and_all_or_nothing, responding_and_revoking, claiming_by_email, notices_for_members);
+on_both_databases!(
+    who_may_invite_and_all_or_nothing,
+    responding_and_revoking,
+    claiming_by_email,
+    notices_for_members
+);

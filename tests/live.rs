@@ -12,7 +12,14 @@ use serde_json::{Value, json};
 
 const OPERATIONS: &str = include_str!("operations/live.graphql");
 
-async fn subscriber(server: &TestServer, protocol: Protocol, token: Option<&str>, id: &str, name: &str, variables: Value) -> WsClient {
+async fn subscriber(
+    server: &TestServer,
+    protocol: Protocol,
+    token: Option<&str>,
+    id: &str,
+    name: &str,
+    variables: Value,
+) -> WsClient {
     let mut client = WsClient::connect(&server.ws_url(), protocol).await;
     client.init(token).await.expect("connection acknowledged");
     client.subscribe(id, OPERATIONS, name, variables).await;
@@ -25,12 +32,38 @@ async fn meet_activity_in_both_protocols(server: TestServer) {
     let (host, _) = server.register("host").await;
     let (ann, _) = server.register("ann").await;
     let meet = server.meet(&host, json!({ "capacity": 5, "startsAt": (chrono::Utc::now() + chrono::Duration::minutes(20)).to_rfc3339() })).await;
-    let mut modern = subscriber(&server, Protocol::TransportWs, None, "a", "MeetActivity", json!({ "meetId": meet })).await;
-    let mut legacy = subscriber(&server, Protocol::LegacyWs, Some(&ann), "b", "MeetActivity", json!({ "meetId": meet })).await;
+    let mut modern = subscriber(
+        &server,
+        Protocol::TransportWs,
+        None,
+        "a",
+        "MeetActivity",
+        json!({ "meetId": meet }),
+    )
+    .await;
+    let mut legacy = subscriber(
+        &server,
+        Protocol::LegacyWs,
+        Some(&ann),
+        "b",
+        "MeetActivity",
+        json!({ "meetId": meet }),
+    )
+    .await;
 
-    server.ok(Some(&ann), "Rsvp", json!({ "meetId": meet, "status": "GOING" })).await;
+    server
+        .ok(
+            Some(&ann),
+            "Rsvp",
+            json!({ "meetId": meet, "status": "GOING" }),
+        )
+        .await;
     for client in [&mut modern, &mut legacy] {
-        let id = if client.protocol == Protocol::TransportWs { "a" } else { "b" };
+        let id = if client.protocol == Protocol::TransportWs {
+            "a"
+        } else {
+            "b"
+        };
         let event = client.next_payload(id).await;
         let activity = &event["data"]["meetActivity"];
         assert_eq!(activity["kind"], "RSVP_CHANGED", "{event}");
@@ -40,27 +73,64 @@ async fn meet_activity_in_both_protocols(server: TestServer) {
         assert_eq!(activity["attendance"]["user"]["handle"], "ann");
         assert_eq!(activity["story"], Value::Null);
     }
-    server.ok(Some(&ann), "CheckIn", json!({ "meetId": meet })).await;
+    server
+        .ok(Some(&ann), "CheckIn", json!({ "meetId": meet }))
+        .await;
     let event = modern.next_payload("a").await;
     assert_eq!(event["data"]["meetActivity"]["kind"], "CHECKED_IN");
     assert_eq!(event["data"]["meetActivity"]["meet"]["checkedInCount"], 1);
     assert!(event["data"]["meetActivity"]["attendance"]["checkedInAt"].is_string());
 
-    server.ok(Some(&ann), "PublishStory", json!({ "input": { "title": "Great night", "body": "b", "meetId": meet } })).await;
+    server
+        .ok(
+            Some(&ann),
+            "PublishStory",
+            json!({ "input": { "title": "Great night", "body": "b", "meetId": meet } }),
+        )
+        .await;
     let event = modern.next_payload("a").await;
     assert_eq!(event["data"]["meetActivity"]["kind"], "STORY_PUBLISHED");
-    assert_eq!(event["data"]["meetActivity"]["story"]["title"], "Great night");
-    assert_eq!(event["data"]["meetActivity"]["story"]["author"]["handle"], "ann");
+    assert_eq!(
+        event["data"]["meetActivity"]["story"]["title"],
+        "Great night"
+    );
+    assert_eq!(
+        event["data"]["meetActivity"]["story"]["author"]["handle"],
+        "ann"
+    );
 
-    server.ok(Some(&host), "UpdateMeet", json!({ "id": meet, "input": { "title": "Renamed" } })).await;
-    assert_eq!(modern.next_payload("a").await["data"]["meetActivity"]["kind"], "MEET_UPDATED");
-    server.ok(Some(&host), "CancelMeet", json!({ "id": meet, "reason": "rain" })).await;
+    server
+        .ok(
+            Some(&host),
+            "UpdateMeet",
+            json!({ "id": meet, "input": { "title": "Renamed" } }),
+        )
+        .await;
+    assert_eq!(
+        modern.next_payload("a").await["data"]["meetActivity"]["kind"],
+        "MEET_UPDATED"
+    );
+    server
+        .ok(
+            Some(&host),
+            "CancelMeet",
+            json!({ "id": meet, "reason": "rain" }),
+        )
+        .await;
     let event = modern.next_payload("a").await;
     assert_eq!(event["data"]["meetActivity"]["kind"], "MEET_CANCELLED");
     assert_eq!(event["data"]["meetActivity"]["meet"]["status"], "CANCELLED");
     // The legacy client saw the same stream.
-    for kind in ["CHECKED_IN", "STORY_PUBLISHED", "MEET_UPDATED", "MEET_CANCELLED"] {
-        assert_eq!(legacy.next_payload("b").await["data"]["meetActivity"]["kind"], kind);
+    for kind in [
+        "CHECKED_IN",
+        "STORY_PUBLISHED",
+        "MEET_UPDATED",
+        "MEET_CANCELLED",
+    ] {
+        assert_eq!(
+            legacy.next_payload("b").await["data"]["meetActivity"]["kind"],
+            kind
+        );
     }
 }
 
@@ -68,92 +138,286 @@ async fn invitations_announcements_and_stories(server: TestServer) {
     let (host, _) = server.register("host").await;
     let (bob, _) = server.register("bob").await;
     let (eve, _) = server.register("eve").await;
-    let mut invited = subscriber(&server, Protocol::TransportWs, Some(&bob), "i", "InvitationReceived", json!({})).await;
-    let mut eves = subscriber(&server, Protocol::TransportWs, Some(&eve), "i", "InvitationReceived", json!({})).await;
-    let mut toronto = subscriber(&server, Protocol::TransportWs, None, "t", "MeetAnnounced", json!({ "region": "toronto" })).await;
-    let mut stories = subscriber(&server, Protocol::LegacyWs, None, "s", "StoryPublished", json!({})).await;
+    let mut invited = subscriber(
+        &server,
+        Protocol::TransportWs,
+        Some(&bob),
+        "i",
+        "InvitationReceived",
+        json!({}),
+    )
+    .await;
+    let mut eves = subscriber(
+        &server,
+        Protocol::TransportWs,
+        Some(&eve),
+        "i",
+        "InvitationReceived",
+        json!({}),
+    )
+    .await;
+    let mut toronto = subscriber(
+        &server,
+        Protocol::TransportWs,
+        None,
+        "t",
+        "MeetAnnounced",
+        json!({ "region": "toronto" }),
+    )
+    .await;
+    let mut stories = subscriber(
+        &server,
+        Protocol::LegacyWs,
+        None,
+        "s",
+        "StoryPublished",
+        json!({}),
+    )
+    .await;
 
-    let meet = server.meet(&host, json!({ "title": "Downtown drinks", "region": "Toronto", "venueName": "Red Lion" })).await;
-    server.meet(&host, json!({ "title": "Out west", "region": "Peel" })).await;
-    server.meet(&host, json!({ "title": "Private", "region": "Toronto", "visibility": "INVITE_ONLY" })).await;
+    let meet = server
+        .meet(
+            &host,
+            json!({ "title": "Downtown drinks", "region": "Toronto", "venueName": "Red Lion" }),
+        )
+        .await;
+    server
+        .meet(&host, json!({ "title": "Out west", "region": "Peel" }))
+        .await;
+    server
+        .meet(
+            &host,
+            json!({ "title": "Private", "region": "Toronto", "visibility": "INVITE_ONLY" }),
+        )
+        .await;
     let announced = toronto.next_payload("t").await;
-    assert_eq!(announced["data"]["meetAnnounced"]["title"], "Downtown drinks");
+    assert_eq!(
+        announced["data"]["meetAnnounced"]["title"],
+        "Downtown drinks"
+    );
     assert_eq!(announced["data"]["meetAnnounced"]["venueName"], "Red Lion");
     assert_eq!(announced["data"]["meetAnnounced"]["host"]["handle"], "host");
-    toronto.expect_silence("t", Duration::from_millis(700)).await;
+    toronto
+        .expect_silence("t", Duration::from_millis(700))
+        .await;
 
-    server.ok(Some(&host), "InviteToMeet", json!({ "meetId": meet, "handles": ["bob"], "message": "Come!" })).await;
+    server
+        .ok(
+            Some(&host),
+            "InviteToMeet",
+            json!({ "meetId": meet, "handles": ["bob"], "message": "Come!" }),
+        )
+        .await;
     let invitation = invited.next_payload("i").await;
     assert_eq!(invitation["data"]["invitationReceived"]["message"], "Come!");
-    assert_eq!(invitation["data"]["invitationReceived"]["inviter"]["handle"], "host");
-    assert_eq!(invitation["data"]["invitationReceived"]["meet"]["title"], "Downtown drinks");
+    assert_eq!(
+        invitation["data"]["invitationReceived"]["inviter"]["handle"],
+        "host"
+    );
+    assert_eq!(
+        invitation["data"]["invitationReceived"]["meet"]["title"],
+        "Downtown drinks"
+    );
     eves.expect_silence("i", Duration::from_millis(500)).await;
 
-    server.ok(Some(&bob), "PublishStory", json!({ "input": { "title": "Went well", "body": "b", "meetId": meet } })).await;
+    server
+        .ok(
+            Some(&bob),
+            "PublishStory",
+            json!({ "input": { "title": "Went well", "body": "b", "meetId": meet } }),
+        )
+        .await;
     let story = stories.next_payload("s").await;
     assert_eq!(story["data"]["storyPublished"]["title"], "Went well");
     assert_eq!(story["data"]["storyPublished"]["author"]["handle"], "bob");
     assert_eq!(story["data"]["storyPublished"]["meet"]["id"], meet);
 
     // Anonymous callers cannot hold invitationReceived.
-    let mut anonymous = subscriber(&server, Protocol::TransportWs, None, "x", "InvitationReceived", json!({})).await;
+    let mut anonymous = subscriber(
+        &server,
+        Protocol::TransportWs,
+        None,
+        "x",
+        "InvitationReceived",
+        json!({}),
+    )
+    .await;
     let refused = anonymous.next_payload("x").await;
-    assert_eq!(refused["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{refused}");
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{refused}"
+    );
 }
 
 async fn visibility_at_delivery(server: TestServer) {
     let (host, _) = server.register("host").await;
     let (guest, _) = server.register("guest").await;
     let (stranger, _) = server.register("stranger").await;
-    let private = server.meet(&host, json!({ "visibility": "INVITE_ONLY" })).await;
-    let invitation = server.ok(Some(&host), "InviteToMeet", json!({ "meetId": private, "handles": ["guest"] })).await;
+    let private = server
+        .meet(&host, json!({ "visibility": "INVITE_ONLY" }))
+        .await;
+    let invitation = server
+        .ok(
+            Some(&host),
+            "InviteToMeet",
+            json!({ "meetId": private, "handles": ["guest"] }),
+        )
+        .await;
     let invitation_id = invitation["inviteToMeet"][0]["id"].clone();
 
     // Subscribing to a meet one may not see is refused.
-    let mut refused = subscriber(&server, Protocol::TransportWs, Some(&stranger), "m", "MeetActivity", json!({ "meetId": private })).await;
-    assert_eq!(refused.next_payload("m").await["errors"][0]["extensions"]["code"], "NOT_FOUND");
-    let mut anonymous = subscriber(&server, Protocol::TransportWs, None, "m", "MeetActivity", json!({ "meetId": private })).await;
-    assert_eq!(anonymous.next_payload("m").await["errors"][0]["extensions"]["code"], "NOT_FOUND");
+    let mut refused = subscriber(
+        &server,
+        Protocol::TransportWs,
+        Some(&stranger),
+        "m",
+        "MeetActivity",
+        json!({ "meetId": private }),
+    )
+    .await;
+    assert_eq!(
+        refused.next_payload("m").await["errors"][0]["extensions"]["code"],
+        "NOT_FOUND"
+    );
+    let mut anonymous = subscriber(
+        &server,
+        Protocol::TransportWs,
+        None,
+        "m",
+        "MeetActivity",
+        json!({ "meetId": private }),
+    )
+    .await;
+    assert_eq!(
+        anonymous.next_payload("m").await["errors"][0]["extensions"]["code"],
+        "NOT_FOUND"
+    );
 
-    let mut guest_socket = subscriber(&server, Protocol::TransportWs, Some(&guest), "m", "MeetActivity", json!({ "meetId": private })).await;
-    let mut stories = subscriber(&server, Protocol::TransportWs, Some(&stranger), "s", "StoryPublished", json!({})).await;
-    server.ok(Some(&guest), "Rsvp", json!({ "meetId": private, "status": "MAYBE" })).await;
-    assert_eq!(guest_socket.next_payload("m").await["data"]["meetActivity"]["attendance"]["status"], "MAYBE");
-    server.ok(Some(&host), "PublishStory", json!({ "input": { "title": "Secret", "body": "b", "meetId": private } })).await;
-    stories.expect_silence("s", Duration::from_millis(700)).await;
-    assert_eq!(guest_socket.next_payload("m").await["data"]["meetActivity"]["kind"], "STORY_PUBLISHED");
+    let mut guest_socket = subscriber(
+        &server,
+        Protocol::TransportWs,
+        Some(&guest),
+        "m",
+        "MeetActivity",
+        json!({ "meetId": private }),
+    )
+    .await;
+    let mut stories = subscriber(
+        &server,
+        Protocol::TransportWs,
+        Some(&stranger),
+        "s",
+        "StoryPublished",
+        json!({}),
+    )
+    .await;
+    server
+        .ok(
+            Some(&guest),
+            "Rsvp",
+            json!({ "meetId": private, "status": "MAYBE" }),
+        )
+        .await;
+    assert_eq!(
+        guest_socket.next_payload("m").await["data"]["meetActivity"]["attendance"]["status"],
+        "MAYBE"
+    );
+    server
+        .ok(
+            Some(&host),
+            "PublishStory",
+            json!({ "input": { "title": "Secret", "body": "b", "meetId": private } }),
+        )
+        .await;
+    stories
+        .expect_silence("s", Duration::from_millis(700))
+        .await;
+    assert_eq!(
+        guest_socket.next_payload("m").await["data"]["meetActivity"]["kind"],
+        "STORY_PUBLISHED"
+    );
 
     // A revoked invitee stops receiving the meet's events.
-    server.ok(Some(&host), "RevokeInvitation", json!({ "id": invitation_id })).await;
-    server.ok(Some(&host), "UpdateMeet", json!({ "id": private, "input": { "title": "Still secret" } })).await;
-    guest_socket.expect_silence("m", Duration::from_millis(800)).await;
+    server
+        .ok(
+            Some(&host),
+            "RevokeInvitation",
+            json!({ "id": invitation_id }),
+        )
+        .await;
+    server
+        .ok(
+            Some(&host),
+            "UpdateMeet",
+            json!({ "id": private, "input": { "title": "Still secret" } }),
+        )
+        .await;
+    guest_socket
+        .expect_silence("m", Duration::from_millis(800))
+        .await;
 }
 
 async fn sockets_close_with_4403(server: TestServer) {
     let mut bad = WsClient::connect(&server.ws_url(), Protocol::TransportWs).await;
-    assert_eq!(bad.init(Some("not-a-token")).await, Err(Refusal::Closed(4403)));
+    assert_eq!(
+        bad.init(Some("not-a-token")).await,
+        Err(Refusal::Closed(4403))
+    );
     let mut legacy = WsClient::connect(&server.ws_url(), Protocol::LegacyWs).await;
-    assert!(matches!(legacy.init(Some("not-a-token")).await, Err(Refusal::ConnectionError(_))));
+    assert!(matches!(
+        legacy.init(Some("not-a-token")).await,
+        Err(Refusal::ConnectionError(_))
+    ));
 
     // A suspended user's open socket closes at once.
     let (admin, _) = server.admin("admin").await;
     let (troll, troll_id) = server.register("troll").await;
-    let mut socket = subscriber(&server, Protocol::TransportWs, Some(&troll), "i", "InvitationReceived", json!({})).await;
-    server.ok(Some(&admin), "SuspendUser", json!({ "userId": troll_id, "reason": "abuse" })).await;
+    let mut socket = subscriber(
+        &server,
+        Protocol::TransportWs,
+        Some(&troll),
+        "i",
+        "InvitationReceived",
+        json!({}),
+    )
+    .await;
+    server
+        .ok(
+            Some(&admin),
+            "SuspendUser",
+            json!({ "userId": troll_id, "reason": "abuse" }),
+        )
+        .await;
     let closed = socket.receive(Duration::from_secs(5)).await;
     assert_eq!(closed, Some(Err(4403)));
 }
 
-on_both_databases!(meet_activity_in_both_protocols, invitations_announcements_and_stories, visibility_at_delivery, sockets_close_with_4403);
+on_both_databases!(
+    meet_activity_in_both_protocols,
+    invitations_announcements_and_stories,
+    visibility_at_delivery,
+    sockets_close_with_4403
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sockets_close_when_the_access_token_expires() {
     let db = Arc::new(TestDatabase::sqlite().await);
     let server = TestServer::start_with(db, &[("TWEETMEET_ACCESS_TOKEN_TTL_SECS", "2")]).await;
     let (token, _) = server.register("brief").await;
-    let mut socket = subscriber(&server, Protocol::TransportWs, Some(&token), "i", "InvitationReceived", json!({})).await;
+    let mut socket = subscriber(
+        &server,
+        Protocol::TransportWs,
+        Some(&token),
+        "i",
+        "InvitationReceived",
+        json!({}),
+    )
+    .await;
     let started = std::time::Instant::now();
-    assert_eq!(socket.receive(Duration::from_secs(6)).await, Some(Err(4403)));
+    assert_eq!(
+        socket.receive(Duration::from_secs(6)).await,
+        Some(Err(4403))
+    );
     assert!(started.elapsed() < Duration::from_secs(4));
 }
 
@@ -161,7 +425,10 @@ async fn sockets_close_when_the_access_token_expires() {
 async fn sockets_that_never_initialise_are_closed() {
     let server = TestServer::start(TestDatabase::sqlite().await).await;
     let mut socket = WsClient::connect(&server.ws_url(), Protocol::TransportWs).await;
-    assert_eq!(socket.receive(Duration::from_secs(15)).await, Some(Err(4408)));
+    assert_eq!(
+        socket.receive(Duration::from_secs(15)).await,
+        Some(Err(4408))
+    );
 }
 
 /// One event costs the same statements whether 1 or 50 subscribers see it.
@@ -176,47 +443,104 @@ async fn event_cost_is_constant(server: TestServer) {
     for (round, subscribers) in [1usize, 50].into_iter().enumerate() {
         let mut clients = Vec::new();
         for n in 0..subscribers {
-            let protocol = if n % 2 == 0 { Protocol::TransportWs } else { Protocol::LegacyWs };
+            let protocol = if n % 2 == 0 {
+                Protocol::TransportWs
+            } else {
+                Protocol::LegacyWs
+            };
             let mut client = WsClient::connect(&server.ws_url(), protocol).await;
-            client.init(if n % 3 == 0 { Some(&host) } else { None }).await.expect("ack");
-            client.subscribe("m", OPERATIONS, "MeetActivity", json!({ "meetId": meet })).await;
+            client
+                .init(if n % 3 == 0 { Some(&host) } else { None })
+                .await
+                .expect("ack");
+            client
+                .subscribe("m", OPERATIONS, "MeetActivity", json!({ "meetId": meet }))
+                .await;
             clients.push(client);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
         let before = server.statements();
-        server.ok(Some(&fans[round]), "Rsvp", json!({ "meetId": meet, "status": "GOING" })).await;
+        server
+            .ok(
+                Some(&fans[round]),
+                "Rsvp",
+                json!({ "meetId": meet, "status": "GOING" }),
+            )
+            .await;
         for client in &mut clients {
             let event = client.next_payload("m").await;
-            assert_eq!(event["data"]["meetActivity"]["attendance"]["user"]["handle"], format!("fan{round}"));
+            assert_eq!(
+                event["data"]["meetActivity"]["attendance"]["user"]["handle"],
+                format!("fan{round}")
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
         cost.push(server.statements() - before);
     }
-    assert_eq!(cost[0], cost[1], "statements for one event with 1 and with 50 subscribers");
+    assert_eq!(
+        cost[0], cost[1],
+        "statements for one event with 1 and with 50 subscribers"
+    );
 }
 
 /// Two server processes on one PostgreSQL database: a subscriber on the
 /// second sees the answer given through the first, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_cross_server_processes() {
-    let Some(db) = TestDatabase::postgres("events_cross_server_processes").await else { return };
+    let Some(db) = TestDatabase::postgres("events_cross_server_processes").await else {
+        return;
+    };
     let db = Arc::new(db);
     let first = TestServer::start_with(db.clone(), &[]).await;
     let second = TestServer::start_with(db.clone(), &[]).await;
     let (host, _) = first.register("host").await;
     let (ann, _) = first.register("ann").await;
     let meet = first.meet(&host, json!({})).await;
-    let mut on_second = subscriber(&second, Protocol::TransportWs, None, "m", "MeetActivity", json!({ "meetId": meet })).await;
-    let mut on_first = subscriber(&first, Protocol::LegacyWs, None, "m", "MeetActivity", json!({ "meetId": meet })).await;
-    first.ok(Some(&ann), "Rsvp", json!({ "meetId": meet, "status": "GOING" })).await;
+    let mut on_second = subscriber(
+        &second,
+        Protocol::TransportWs,
+        None,
+        "m",
+        "MeetActivity",
+        json!({ "meetId": meet }),
+    )
+    .await;
+    let mut on_first = subscriber(
+        &first,
+        Protocol::LegacyWs,
+        None,
+        "m",
+        "MeetActivity",
+        json!({ "meetId": meet }),
+    )
+    .await;
+    first
+        .ok(
+            Some(&ann),
+            "Rsvp",
+            json!({ "meetId": meet, "status": "GOING" }),
+        )
+        .await;
     for client in [&mut on_second, &mut on_first] {
         let event = client.next_payload("m").await;
-        assert_eq!(event["data"]["meetActivity"]["attendance"]["user"]["handle"], "ann");
+        assert_eq!(
+            event["data"]["meetActivity"]["attendance"]["user"]["handle"],
+            "ann"
+        );
         client.expect_silence("m", Duration::from_millis(800)).await;
     }
     // And the other way round.
-    second.ok(Some(&ann), "Rsvp", json!({ "meetId": meet, "status": "MAYBE" })).await;
-    assert_eq!(on_first.next_payload("m").await["data"]["meetActivity"]["attendance"]["status"], "MAYBE");
+    second
+        .ok(
+            Some(&ann),
+            "Rsvp",
+            json!({ "meetId": meet, "status": "MAYBE" }),
+        )
+        .await;
+    assert_eq!(
+        on_first.next_payload("m").await["data"]["meetActivity"]["attendance"]["status"],
+        "MAYBE"
+    );
 }
 
 on_both_databases!(event_cost_is_constant);

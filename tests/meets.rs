@@ -11,7 +11,13 @@ fn at(hours: i64) -> String {
 }
 
 async fn rsvp(server: &TestServer, token: &str, meet: &str, status: &str) -> Value {
-    server.op(Some(token), "Rsvp", json!({ "meetId": meet, "status": status })).await
+    server
+        .op(
+            Some(token),
+            "Rsvp",
+            json!({ "meetId": meet, "status": status }),
+        )
+        .await
 }
 
 async fn hosting_and_validation(server: TestServer) {
@@ -28,7 +34,10 @@ async fn hosting_and_validation(server: TestServer) {
         )
         .await;
     let meet = &created["createMeet"];
-    assert_eq!(meet["startsAt"], "2099-12-02T00:00:00+00:00", "stored in UTC, any offset accepted");
+    assert_eq!(
+        meet["startsAt"], "2099-12-02T00:00:00+00:00",
+        "stored in UTC, any offset accepted"
+    );
     assert_eq!(meet["goingCount"], 1, "the host is going");
     assert_eq!(meet["spotsLeft"], 9);
     assert_eq!(meet["status"], "SCHEDULED");
@@ -37,52 +46,161 @@ async fn hosting_and_validation(server: TestServer) {
     let id = meet["id"].as_str().unwrap().to_owned();
 
     for (input, field) in [
-        (json!({ "title": "", "venueName": "v", "startsAt": at(2) }), "title"),
-        (json!({ "title": "x".repeat(121), "venueName": "v", "startsAt": at(2) }), "title"),
-        (json!({ "title": "t", "venueName": "", "startsAt": at(2) }), "venueName"),
-        (json!({ "title": "t", "venueName": "v", "startsAt": at(-2) }), "startsAt"),
-        (json!({ "title": "t", "venueName": "v", "startsAt": at(2), "endsAt": at(1) }), "endsAt"),
-        (json!({ "title": "t", "venueName": "v", "startsAt": at(2), "capacity": 0 }), "capacity"),
-        (json!({ "title": "t", "venueName": "v", "startsAt": at(2), "capacity": 10001 }), "capacity"),
-        (json!({ "title": "t", "venueName": "v", "startsAt": at(2), "latitude": 43.0 }), "longitude"),
-        (json!({ "title": "t", "venueName": "v", "startsAt": at(2), "latitude": 91.0, "longitude": 0.0 }), "latitude"),
-        (json!({ "title": "t", "venueName": "v", "startsAt": at(2), "latitude": 0.0, "longitude": 181.0 }), "longitude"),
+        (
+            json!({ "title": "", "venueName": "v", "startsAt": at(2) }),
+            "title",
+        ),
+        (
+            json!({ "title": "x".repeat(121), "venueName": "v", "startsAt": at(2) }),
+            "title",
+        ),
+        (
+            json!({ "title": "t", "venueName": "", "startsAt": at(2) }),
+            "venueName",
+        ),
+        (
+            json!({ "title": "t", "venueName": "v", "startsAt": at(-2) }),
+            "startsAt",
+        ),
+        (
+            json!({ "title": "t", "venueName": "v", "startsAt": at(2), "endsAt": at(1) }),
+            "endsAt",
+        ),
+        (
+            json!({ "title": "t", "venueName": "v", "startsAt": at(2), "capacity": 0 }),
+            "capacity",
+        ),
+        (
+            json!({ "title": "t", "venueName": "v", "startsAt": at(2), "capacity": 10001 }),
+            "capacity",
+        ),
+        (
+            json!({ "title": "t", "venueName": "v", "startsAt": at(2), "latitude": 43.0 }),
+            "longitude",
+        ),
+        (
+            json!({ "title": "t", "venueName": "v", "startsAt": at(2), "latitude": 91.0, "longitude": 0.0 }),
+            "latitude",
+        ),
+        (
+            json!({ "title": "t", "venueName": "v", "startsAt": at(2), "latitude": 0.0, "longitude": 181.0 }),
+            "longitude",
+        ),
     ] {
-        let response = server.op(Some(&host), "CreateMeet", json!({ "input": input })).await;
+        let response = server
+            .op(Some(&host), "CreateMeet", json!({ "input": input }))
+            .await;
         assert_eq!(code(&response), "BAD_USER_INPUT", "{input}");
-        assert_eq!(response["errors"][0]["extensions"]["field"], field, "{input}");
+        assert_eq!(
+            response["errors"][0]["extensions"]["field"], field,
+            "{input}"
+        );
     }
-    let anonymous = server.op(None, "CreateMeet", json!({ "input": { "title": "t", "venueName": "v", "startsAt": at(2) } })).await;
+    let anonymous = server
+        .op(
+            None,
+            "CreateMeet",
+            json!({ "input": { "title": "t", "venueName": "v", "startsAt": at(2) } }),
+        )
+        .await;
     assert_eq!(code(&anonymous), "UNAUTHENTICATED");
     // Starting up to an hour ago is fine: a meet called "now".
-    server.meet(&host, json!({ "startsAt": (Utc::now() - Duration::minutes(30)).to_rfc3339() })).await;
+    server
+        .meet(
+            &host,
+            json!({ "startsAt": (Utc::now() - Duration::minutes(30)).to_rfc3339() }),
+        )
+        .await;
 
     // Update: left out stays, null clears; host or admin only.
-    let updated = server.ok(Some(&host), "UpdateMeet", json!({ "id": id, "input": { "region": null, "description": "Bring cards" } })).await;
+    let updated = server
+        .ok(
+            Some(&host),
+            "UpdateMeet",
+            json!({ "id": id, "input": { "region": null, "description": "Bring cards" } }),
+        )
+        .await;
     assert_eq!(updated["updateMeet"]["region"], Value::Null);
     assert_eq!(updated["updateMeet"]["description"], "Bring cards");
     assert_eq!(updated["updateMeet"]["venueName"], "Rose & Crown");
-    let forbidden = server.op(Some(&stranger), "UpdateMeet", json!({ "id": id, "input": { "title": "Mine" } })).await;
+    let forbidden = server
+        .op(
+            Some(&stranger),
+            "UpdateMeet",
+            json!({ "id": id, "input": { "title": "Mine" } }),
+        )
+        .await;
     assert_eq!(code(&forbidden), "FORBIDDEN");
     let (admin, _) = server.admin("boss").await;
-    server.ok(Some(&admin), "UpdateMeet", json!({ "id": id, "input": { "title": "Renamed by an admin" } })).await;
+    server
+        .ok(
+            Some(&admin),
+            "UpdateMeet",
+            json!({ "id": id, "input": { "title": "Renamed by an admin" } }),
+        )
+        .await;
 
     // Capacity never below the going count.
     rsvp(&server, &stranger, &id, "GOING").await;
-    let lowered = server.op(Some(&host), "UpdateMeet", json!({ "id": id, "input": { "capacity": 1 } })).await;
+    let lowered = server
+        .op(
+            Some(&host),
+            "UpdateMeet",
+            json!({ "id": id, "input": { "capacity": 1 } }),
+        )
+        .await;
     assert_eq!(lowered["errors"][0]["extensions"]["field"], "capacity");
-    server.ok(Some(&host), "UpdateMeet", json!({ "id": id, "input": { "capacity": 2 } })).await;
+    server
+        .ok(
+            Some(&host),
+            "UpdateMeet",
+            json!({ "id": id, "input": { "capacity": 2 } }),
+        )
+        .await;
 
     // Cancel: keeps the reason, refuses answers and check-ins; twice changes nothing.
-    assert_eq!(code(&server.op(Some(&stranger), "CancelMeet", json!({ "id": id, "reason": "no" })).await), "FORBIDDEN");
-    let cancelled = server.ok(Some(&host), "CancelMeet", json!({ "id": id, "reason": "Venue flooded" })).await;
+    assert_eq!(
+        code(
+            &server
+                .op(
+                    Some(&stranger),
+                    "CancelMeet",
+                    json!({ "id": id, "reason": "no" })
+                )
+                .await
+        ),
+        "FORBIDDEN"
+    );
+    let cancelled = server
+        .ok(
+            Some(&host),
+            "CancelMeet",
+            json!({ "id": id, "reason": "Venue flooded" }),
+        )
+        .await;
     assert_eq!(cancelled["cancelMeet"]["status"], "CANCELLED");
-    assert_eq!(cancelled["cancelMeet"]["cancellationReason"], "Venue flooded");
-    let again = server.ok(Some(&host), "CancelMeet", json!({ "id": id, "reason": "other" })).await;
+    assert_eq!(
+        cancelled["cancelMeet"]["cancellationReason"],
+        "Venue flooded"
+    );
+    let again = server
+        .ok(
+            Some(&host),
+            "CancelMeet",
+            json!({ "id": id, "reason": "other" }),
+        )
+        .await;
     assert_eq!(again["cancelMeet"]["cancellationReason"], "Venue flooded");
     let (late, _) = server.register("late").await;
     assert_eq!(code(&rsvp(&server, &late, &id, "GOING").await), "CONFLICT");
-    assert_eq!(code(&server.op(Some(&stranger), "CheckIn", json!({ "meetId": id })).await), "CONFLICT");
+    assert_eq!(
+        code(
+            &server
+                .op(Some(&stranger), "CheckIn", json!({ "meetId": id }))
+                .await
+        ),
+        "CONFLICT"
+    );
     let detail = server.ok(None, "MeetDetail", json!({ "id": id })).await;
     assert_eq!(detail["meet"]["status"], "CANCELLED");
     assert_eq!(detail["meet"]["cancellationReason"], "Venue flooded");
@@ -102,41 +220,103 @@ async fn rsvps_and_the_waitlist(server: TestServer) {
     assert_eq!(first["data"]["rsvp"]["meet"]["spotsLeft"], 0);
     let answered_at = first["data"]["rsvp"]["respondedAt"].clone();
     let same = rsvp(&server, ann, &meet, "GOING").await;
-    assert_eq!(same["data"]["rsvp"]["respondedAt"], answered_at, "the same answer twice changes nothing");
+    assert_eq!(
+        same["data"]["rsvp"]["respondedAt"], answered_at,
+        "the same answer twice changes nothing"
+    );
     assert_eq!(same["data"]["rsvp"]["meet"]["goingCount"], 2);
 
-    assert_eq!(rsvp(&server, bob, &meet, "GOING").await["data"]["rsvp"]["status"], "WAITLISTED");
-    assert_eq!(rsvp(&server, cat, &meet, "GOING").await["data"]["rsvp"]["status"], "WAITLISTED");
-    assert_eq!(rsvp(&server, dan, &meet, "MAYBE").await["data"]["rsvp"]["status"], "MAYBE");
-    assert_eq!(code(&rsvp(&server, dan, &meet, "WAITLISTED").await), "BAD_USER_INPUT");
-    assert_eq!(code(&server.op(None, "Rsvp", json!({ "meetId": meet, "status": "GOING" })).await), "UNAUTHENTICATED");
+    assert_eq!(
+        rsvp(&server, bob, &meet, "GOING").await["data"]["rsvp"]["status"],
+        "WAITLISTED"
+    );
+    assert_eq!(
+        rsvp(&server, cat, &meet, "GOING").await["data"]["rsvp"]["status"],
+        "WAITLISTED"
+    );
+    assert_eq!(
+        rsvp(&server, dan, &meet, "MAYBE").await["data"]["rsvp"]["status"],
+        "MAYBE"
+    );
+    assert_eq!(
+        code(&rsvp(&server, dan, &meet, "WAITLISTED").await),
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        code(
+            &server
+                .op(None, "Rsvp", json!({ "meetId": meet, "status": "GOING" }))
+                .await
+        ),
+        "UNAUTHENTICATED"
+    );
 
     // Ann leaves: the longest-waiting (Bob) goes.
     let left = rsvp(&server, ann, &meet, "NOT_GOING").await;
     assert_eq!(left["data"]["rsvp"]["meet"]["goingCount"], 2);
-    let attendees = server.ok(None, "MeetAttendees", json!({ "id": meet })).await;
+    let attendees = server
+        .ok(None, "MeetAttendees", json!({ "id": meet }))
+        .await;
     let rows: Vec<(String, String)> = attendees["meet"]["attendees"]["edges"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["node"]["user"]["handle"].as_str().unwrap().to_owned(), e["node"]["status"].as_str().unwrap().to_owned()))
+        .map(|e| {
+            (
+                e["node"]["user"]["handle"].as_str().unwrap().to_owned(),
+                e["node"]["status"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
-    let expected = [("host", "GOING"), ("bob", "GOING"), ("cat", "WAITLISTED"), ("dan", "MAYBE")];
+    let expected = [
+        ("host", "GOING"),
+        ("bob", "GOING"),
+        ("cat", "WAITLISTED"),
+        ("dan", "MAYBE"),
+    ];
     let rows: Vec<(&str, &str)> = rows.iter().map(|(h, s)| (h.as_str(), s.as_str())).collect();
-    assert_eq!(rows, expected, "GOING first, then by answer time; NOT_GOING left out");
-    let not_going = server.ok(None, "MeetAttendees", json!({ "id": meet, "status": "NOT_GOING" })).await;
-    assert_eq!(not_going["meet"]["attendees"]["edges"][0]["node"]["user"]["handle"], "ann");
+    assert_eq!(
+        rows, expected,
+        "GOING first, then by answer time; NOT_GOING left out"
+    );
+    let not_going = server
+        .ok(
+            None,
+            "MeetAttendees",
+            json!({ "id": meet, "status": "NOT_GOING" }),
+        )
+        .await;
+    assert_eq!(
+        not_going["meet"]["attendees"]["edges"][0]["node"]["user"]["handle"],
+        "ann"
+    );
 
     // Raising capacity seats the waitlist.
-    let raised = server.ok(Some(&host), "UpdateMeet", json!({ "id": meet, "input": { "capacity": 5 } })).await;
+    let raised = server
+        .ok(
+            Some(&host),
+            "UpdateMeet",
+            json!({ "id": meet, "input": { "capacity": 5 } }),
+        )
+        .await;
     assert_eq!(raised["updateMeet"]["goingCount"], 3);
     let mine = server.ok(Some(cat), "MyMeets", json!({})).await;
-    assert_eq!(mine["me"]["attending"]["edges"][0]["node"]["status"], "GOING");
+    assert_eq!(
+        mine["me"]["attending"]["edges"][0]["node"]["status"],
+        "GOING"
+    );
 
     // Attending: the user themself only.
-    let others = server.op(Some(bob), "UserProfile", json!({ "handle": "cat" })).await;
+    let others = server
+        .op(Some(bob), "UserProfile", json!({ "handle": "cat" }))
+        .await;
     assert!(others.get("errors").is_none());
-    let forbidden = server.graphql(Some(bob), json!({ "query": "{ user(handle: \"cat\") { attending { edges { cursor } } } }" })).await;
+    let forbidden = server
+        .graphql(
+            Some(bob),
+            json!({ "query": "{ user(handle: \"cat\") { attending { edges { cursor } } } }" }),
+        )
+        .await;
     assert_eq!(code(&forbidden), "FORBIDDEN");
 }
 
@@ -155,15 +335,29 @@ async fn capacity_holds_under_concurrency(server: TestServer) {
         async move { rsvp(&server, &token, &meet, "GOING").await }
     }))
     .await;
-    let going = answers.iter().filter(|a| a["data"]["rsvp"]["status"] == "GOING").count();
-    let waitlisted = answers.iter().filter(|a| a["data"]["rsvp"]["status"] == "WAITLISTED").count();
-    assert_eq!(going + waitlisted, 50, "every answer succeeded: {answers:?}");
+    let going = answers
+        .iter()
+        .filter(|a| a["data"]["rsvp"]["status"] == "GOING")
+        .count();
+    let waitlisted = answers
+        .iter()
+        .filter(|a| a["data"]["rsvp"]["status"] == "WAITLISTED")
+        .count();
+    assert_eq!(
+        going + waitlisted,
+        50,
+        "every answer succeeded: {answers:?}"
+    );
     assert_eq!(going, 9, "the host holds the tenth seat");
     let detail = server.ok(None, "MeetDetail", json!({ "id": meet })).await;
     assert_eq!(detail["meet"]["goingCount"], 10);
     assert_eq!(detail["meet"]["spotsLeft"], 0);
-    let listed_going =
-        detail["meet"]["attendees"]["edges"].as_array().unwrap().iter().filter(|e| e["node"]["status"] == "GOING").count();
+    let listed_going = detail["meet"]["attendees"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"]["status"] == "GOING")
+        .count();
     assert_eq!(listed_going, 10);
 }
 
@@ -171,23 +365,52 @@ async fn check_ins(server: TestServer) {
     let (host, _) = server.register("host").await;
     let (guest, _) = server.register("guest").await;
     let (maybe, _) = server.register("maybe").await;
-    let now_meet = server.meet(&host, json!({ "startsAt": (Utc::now() + Duration::minutes(30)).to_rfc3339() })).await;
+    let now_meet = server
+        .meet(
+            &host,
+            json!({ "startsAt": (Utc::now() + Duration::minutes(30)).to_rfc3339() }),
+        )
+        .await;
     let later = server.meet(&host, json!({ "startsAt": at(5) })).await;
     rsvp(&server, &guest, &now_meet, "GOING").await;
     rsvp(&server, &guest, &later, "GOING").await;
     rsvp(&server, &maybe, &now_meet, "MAYBE").await;
 
-    let first = server.ok(Some(&guest), "CheckIn", json!({ "meetId": now_meet })).await;
+    let first = server
+        .ok(Some(&guest), "CheckIn", json!({ "meetId": now_meet }))
+        .await;
     assert_eq!(first["checkIn"]["meet"]["checkedInCount"], 1);
-    let second = server.ok(Some(&guest), "CheckIn", json!({ "meetId": now_meet })).await;
-    assert_eq!(second["checkIn"]["checkedInAt"], first["checkIn"]["checkedInAt"], "a second check-in keeps the first time");
+    let second = server
+        .ok(Some(&guest), "CheckIn", json!({ "meetId": now_meet }))
+        .await;
+    assert_eq!(
+        second["checkIn"]["checkedInAt"], first["checkIn"]["checkedInAt"],
+        "a second check-in keeps the first time"
+    );
     assert_eq!(second["checkIn"]["meet"]["checkedInCount"], 1);
-    assert_eq!(code(&server.op(Some(&maybe), "CheckIn", json!({ "meetId": now_meet })).await), "FORBIDDEN");
-    assert_eq!(code(&server.op(Some(&guest), "CheckIn", json!({ "meetId": later })).await), "CONFLICT", "too early");
+    assert_eq!(
+        code(
+            &server
+                .op(Some(&maybe), "CheckIn", json!({ "meetId": now_meet }))
+                .await
+        ),
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        code(
+            &server
+                .op(Some(&guest), "CheckIn", json!({ "meetId": later }))
+                .await
+        ),
+        "CONFLICT",
+        "too early"
+    );
 
     // Leaving gives up the check-in too.
     rsvp(&server, &guest, &now_meet, "NOT_GOING").await;
-    let detail = server.ok(None, "MeetDetail", json!({ "id": now_meet })).await;
+    let detail = server
+        .ok(None, "MeetDetail", json!({ "id": now_meet }))
+        .await;
     assert_eq!(detail["meet"]["checkedInCount"], 0);
 }
 
@@ -201,26 +424,73 @@ async fn discovery_filters(server: TestServer) {
     let past = server.meet(&host, json!({ "title": "Earlier", "startsAt": (Utc::now() - Duration::minutes(50)).to_rfc3339(), "endsAt": (Utc::now() - Duration::minutes(1)).to_rfc3339() })).await;
 
     let titles = |data: &Value| -> Vec<String> {
-        data["meets"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["title"].as_str().unwrap().to_owned()).collect()
+        data["meets"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["title"].as_str().unwrap().to_owned())
+            .collect()
     };
     let feed = |filter: Value| server.ok(None, "MeetFeed", json!({ "filter": filter }));
-    assert_eq!(titles(&feed(json!({})).await), ["Broadcast engineers", "Sound techs", "Line cooks"], "soonest first, ended ones left out");
+    assert_eq!(
+        titles(&feed(json!({})).await),
+        ["Broadcast engineers", "Sound techs", "Line cooks"],
+        "soonest first, ended ones left out"
+    );
     assert!(titles(&feed(json!({ "includePast": true })).await).contains(&"Earlier".to_owned()));
-    assert_eq!(titles(&feed(json!({ "region": "toronto" })).await), ["Broadcast engineers"]);
-    assert_eq!(titles(&feed(json!({ "search": "WAR mixing" })).await), ["Sound techs"], "words in description, any case");
-    assert_eq!(titles(&feed(json!({ "search": "kettle" })).await), ["Line cooks"], "words in the venue");
-    assert_eq!(titles(&feed(json!({ "search": "100%" })).await), Vec::<String>::new());
-    assert_eq!(titles(&feed(json!({ "hostHandle": "OTHER_HOST" })).await), ["Line cooks"]);
-    assert_eq!(titles(&feed(json!({ "startsAfter": at(10) })).await), ["Line cooks"]);
-    assert_eq!(titles(&feed(json!({ "startsBefore": at(10) })).await), ["Broadcast engineers", "Sound techs"]);
-    let near = |radius: f64| feed(json!({ "near": { "latitude": 43.6532, "longitude": -79.3832, "radiusKm": radius } }));
+    assert_eq!(
+        titles(&feed(json!({ "region": "toronto" })).await),
+        ["Broadcast engineers"]
+    );
+    assert_eq!(
+        titles(&feed(json!({ "search": "WAR mixing" })).await),
+        ["Sound techs"],
+        "words in description, any case"
+    );
+    assert_eq!(
+        titles(&feed(json!({ "search": "kettle" })).await),
+        ["Line cooks"],
+        "words in the venue"
+    );
+    assert_eq!(
+        titles(&feed(json!({ "search": "100%" })).await),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        titles(&feed(json!({ "hostHandle": "OTHER_HOST" })).await),
+        ["Line cooks"]
+    );
+    assert_eq!(
+        titles(&feed(json!({ "startsAfter": at(10) })).await),
+        ["Line cooks"]
+    );
+    assert_eq!(
+        titles(&feed(json!({ "startsBefore": at(10) })).await),
+        ["Broadcast engineers", "Sound techs"]
+    );
+    let near = |radius: f64| {
+        feed(json!({ "near": { "latitude": 43.6532, "longitude": -79.3832, "radiusKm": radius } }))
+    };
     assert_eq!(titles(&near(10.0).await), ["Broadcast engineers"]);
-    assert_eq!(titles(&near(40.0).await), ["Broadcast engineers", "Sound techs"]);
+    assert_eq!(
+        titles(&near(40.0).await),
+        ["Broadcast engineers", "Sound techs"]
+    );
     assert_eq!(titles(&near(100.0).await).len(), 3);
     let bad = server.op(None, "MeetFeed", json!({ "filter": { "near": { "latitude": 43.0, "longitude": -79.0, "radiusKm": 0 } } })).await;
     assert_eq!(code(&bad), "BAD_USER_INPUT");
-    assert_eq!(code(&server.op(None, "MeetFeed", json!({ "first": 101 })).await), "BAD_USER_INPUT");
-    assert_eq!(code(&server.op(None, "MeetFeed", json!({ "after": "bogus" })).await), "BAD_USER_INPUT");
+    assert_eq!(
+        code(&server.op(None, "MeetFeed", json!({ "first": 101 })).await),
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        code(
+            &server
+                .op(None, "MeetFeed", json!({ "after": "bogus" }))
+                .await
+        ),
+        "BAD_USER_INPUT"
+    );
     let _ = past;
 }
 
@@ -228,13 +498,22 @@ async fn pagination_while_meets_are_added(server: TestServer) {
     let (host, _) = server.register("host").await;
     let mut expected = Vec::new();
     for i in 0..25 {
-        expected.push(server.meet(&host, json!({ "title": format!("meet {i}"), "startsAt": at(2 + i) })).await);
+        expected.push(
+            server
+                .meet(
+                    &host,
+                    json!({ "title": format!("meet {i}"), "startsAt": at(2 + i) }),
+                )
+                .await,
+        );
     }
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
     let mut pages = 0;
     loop {
-        let data = server.ok(None, "MeetFeed", json!({ "first": 7, "after": after })).await;
+        let data = server
+            .ok(None, "MeetFeed", json!({ "first": 7, "after": after }))
+            .await;
         let connection = &data["meets"];
         for edge in connection["edges"].as_array().unwrap() {
             seen.push(edge["node"]["id"].as_str().unwrap().to_owned());
@@ -242,14 +521,20 @@ async fn pagination_while_meets_are_added(server: TestServer) {
         pages += 1;
         // Between pages: a meet before the cursor and one after it appear,
         // one already seen is cancelled.
-        server.meet(&host, json!({ "title": "earlier", "startsAt": at(1) })).await;
+        server
+            .meet(&host, json!({ "title": "earlier", "startsAt": at(1) }))
+            .await;
         if pages == 1 {
-            server.ok(Some(&host), "CancelMeet", json!({ "id": expected[0] })).await;
+            server
+                .ok(Some(&host), "CancelMeet", json!({ "id": expected[0] }))
+                .await;
         }
         if connection["pageInfo"]["hasNextPage"] == false {
             break;
         }
-        after = connection["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+        after = connection["pageInfo"]["endCursor"]
+            .as_str()
+            .map(str::to_owned);
     }
     assert!(pages >= 4, "{pages} pages");
     assert_eq!(seen, expected, "no meet repeated or skipped");
@@ -260,32 +545,63 @@ async fn visibility_of_invite_only_meets(server: TestServer) {
     let (invitee, _) = server.register("invitee").await;
     let (stranger, _) = server.register("stranger").await;
     let (admin, _) = server.admin("admin").await;
-    let secret = server.meet(&host, json!({ "title": "Secret supper", "visibility": "INVITE_ONLY" })).await;
-    server.ok(Some(&host), "InviteToMeet", json!({ "meetId": secret, "handles": ["invitee"] })).await;
+    let secret = server
+        .meet(
+            &host,
+            json!({ "title": "Secret supper", "visibility": "INVITE_ONLY" }),
+        )
+        .await;
+    server
+        .ok(
+            Some(&host),
+            "InviteToMeet",
+            json!({ "meetId": secret, "handles": ["invitee"] }),
+        )
+        .await;
 
     let sees = |token: Option<String>| {
         let secret = secret.clone();
         let server = &server;
         async move {
-            let detail = server.ok(token.as_deref(), "MeetDetail", json!({ "id": secret })).await;
+            let detail = server
+                .ok(token.as_deref(), "MeetDetail", json!({ "id": secret }))
+                .await;
             let feed = server.ok(token.as_deref(), "MeetFeed", json!({})).await;
-            let hosted = server.ok(token.as_deref(), "UserProfile", json!({ "handle": "host" })).await;
+            let hosted = server
+                .ok(token.as_deref(), "UserProfile", json!({ "handle": "host" }))
+                .await;
             let listed = feed["meets"]["edges"].as_array().unwrap().len();
-            let on_profile = hosted["user"]["hostedMeets"]["edges"].as_array().unwrap().len();
+            let on_profile = hosted["user"]["hostedMeets"]["edges"]
+                .as_array()
+                .unwrap()
+                .len();
             assert_eq!(listed, on_profile);
             (!detail["meet"].is_null(), listed == 1)
         }
     };
     assert_eq!(sees(None).await, (false, false), "anonymous");
-    assert_eq!(sees(Some(stranger.clone())).await, (false, false), "stranger");
+    assert_eq!(
+        sees(Some(stranger.clone())).await,
+        (false, false),
+        "stranger"
+    );
     assert_eq!(sees(Some(invitee.clone())).await, (true, true), "invitee");
     assert_eq!(sees(Some(host.clone())).await, (true, true), "host");
     assert_eq!(sees(Some(admin.clone())).await, (true, true), "admin");
 
     // Only the host and invitees may answer; to strangers it does not exist.
-    assert_eq!(code(&rsvp(&server, &stranger, &secret, "GOING").await), "NOT_FOUND");
-    assert_eq!(rsvp(&server, &invitee, &secret, "GOING").await["data"]["rsvp"]["status"], "GOING");
-    assert_eq!(code(&rsvp(&server, &admin, &secret, "GOING").await), "FORBIDDEN");
+    assert_eq!(
+        code(&rsvp(&server, &stranger, &secret, "GOING").await),
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        rsvp(&server, &invitee, &secret, "GOING").await["data"]["rsvp"]["status"],
+        "GOING"
+    );
+    assert_eq!(
+        code(&rsvp(&server, &admin, &secret, "GOING").await),
+        "FORBIDDEN"
+    );
 }
 
 /// Hosts, counts, viewer attendance and attendee users load per page in a
@@ -298,7 +614,14 @@ async fn no_n_plus_one(server: TestServer) {
     let (viewer, _) = server.register("viewer").await;
     let mut meets = Vec::new();
     for i in 0..110 {
-        meets.push(server.meet(&hosts[i % hosts.len()], json!({ "title": format!("meet {i}"), "startsAt": at(2 + i as i64) })).await);
+        meets.push(
+            server
+                .meet(
+                    &hosts[i % hosts.len()],
+                    json!({ "title": format!("meet {i}"), "startsAt": at(2 + i as i64) }),
+                )
+                .await,
+        );
     }
     for meet in meets.iter().take(30) {
         rsvp(&server, &viewer, meet, "GOING").await;
@@ -334,8 +657,14 @@ async fn no_n_plus_one(server: TestServer) {
         assert!(feed_100 <= 6, "MeetFeed costs {feed_100} statements");
         let detail_small = cost(token.clone(), "MeetDetail", json!({ "id": small })).await;
         let detail_large = cost(token.clone(), "MeetDetail", json!({ "id": large })).await;
-        assert_eq!(detail_small, detail_large, "MeetDetail costs the same with 10 and 100 attendees");
-        assert!(detail_large <= 6, "MeetDetail costs {detail_large} statements");
+        assert_eq!(
+            detail_small, detail_large,
+            "MeetDetail costs the same with 10 and 100 attendees"
+        );
+        assert!(
+            detail_large <= 6,
+            "MeetDetail costs {detail_large} statements"
+        );
     }
 }
 

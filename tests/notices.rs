@@ -9,19 +9,34 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 async fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Delivered with its claim link; after a failed first attempt (the SMTP
 /// server is down), delivered once it is back, exactly once.
 async fn delivery_survives_an_outage(backend: common::Backend) {
-    let Some(db) = TestDatabase::for_backend(backend, "delivery_survives_an_outage").await else { return };
+    let Some(db) = TestDatabase::for_backend(backend, "delivery_survives_an_outage").await else {
+        return;
+    };
     let port = free_port().await;
     let url = format!("smtp://127.0.0.1:{port}");
     let server = TestServer::start_with(Arc::new(db), &[("TWEETMEET_SMTP_URL", &url)]).await;
     let (host, _) = server.register("host").await;
-    let meet = server.meet(&host, json!({ "title": "Freight brokers" })).await;
-    server.ok(Some(&host), "InviteToMeet", json!({ "meetId": meet, "emails": ["zed@example.com"] })).await;
+    let meet = server
+        .meet(&host, json!({ "title": "Freight brokers" }))
+        .await;
+    server
+        .ok(
+            Some(&host),
+            "InviteToMeet",
+            json!({ "meetId": meet, "emails": ["zed@example.com"] }),
+        )
+        .await;
 
     // Nothing listens yet: the first attempt fails and is retried with backoff.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -29,8 +44,14 @@ async fn delivery_survives_an_outage(backend: common::Backend) {
     let received = mailbox.wait_for(1, 15).await;
     assert_eq!(received.len(), 1, "delivered once the server is back");
     assert_eq!(received[0].to, ["zed@example.com"]);
-    assert!(received[0].data.contains("Subject: host invited you to Freight brokers"));
-    assert!(smtp::unfold(&received[0].data).contains("https://tweetmeet.test/invitations/claim?token="));
+    assert!(
+        received[0]
+            .data
+            .contains("Subject: host invited you to Freight brokers")
+    );
+    assert!(
+        smtp::unfold(&received[0].data).contains("https://tweetmeet.test/invitations/claim?token=")
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(mailbox.messages().len(), 1, "exactly once");
 }
@@ -49,7 +70,9 @@ async fn delivery_survives_an_outage_postgres() {
 /// outbox: 100 notices, each delivered exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_deliver_each_notice_once() {
-    let Some(db) = TestDatabase::postgres("two_processes_deliver_each_notice_once").await else { return };
+    let Some(db) = TestDatabase::postgres("two_processes_deliver_each_notice_once").await else {
+        return;
+    };
     let db = Arc::new(db);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("smtp://{}", listener.local_addr().unwrap());
@@ -58,9 +81,17 @@ async fn two_processes_deliver_each_notice_once() {
     let _second = TestServer::start_with(db.clone(), &[("TWEETMEET_SMTP_URL", &url)]).await;
     let (host, _) = first.register("host").await;
     for round in 0..2 {
-        let meet = first.meet(&host, json!({ "title": format!("Round {round}") })).await;
+        let meet = first
+            .meet(&host, json!({ "title": format!("Round {round}") }))
+            .await;
         let emails: Vec<String> = (0..50).map(|i| format!("guest{i}@example.com")).collect();
-        first.ok(Some(&host), "InviteToMeet", json!({ "meetId": meet, "emails": emails })).await;
+        first
+            .ok(
+                Some(&host),
+                "InviteToMeet",
+                json!({ "meetId": meet, "emails": emails }),
+            )
+            .await;
     }
     let received = mailbox.wait_for(100, 30).await;
     assert_eq!(received.len(), 100);
@@ -68,7 +99,13 @@ async fn two_processes_deliver_each_notice_once() {
     let received = mailbox.messages();
     let mut ids: Vec<String> = received
         .iter()
-        .map(|m| m.data.lines().find(|l| l.to_ascii_lowercase().starts_with("message-id:")).unwrap_or_default().to_owned())
+        .map(|m| {
+            m.data
+                .lines()
+                .find(|l| l.to_ascii_lowercase().starts_with("message-id:"))
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect();
     ids.sort();
     ids.dedup();

@@ -60,10 +60,13 @@ enum MigrateAction {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
     let registry = tracing_subscriber::registry().with(filter);
     match format {
-        LogFormat::Json => registry.with(fmt::layer().json().with_current_span(true)).init(),
+        LogFormat::Json => registry
+            .with(fmt::layer().json().with_current_span(true))
+            .init(),
         LogFormat::Text => registry.with(fmt::layer()).init(),
     }
 }
@@ -84,14 +87,24 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Promote { handle } => {
             let db = db::connect(&config.database_url).await?;
             db::migrate(&db).await?;
-            let user = crate::accounts::service::promote(&db, &handle).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            let user = crate::accounts::service::promote(&db, &handle)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{} is now an administrator", user.handle);
             Ok(())
         }
         Command::Seed { meets, users, seed } => {
             let db = db::connect(&config.database_url).await?;
             db::migrate(&db).await?;
-            crate::seed::run(&db, crate::seed::SeedOptions { users: users.max(1), meets, seed }).await
+            crate::seed::run(
+                &db,
+                crate::seed::SeedOptions {
+                    users: users.max(1),
+                    meets,
+                    seed,
+                },
+            )
+            .await
         }
     }
 }
@@ -99,9 +112,13 @@ pub async fn run() -> anyhow::Result<()> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let bind = config.bind;
     let app = App::new(config).await?;
-    let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("binding {bind}"))?;
     let address = listener.local_addr()?;
-    tracing::info!("serving GraphQL at http://{address}/graphql; playground at http://{address}/playground");
+    tracing::info!(
+        "serving GraphQL at http://{address}/graphql; playground at http://{address}/playground"
+    );
     app.serve(listener, crate::shutdown_signal()).await
 }
 

@@ -67,8 +67,11 @@ impl<F: Fn(&str) -> Option<String>> Source<F> {
         T::Err: std::fmt::Display,
     {
         match self.var(name) {
-        None => Ok(default),
-            Some(raw) => raw.trim().parse().map_err(|e| anyhow::anyhow!("{name}={raw:?}: {e}")),
+            None => Ok(default),
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{name}={raw:?}: {e}")),
         }
     }
 }
@@ -90,7 +93,11 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let source = Source(lookup);
         let var = |name: &str| source.var(name);
-        let environment = match var("TWEETMEET_ENV").as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let environment = match var("TWEETMEET_ENV")
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("development") | Some("dev") => Environment::Development,
             Some("production") | Some("prod") => Environment::Production,
             Some(other) => bail!("TWEETMEET_ENV must be development or production, not {other:?}"),
@@ -111,21 +118,33 @@ impl Config {
         };
         let bind = source.parsed("TWEETMEET_BIND", SocketAddr::from(([127, 0, 0, 1], 8000)))?;
         Ok(Self {
-            database_url: var("TWEETMEET_DATABASE_URL").unwrap_or_else(|| "sqlite://tweetmeet.db?mode=rwc".into()),
+            database_url: var("TWEETMEET_DATABASE_URL")
+                .unwrap_or_else(|| "sqlite://tweetmeet.db?mode=rwc".into()),
             bind,
             environment,
             jwt_secret,
-            access_token_ttl: Duration::from_secs(source.parsed("TWEETMEET_ACCESS_TOKEN_TTL_SECS", 900)?),
-            refresh_token_ttl: Duration::from_secs(source.parsed::<u64>("TWEETMEET_REFRESH_TOKEN_TTL_DAYS", 30)? * 86_400),
+            access_token_ttl: Duration::from_secs(
+                source.parsed("TWEETMEET_ACCESS_TOKEN_TTL_SECS", 900)?,
+            ),
+            refresh_token_ttl: Duration::from_secs(
+                source.parsed::<u64>("TWEETMEET_REFRESH_TOKEN_TTL_DAYS", 30)? * 86_400,
+            ),
             cors_origins: var("TWEETMEET_CORS_ORIGINS")
-                .map(|v| v.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect())
+                .map(|v| {
+                    v.split(',')
+                        .map(|o| o.trim().to_owned())
+                        .filter(|o| !o.is_empty())
+                        .collect()
+                })
                 .unwrap_or_default(),
             log_format,
             body_limit: source.parsed("TWEETMEET_BODY_LIMIT_BYTES", 1024 * 1024)?,
             public_url: var("TWEETMEET_PUBLIC_URL").unwrap_or_else(|| format!("http://{bind}")),
-            default_time_zone: var("TWEETMEET_DEFAULT_TIME_ZONE").unwrap_or_else(|| "America/Toronto".into()),
+            default_time_zone: var("TWEETMEET_DEFAULT_TIME_ZONE")
+                .unwrap_or_else(|| "America/Toronto".into()),
             smtp_url: var("TWEETMEET_SMTP_URL"),
-            mail_from: var("TWEETMEET_MAIL_FROM").unwrap_or_else(|| "Tweet Meet <noreply@tweetmeet.local>".into()),
+            mail_from: var("TWEETMEET_MAIL_FROM")
+                .unwrap_or_else(|| "Tweet Meet <noreply@tweetmeet.local>".into()),
             mail_dir: PathBuf::from(var("TWEETMEET_MAIL_DIR").unwrap_or_else(|| "outbox".into())),
             argon2_concurrency: source.parsed("TWEETMEET_ARGON2_CONCURRENCY", 2)?,
         })

@@ -6,13 +6,16 @@ use std::time::Duration;
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
-    options.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(30));
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30));
     if url.starts_with("sqlite:") {
         // Pragmas go into the connect options so that every pooled connection
         // gets them, not only the first one a statement happens to reach.
@@ -25,7 +28,9 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     } else {
         options.max_connections(20);
     }
-    Database::connect(options).await.with_context(|| format!("connecting to {}", redact(url)))
+    Database::connect(options)
+        .await
+        .with_context(|| format!("connecting to {}", redact(url)))
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
@@ -40,7 +45,11 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         DbBackend::Sqlite => Some(SqliteTransactionMode::Immediate),
         _ => None,
     };
-    db.begin_with_options(TransactionOptions { sqlite_transaction_mode, ..Default::default() }).await
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode,
+        ..Default::default()
+    })
+    .await
 }
 
 /// The URL without its password, for logs.
@@ -63,8 +72,14 @@ mod tests {
 
     #[test]
     fn redacts_passwords_only() {
-        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact("sqlite://tweetmeet.db?mode=rwc"), "sqlite://tweetmeet.db?mode=rwc");
+        assert_eq!(
+            redact("sqlite://tweetmeet.db?mode=rwc"),
+            "sqlite://tweetmeet.db?mode=rwc"
+        );
     }
 }

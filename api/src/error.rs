@@ -15,7 +15,10 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     #[error("{message}")]
-    BadInput { field: Option<String>, message: String },
+    BadInput {
+        field: Option<String>,
+        message: String,
+    },
     #[error("{0}")]
     Conflict(String),
     #[error("too many requests, try again later")]
@@ -28,7 +31,10 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn bad_input(field: &str, message: impl Into<String>) -> Self {
-        Self::BadInput { field: Some(field.to_owned()), message: message.into() }
+        Self::BadInput {
+            field: Some(field.to_owned()),
+            message: message.into(),
+        }
     }
 
     pub fn unauthenticated() -> Self {

@@ -55,9 +55,14 @@ impl App {
         let events = EventBus::new(db.get_database_backend());
         events.start(&db).await?;
         let live = Hub::start(db.clone(), &events);
-        let transport = Transport::from_config(config.smtp_url.as_deref(), config.mail_dir.clone())?;
+        let transport =
+            Transport::from_config(config.smtp_url.as_deref(), config.mail_dir.clone())?;
         tracing::info!("e-mail notices go to {}", transport.describe());
-        tokio::spawn(notices::worker::run(db.clone(), transport, config.mail_from.clone()));
+        tokio::spawn(notices::worker::run(
+            db.clone(),
+            transport,
+            config.mail_from.clone(),
+        ));
         let services = Services {
             db,
             keys: TokenKeys::new(secret.as_bytes(), config.access_token_ttl),
@@ -67,13 +72,22 @@ impl App {
             live,
         };
         let schemas = graphql::build(services.clone());
-        Ok(Self { state: AppState { services, schemas } })
+        Ok(Self {
+            state: AppState { services, schemas },
+        })
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let router = http::router(self.state);
-        axum::serve(listener, router).with_graceful_shutdown(shutdown).await.context("serving HTTP")
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")
     }
 }
 
@@ -90,7 +104,8 @@ fn jwt_secret(config: &Config) -> anyhow::Result<String> {
         return Ok(existing.trim().to_owned());
     }
     let secret = auth::tokens::random_token();
-    std::fs::write(&path, &secret).with_context(|| format!("writing the development JWT secret to {}", path.display()))?;
+    std::fs::write(&path, &secret)
+        .with_context(|| format!("writing the development JWT secret to {}", path.display()))?;
     tracing::info!(path = %path.display(), "generated a development JWT secret");
     Ok(secret)
 }
@@ -144,8 +159,17 @@ mod tests {
 
     #[test]
     fn dev_secret_sits_beside_the_database() {
-        assert_eq!(dev_secret_path("sqlite://tweetmeet.db?mode=rwc").to_str(), Some("tweetmeet.db.jwt-secret"));
-        assert_eq!(dev_secret_path("sqlite:///tmp/x.db").to_str(), Some("/tmp/x.db.jwt-secret"));
-        assert_eq!(dev_secret_path("postgres://localhost/db").to_str(), Some(".jwt-secret"));
+        assert_eq!(
+            dev_secret_path("sqlite://tweetmeet.db?mode=rwc").to_str(),
+            Some("tweetmeet.db.jwt-secret")
+        );
+        assert_eq!(
+            dev_secret_path("sqlite:///tmp/x.db").to_str(),
+            Some("/tmp/x.db.jwt-secret")
+        );
+        assert_eq!(
+            dev_secret_path("postgres://localhost/db").to_str(),
+            Some(".jwt-secret")
+        );
     }
 }

@@ -45,17 +45,94 @@ const TOWNS: &[(&str, &str, f64, f64)] = &[
     ("Oshawa", "Durham", 43.8971, -78.8658),
     ("Barrie", "Simcoe", 44.3894, -79.6903),
 ];
-const VENUE_KINDS: &[&str] = &["Tap House", "Brewing Co.", "Pub", "Bistro", "Tavern", "Social", "Kitchen & Bar", "Taproom", "Wine Bar"];
-const VENUE_NAMES: &[&str] = &["Rose & Crown", "Red Lion", "Queen's Head", "Iron Horse", "Copper Kettle", "Black Sheep", "Wellington", "Lakeview", "Harbour", "Maple Leaf", "Union", "Foundry"];
-const STREETS: &[&str] = &["King St W", "Queen St E", "Main St", "Dundas St", "Front St", "James St N", "Water St", "Victoria St", "Richmond St"];
-const TRADES: &[&str] = &["broadcast engineers", "sound techs", "stagehands", "line cooks", "freight brokers", "structural engineers", "UX designers", "data engineers", "paralegals", "electricians", "court reporters", "translators"];
-const FIRST: &[&str] = &["Ada", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jon", "Kira", "Liam", "Maya", "Noor", "Owen", "Priya", "Quinn", "Ravi", "Sara", "Tom", "Uma", "Vic", "Wen", "Yusuf", "Zoe"];
-const LAST: &[&str] = &["Singh", "Tremblay", "Nguyen", "Roy", "MacDonald", "Chen", "Wilson", "Patel", "Gagnon", "Smith", "Li", "Brown", "Martin", "Kaur", "Lee", "Campbell"];
-const HEADLINES: &[&str] = &["20 years on the tools", "New in town, say hi", "Freelance and always up for a pint", "Ask me about the 2019 outage", "Hiring!", "Between gigs"];
+const VENUE_KINDS: &[&str] = &[
+    "Tap House",
+    "Brewing Co.",
+    "Pub",
+    "Bistro",
+    "Tavern",
+    "Social",
+    "Kitchen & Bar",
+    "Taproom",
+    "Wine Bar",
+];
+const VENUE_NAMES: &[&str] = &[
+    "Rose & Crown",
+    "Red Lion",
+    "Queen's Head",
+    "Iron Horse",
+    "Copper Kettle",
+    "Black Sheep",
+    "Wellington",
+    "Lakeview",
+    "Harbour",
+    "Maple Leaf",
+    "Union",
+    "Foundry",
+];
+const STREETS: &[&str] = &[
+    "King St W",
+    "Queen St E",
+    "Main St",
+    "Dundas St",
+    "Front St",
+    "James St N",
+    "Water St",
+    "Victoria St",
+    "Richmond St",
+];
+const TRADES: &[&str] = &[
+    "broadcast engineers",
+    "sound techs",
+    "stagehands",
+    "line cooks",
+    "freight brokers",
+    "structural engineers",
+    "UX designers",
+    "data engineers",
+    "paralegals",
+    "electricians",
+    "court reporters",
+    "translators",
+];
+const FIRST: &[&str] = &[
+    "Ada", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jon", "Kira", "Liam",
+    "Maya", "Noor", "Owen", "Priya", "Quinn", "Ravi", "Sara", "Tom", "Uma", "Vic", "Wen", "Yusuf",
+    "Zoe",
+];
+const LAST: &[&str] = &[
+    "Singh",
+    "Tremblay",
+    "Nguyen",
+    "Roy",
+    "MacDonald",
+    "Chen",
+    "Wilson",
+    "Patel",
+    "Gagnon",
+    "Smith",
+    "Li",
+    "Brown",
+    "Martin",
+    "Kaur",
+    "Lee",
+    "Campbell",
+];
+const HEADLINES: &[&str] = &[
+    "20 years on the tools",
+    "New in town, say hi",
+    "Freelance and always up for a pint",
+    "Ask me about the 2019 outage",
+    "Hiring!",
+    "Between gigs",
+];
 
 fn progress(len: usize, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len as u64);
-    bar.set_style(ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({eta})").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     bar.set_message(what.to_owned());
     bar
 }
@@ -69,7 +146,9 @@ where
     while rows.peek().is_some() {
         let batch: Vec<A> = rows.by_ref().take(BATCH).collect();
         let count = batch.len();
-        <A::Entity as EntityTrait>::insert_many(batch).exec_without_returning(db).await?;
+        <A::Entity as EntityTrait>::insert_many(batch)
+            .exec_without_returning(db)
+            .await?;
         bar.inc(count as u64);
     }
     bar.finish();
@@ -80,25 +159,43 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
     let mut rng = StdRng::seed_from_u64(options.seed);
     let now = Utc::now().duration_trunc(Duration::minutes(15))?;
     // One hash for every demo account: hashing hundreds would take minutes.
-    let password_hash = PasswordHasherPool::new(1).hash(DEMO_PASSWORD.to_owned()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let password_hash = PasswordHasherPool::new(1)
+        .hash(DEMO_PASSWORD.to_owned())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     // A per-run tag keeps handles and e-mails unique when seeding twice.
     let tag: u32 = rand::rng().random_range(0..1_000_000);
 
     let mut user_rows = Vec::with_capacity(options.users);
     let mut user_ids = Vec::with_capacity(options.users);
     for i in 0..options.users {
-        let (first, last) = (FIRST.choose(&mut rng).copied().unwrap_or("Ada"), LAST.choose(&mut rng).copied().unwrap_or("Lee"));
+        let (first, last) = (
+            FIRST.choose(&mut rng).copied().unwrap_or("Ada"),
+            LAST.choose(&mut rng).copied().unwrap_or("Lee"),
+        );
         let id = Uuid::now_v7();
         let town = TOWNS.choose(&mut rng).copied().unwrap_or(TOWNS[0]);
         user_ids.push(id);
         user_rows.push(users::ActiveModel {
             id: Set(id),
-            email: Set(format!("{}.{}.{i}.{tag}@demo.tweetmeet.local", first.to_lowercase(), last.to_lowercase())),
-            handle: Set(format!("{}_{}{i}_{tag}", first.to_lowercase(), &last.to_lowercase()[..1])),
+            email: Set(format!(
+                "{}.{}.{i}.{tag}@demo.tweetmeet.local",
+                first.to_lowercase(),
+                last.to_lowercase()
+            )),
+            handle: Set(format!(
+                "{}_{}{i}_{tag}",
+                first.to_lowercase(),
+                &last.to_lowercase()[..1]
+            )),
             display_name: Set(format!("{first} {last}")),
             password_hash: Set(password_hash.clone()),
             role: Set(Role::Member),
-            headline: Set(Some(format!("{} — {}", HEADLINES.choose(&mut rng).copied().unwrap_or(""), TRADES.choose(&mut rng).copied().unwrap_or("")))),
+            headline: Set(Some(format!(
+                "{} — {}",
+                HEADLINES.choose(&mut rng).copied().unwrap_or(""),
+                TRADES.choose(&mut rng).copied().unwrap_or("")
+            ))),
             bio: Set(None),
             avatar_url: Set(None),
             region: Set(Some(town.1.to_owned())),
@@ -117,15 +214,28 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
     let mut invitation_rows = Vec::new();
     for _ in 0..options.meets {
         let id = Uuid::now_v7();
-        let host = *user_ids.choose(&mut rng).ok_or_else(|| anyhow::anyhow!("no users to host"))?;
+        let host = *user_ids
+            .choose(&mut rng)
+            .ok_or_else(|| anyhow::anyhow!("no users to host"))?;
         let (town, region, lat, lon) = TOWNS.choose(&mut rng).copied().unwrap_or(TOWNS[0]);
-        let venue = format!("{} {}", VENUE_NAMES.choose(&mut rng).copied().unwrap_or(""), VENUE_KINDS.choose(&mut rng).copied().unwrap_or(""));
+        let venue = format!(
+            "{} {}",
+            VENUE_NAMES.choose(&mut rng).copied().unwrap_or(""),
+            VENUE_KINDS.choose(&mut rng).copied().unwrap_or("")
+        );
         let trade = TRADES.choose(&mut rng).copied().unwrap_or("people");
         // Mostly the coming weeks; a few under way now, a few past.
-        let starts_at = now + Duration::minutes(15 * rng.random_range(-4 * 24 * 7..4 * 24 * 42_i64));
-        let ends_at = rng.random_bool(0.5).then(|| starts_at + Duration::hours(rng.random_range(2..6)));
+        let starts_at =
+            now + Duration::minutes(15 * rng.random_range(-4 * 24 * 7..4 * 24 * 42_i64));
+        let ends_at = rng
+            .random_bool(0.5)
+            .then(|| starts_at + Duration::hours(rng.random_range(2..6)));
         let capacity = rng.random_bool(0.6).then(|| rng.random_range(8..80));
-        let visibility = if rng.random_bool(0.15) { Visibility::InviteOnly } else { Visibility::Public };
+        let visibility = if rng.random_bool(0.15) {
+            Visibility::InviteOnly
+        } else {
+            Visibility::Public
+        };
         let cancelled = rng.random_bool(0.03);
 
         // Answers: the host, then a handful of others.
@@ -137,7 +247,8 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
                 people.push(u);
             }
         }
-        let underway = rules::check_in_open(starts_at, rules::effective_end(starts_at, ends_at), now);
+        let underway =
+            rules::check_in_open(starts_at, rules::effective_end(starts_at, ends_at), now);
         let mut going = 0;
         for (n, &user_id) in people.iter().enumerate() {
             let status = if n == 0 {
@@ -171,13 +282,15 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
                     responded_at: Set(Some(now - Duration::days(1))),
                 });
             }
-            let checked_in = status == RsvpStatus::Going && underway && !cancelled && rng.random_bool(0.6);
+            let checked_in =
+                status == RsvpStatus::Going && underway && !cancelled && rng.random_bool(0.6);
             attendance_rows.push(attendances::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 meet_id: Set(id),
                 user_id: Set(user_id),
                 status: Set(status),
-                responded_at: Set(now - Duration::minutes(rng.random_range(10..10_000)) + Duration::seconds(n as i64)),
+                responded_at: Set(now - Duration::minutes(rng.random_range(10..10_000))
+                    + Duration::seconds(n as i64)),
                 checked_in_at: Set(checked_in.then_some(starts_at)),
             });
         }
@@ -232,11 +345,17 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
     insert_batched(db, attendance_rows, "answers").await?;
     insert_batched(db, invitation_rows, "invitations").await?;
     insert_batched(db, story_rows, "stories").await?;
-    println!("seeded {} users and {} meets; every demo account's password is {DEMO_PASSWORD:?}", options.users, options.meets);
+    println!(
+        "seeded {} users and {} meets; every demo account's password is {DEMO_PASSWORD:?}",
+        options.users, options.meets
+    );
     Ok(())
 }
 
 fn capitalized(word: &str) -> String {
     let mut chars = word.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }

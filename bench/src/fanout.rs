@@ -50,20 +50,36 @@ impl Drop for Server {
 
 impl Server {
     async fn start(binary: &PathBuf, port: u16) -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("tweetmeet-bench-{port}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("tweetmeet-bench-{port}-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let child = Command::new(binary)
             .arg("serve")
-            .env("TWEETMEET_DATABASE_URL", format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()))
+            .env(
+                "TWEETMEET_DATABASE_URL",
+                format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
+            )
             .env("TWEETMEET_BIND", format!("127.0.0.1:{port}"))
             .env("TWEETMEET_MAIL_DIR", dir.join("mail"))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
-            .with_context(|| format!("starting {} (build it with cargo build --release)", binary.display()))?;
-        let server = Self { child, base: format!("127.0.0.1:{port}"), _dir: dir };
+            .with_context(|| {
+                format!(
+                    "starting {} (build it with cargo build --release)",
+                    binary.display()
+                )
+            })?;
+        let server = Self {
+            child,
+            base: format!("127.0.0.1:{port}"),
+            _dir: dir,
+        };
         for _ in 0..100 {
-            if reqwest::get(format!("http://{}/healthz", server.base)).await.is_ok() {
+            if reqwest::get(format!("http://{}/healthz", server.base))
+                .await
+                .is_ok()
+            {
                 return Ok(server);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -73,12 +89,26 @@ impl Server {
 
     fn rss_kib(&self) -> anyhow::Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
-        Ok(line.split_whitespace().nth(1).context("VmRSS value")?.parse()?)
+        let line = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .context("no VmRSS")?;
+        Ok(line
+            .split_whitespace()
+            .nth(1)
+            .context("VmRSS value")?
+            .parse()?)
     }
 
-    async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> anyhow::Result<Value> {
-        let mut request = reqwest::Client::new().post(format!("http://{}/graphql", self.base)).json(&json!({ "query": query, "variables": variables }));
+    async fn graphql(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> anyhow::Result<Value> {
+        let mut request = reqwest::Client::new()
+            .post(format!("http://{}/graphql", self.base))
+            .json(&json!({ "query": query, "variables": variables }));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -97,7 +127,10 @@ impl Server {
                 json!({ "input": { "email": format!("{handle}@bench.local"), "password": "benchmark password", "handle": handle, "displayName": handle } }),
             )
             .await?;
-        Ok(data["register"]["accessToken"].as_str().context("token")?.to_owned())
+        Ok(data["register"]["accessToken"]
+            .as_str()
+            .context("token")?
+            .to_owned())
     }
 }
 
@@ -128,20 +161,37 @@ async fn run(args: &Args, subscribers: usize) -> anyhow::Result<()> {
     let (arrivals, mut arrived) = mpsc::unbounded_channel::<Instant>();
     let gate = Arc::new(tokio::sync::Semaphore::new(256));
     for _ in 0..subscribers {
-        let (url, meet, ready, arrivals, gate) = (format!("ws://{}/graphql/ws", server.base), meet.clone(), ready.clone(), arrivals.clone(), gate.clone());
+        let (url, meet, ready, arrivals, gate) = (
+            format!("ws://{}/graphql/ws", server.base),
+            meet.clone(),
+            ready.clone(),
+            arrivals.clone(),
+            gate.clone(),
+        );
         tokio::spawn(async move {
             let permit = gate.acquire_owned().await;
             let mut request = url.into_client_request().expect("request");
-            request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
+            request.headers_mut().insert(
+                "Sec-WebSocket-Protocol",
+                HeaderValue::from_static("graphql-transport-ws"),
+            );
             let Ok((mut socket, _)) = tokio_tungstenite::connect_async(request).await else {
                 ready.wait().await;
                 return;
             };
-            let _ = socket.send(Message::Text(json!({ "type": "connection_init", "payload": {} }).to_string().into())).await;
+            let _ = socket
+                .send(Message::Text(
+                    json!({ "type": "connection_init", "payload": {} })
+                        .to_string()
+                        .into(),
+                ))
+                .await;
             let _ = socket.next().await; // connection_ack
             let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIPTION, "variables": { "meetId": meet } } });
             if std::env::var_os("FANOUT_INIT_ONLY").is_none() {
-                let _ = socket.send(Message::Text(subscribe.to_string().into())).await;
+                let _ = socket
+                    .send(Message::Text(subscribe.to_string().into()))
+                    .await;
             }
             drop(permit);
             ready.wait().await;
@@ -164,7 +214,13 @@ async fn run(args: &Args, subscribers: usize) -> anyhow::Result<()> {
     eprintln!("{subscribers} connected: server RSS {before} KiB before, {idle} KiB after");
 
     let started = Instant::now();
-    server.graphql(Some(&fan), "mutation($m: ID!) { rsvp(meetId: $m, status: GOING) { status } }", json!({ "m": meet })).await?;
+    server
+        .graphql(
+            Some(&fan),
+            "mutation($m: ID!) { rsvp(meetId: $m, status: GOING) { status } }",
+            json!({ "m": meet }),
+        )
+        .await?;
     let mut latencies = Vec::with_capacity(subscribers);
     while latencies.len() < subscribers {
         match tokio::time::timeout(Duration::from_secs(20), arrived.recv()).await {
@@ -193,7 +249,11 @@ async fn main() -> anyhow::Result<()> {
     println!("| subscribers | received | p50 ms | p99 ms | max ms | KiB per idle subscriber |");
     println!("|---:|---:|---:|---:|---:|---:|");
     for (i, &n) in args.subscribers.iter().enumerate() {
-        let args = Args { port: args.port + i as u16, subscribers: vec![], server: args.server.clone() };
+        let args = Args {
+            port: args.port + i as u16,
+            subscribers: vec![],
+            server: args.server.clone(),
+        };
         run(&args, n).await?;
     }
     Ok(())

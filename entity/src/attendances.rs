@@ -29,9 +29,17 @@ pub enum RsvpStatus {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
-    #[sea_orm(belongs_to = "super::meets::Entity", from = "Column::MeetId", to = "super::meets::Column::Id")]
+    #[sea_orm(
+        belongs_to = "super::meets::Entity",
+        from = "Column::MeetId",
+        to = "super::meets::Column::Id"
+    )]
     Meet,
-    #[sea_orm(belongs_to = "super::users::Entity", from = "Column::UserId", to = "super::users::Column::Id")]
+    #[sea_orm(
+        belongs_to = "super::users::Entity",
+        from = "Column::UserId",
+        to = "super::users::Column::Id"
+    )]
     User,
 }
 

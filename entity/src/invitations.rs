@@ -36,7 +36,11 @@ pub enum InvitationStatus {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
-    #[sea_orm(belongs_to = "super::meets::Entity", from = "Column::MeetId", to = "super::meets::Column::Id")]
+    #[sea_orm(
+        belongs_to = "super::meets::Entity",
+        from = "Column::MeetId",
+        to = "super::meets::Column::Id"
+    )]
     Meet,
 }
 

@@ -54,7 +54,11 @@ pub enum MeetStatus {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
-    #[sea_orm(belongs_to = "super::users::Entity", from = "Column::HostId", to = "super::users::Column::Id")]
+    #[sea_orm(
+        belongs_to = "super::users::Entity",
+        from = "Column::HostId",
+        to = "super::users::Column::Id"
+    )]
     Host,
 }
 

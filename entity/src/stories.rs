@@ -18,9 +18,17 @@ pub struct Model {
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
-    #[sea_orm(belongs_to = "super::meets::Entity", from = "Column::MeetId", to = "super::meets::Column::Id")]
+    #[sea_orm(
+        belongs_to = "super::meets::Entity",
+        from = "Column::MeetId",
+        to = "super::meets::Column::Id"
+    )]
     Meet,
-    #[sea_orm(belongs_to = "super::users::Entity", from = "Column::AuthorId", to = "super::users::Column::Id")]
+    #[sea_orm(
+        belongs_to = "super::users::Entity",
+        from = "Column::AuthorId",
+        to = "super::users::Column::Id"
+    )]
     Author,
 }
 

@@ -205,10 +205,18 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index("refresh_tokens_user", RefreshTokens::Table).col(RefreshTokens::UserId).to_owned())
+            .create_index(
+                index("refresh_tokens_user", RefreshTokens::Table)
+                    .col(RefreshTokens::UserId)
+                    .to_owned(),
+            )
             .await?;
         manager
-            .create_index(index("refresh_tokens_family", RefreshTokens::Table).col(RefreshTokens::FamilyId).to_owned())
+            .create_index(
+                index("refresh_tokens_family", RefreshTokens::Table)
+                    .col(RefreshTokens::FamilyId)
+                    .to_owned(),
+            )
             .await?;
 
         manager
@@ -238,33 +246,78 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone_null(Meets::CancelledAt))
                     .col(timestamp_with_time_zone(Meets::CreatedAt))
                     .col(timestamp_with_time_zone(Meets::UpdatedAt))
-                    .foreign_key(&mut fk((Meets::Table, Meets::HostId), (Users::Table, Users::Id), ForeignKeyAction::Cascade))
-                    .check(check("meets_capacity", "capacity IS NULL OR (capacity >= 1 AND capacity <= 10000)"))
+                    .foreign_key(&mut fk(
+                        (Meets::Table, Meets::HostId),
+                        (Users::Table, Users::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .check(check(
+                        "meets_capacity",
+                        "capacity IS NULL OR (capacity >= 1 AND capacity <= 10000)",
+                    ))
                     .check(check(
                         "meets_going_within_capacity",
                         "going_count >= 0 AND (capacity IS NULL OR going_count <= capacity)",
                     ))
                     .check(check("meets_checked_in", "checked_in_count >= 0"))
-                    .check(check("meets_latitude", "latitude IS NULL OR (latitude >= -90 AND latitude <= 90)"))
-                    .check(check("meets_longitude", "longitude IS NULL OR (longitude >= -180 AND longitude <= 180)"))
-                    .check(check("meets_coordinates_together", "(latitude IS NULL) = (longitude IS NULL)"))
-                    .check(check("meets_ends_after_start", "ends_at IS NULL OR ends_at > starts_at"))
-                    .check(check("meets_visibility", "visibility IN ('PUBLIC', 'INVITE_ONLY')"))
-                    .check(check("meets_status", "status IN ('SCHEDULED', 'CANCELLED')"))
+                    .check(check(
+                        "meets_latitude",
+                        "latitude IS NULL OR (latitude >= -90 AND latitude <= 90)",
+                    ))
+                    .check(check(
+                        "meets_longitude",
+                        "longitude IS NULL OR (longitude >= -180 AND longitude <= 180)",
+                    ))
+                    .check(check(
+                        "meets_coordinates_together",
+                        "(latitude IS NULL) = (longitude IS NULL)",
+                    ))
+                    .check(check(
+                        "meets_ends_after_start",
+                        "ends_at IS NULL OR ends_at > starts_at",
+                    ))
+                    .check(check(
+                        "meets_visibility",
+                        "visibility IN ('PUBLIC', 'INVITE_ONLY')",
+                    ))
+                    .check(check(
+                        "meets_status",
+                        "status IN ('SCHEDULED', 'CANCELLED')",
+                    ))
                     .to_owned(),
             )
             .await?;
         manager
-            .create_index(index("meets_starts", Meets::Table).col(Meets::StartsAt).col(Meets::Id).to_owned())
+            .create_index(
+                index("meets_starts", Meets::Table)
+                    .col(Meets::StartsAt)
+                    .col(Meets::Id)
+                    .to_owned(),
+            )
             .await?;
         manager
-            .create_index(index("meets_region", Meets::Table).col(Meets::RegionKey).col(Meets::StartsAt).to_owned())
+            .create_index(
+                index("meets_region", Meets::Table)
+                    .col(Meets::RegionKey)
+                    .col(Meets::StartsAt)
+                    .to_owned(),
+            )
             .await?;
         manager
-            .create_index(index("meets_host", Meets::Table).col(Meets::HostId).col(Meets::StartsAt).to_owned())
+            .create_index(
+                index("meets_host", Meets::Table)
+                    .col(Meets::HostId)
+                    .col(Meets::StartsAt)
+                    .to_owned(),
+            )
             .await?;
         manager
-            .create_index(index("meets_location", Meets::Table).col(Meets::Latitude).col(Meets::Longitude).to_owned())
+            .create_index(
+                index("meets_location", Meets::Table)
+                    .col(Meets::Latitude)
+                    .col(Meets::Longitude)
+                    .to_owned(),
+            )
             .await?;
 
         manager
@@ -287,8 +340,14 @@ impl MigrationTrait for Migration {
                         (Users::Table, Users::Id),
                         ForeignKeyAction::Cascade,
                     ))
-                    .check(check("attendances_status", "status IN ('GOING', 'MAYBE', 'NOT_GOING', 'WAITLISTED')"))
-                    .check(check("attendances_check_in_going", "checked_in_at IS NULL OR status = 'GOING'"))
+                    .check(check(
+                        "attendances_status",
+                        "status IN ('GOING', 'MAYBE', 'NOT_GOING', 'WAITLISTED')",
+                    ))
+                    .check(check(
+                        "attendances_check_in_going",
+                        "checked_in_at IS NULL OR status = 'GOING'",
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -311,7 +370,11 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index("attendances_user", Attendances::Table).col(Attendances::UserId).to_owned())
+            .create_index(
+                index("attendances_user", Attendances::Table)
+                    .col(Attendances::UserId)
+                    .to_owned(),
+            )
             .await?;
 
         manager
@@ -344,8 +407,14 @@ impl MigrationTrait for Migration {
                         (Users::Table, Users::Id),
                         ForeignKeyAction::Cascade,
                     ))
-                    .check(check("invitations_status", "status IN ('PENDING', 'ACCEPTED', 'DECLINED', 'REVOKED')"))
-                    .check(check("invitations_addressed", "invitee_id IS NOT NULL OR email IS NOT NULL"))
+                    .check(check(
+                        "invitations_status",
+                        "status IN ('PENDING', 'ACCEPTED', 'DECLINED', 'REVOKED')",
+                    ))
+                    .check(check(
+                        "invitations_addressed",
+                        "invitee_id IS NOT NULL OR email IS NOT NULL",
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -378,7 +447,11 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index("invitations_email", Invitations::Table).col(Invitations::Email).to_owned())
+            .create_index(
+                index("invitations_email", Invitations::Table)
+                    .col(Invitations::Email)
+                    .to_owned(),
+            )
             .await?;
 
         manager
@@ -397,18 +470,37 @@ impl MigrationTrait for Migration {
                         (Users::Table, Users::Id),
                         ForeignKeyAction::Cascade,
                     ))
-                    .foreign_key(&mut fk((Stories::Table, Stories::MeetId), (Meets::Table, Meets::Id), ForeignKeyAction::Cascade))
+                    .foreign_key(&mut fk(
+                        (Stories::Table, Stories::MeetId),
+                        (Meets::Table, Meets::Id),
+                        ForeignKeyAction::Cascade,
+                    ))
                     .to_owned(),
             )
             .await?;
         manager
-            .create_index(index("stories_published", Stories::Table).col(Stories::PublishedAt).col(Stories::Id).to_owned())
+            .create_index(
+                index("stories_published", Stories::Table)
+                    .col(Stories::PublishedAt)
+                    .col(Stories::Id)
+                    .to_owned(),
+            )
             .await?;
         manager
-            .create_index(index("stories_meet", Stories::Table).col(Stories::MeetId).col(Stories::PublishedAt).to_owned())
+            .create_index(
+                index("stories_meet", Stories::Table)
+                    .col(Stories::MeetId)
+                    .col(Stories::PublishedAt)
+                    .to_owned(),
+            )
             .await?;
         manager
-            .create_index(index("stories_author", Stories::Table).col(Stories::AuthorId).col(Stories::PublishedAt).to_owned())
+            .create_index(
+                index("stories_author", Stories::Table)
+                    .col(Stories::AuthorId)
+                    .col(Stories::PublishedAt)
+                    .to_owned(),
+            )
             .await?;
 
         manager
@@ -430,7 +522,12 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index("notices_due", Notices::Table).col(Notices::SentAt).col(Notices::NextAttemptAt).to_owned())
+            .create_index(
+                index("notices_due", Notices::Table)
+                    .col(Notices::SentAt)
+                    .col(Notices::NextAttemptAt)
+                    .to_owned(),
+            )
             .await?;
 
         manager
@@ -443,7 +540,11 @@ impl MigrationTrait for Migration {
                     .col(uuid_null(AdminAudit::TargetUserId))
                     .col(text_null(AdminAudit::Detail))
                     .col(timestamp_with_time_zone(AdminAudit::CreatedAt))
-                    .foreign_key(&mut fk((AdminAudit::Table, AdminAudit::ActorId), (Users::Table, Users::Id), ForeignKeyAction::SetNull))
+                    .foreign_key(&mut fk(
+                        (AdminAudit::Table, AdminAudit::ActorId),
+                        (Users::Table, Users::Id),
+                        ForeignKeyAction::SetNull,
+                    ))
                     .foreign_key(&mut fk(
                         (AdminAudit::Table, AdminAudit::TargetUserId),
                         (Users::Table, Users::Id),
@@ -453,7 +554,12 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
-            .create_index(index("admin_audit_created", AdminAudit::Table).col(AdminAudit::CreatedAt).col(AdminAudit::Id).to_owned())
+            .create_index(
+                index("admin_audit_created", AdminAudit::Table)
+                    .col(AdminAudit::CreatedAt)
+                    .col(AdminAudit::Id)
+                    .to_owned(),
+            )
             .await?;
         Ok(())
     }
@@ -470,7 +576,9 @@ impl MigrationTrait for Migration {
             RefreshTokens::Table.into_iden(),
             Users::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }

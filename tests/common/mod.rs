@@ -41,22 +41,45 @@ impl TestDatabase {
     pub async fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
-        Self { url, backend: Backend::Sqlite, admin_url: None, name: String::new(), _dir: Some(dir) }
+        Self {
+            url,
+            backend: Backend::Sqlite,
+            admin_url: None,
+            name: String::new(),
+            _dir: Some(dir),
+        }
     }
 
     /// `None` (and a note on stderr, past the test harness's capture) when
     /// `TWEETMEET_TEST_POSTGRES_URL` is not set.
     pub async fn postgres(test: &str) -> Option<Self> {
         let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
-            let _ = writeln!(std::io::stderr(), "SKIPPED {test} on PostgreSQL: set {POSTGRES_ENV} to run it");
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED {test} on PostgreSQL: set {POSTGRES_ENV} to run it"
+            );
             return None;
         };
         let name = format!("tweetmeet_test_{}", uuid::Uuid::now_v7().simple());
-        let admin = Database::connect(&admin_url).await.expect("connect to PostgreSQL");
-        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+        let admin = Database::connect(&admin_url)
+            .await
+            .expect("connect to PostgreSQL");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
         admin.close().await.ok();
-        let base = admin_url.rsplit_once('/').map(|(base, _)| base.to_owned()).unwrap_or(admin_url.clone());
-        Some(Self { url: format!("{base}/{name}"), backend: Backend::Postgres, admin_url: Some(admin_url), name, _dir: None })
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(base, _)| base.to_owned())
+            .unwrap_or(admin_url.clone());
+        Some(Self {
+            url: format!("{base}/{name}"),
+            backend: Backend::Postgres,
+            admin_url: Some(admin_url),
+            name,
+            _dir: None,
+        })
     }
 
     pub async fn for_backend(backend: Backend, test: &str) -> Option<Self> {
@@ -69,14 +92,21 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let Some(admin_url) = self.admin_url.clone() else { return };
+        let Some(admin_url) = self.admin_url.clone() else {
+            return;
+        };
         let name = self.name.clone();
         // Drop runs outside async; a short-lived runtime on its own thread does the cleanup.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             runtime.block_on(async {
                 if let Ok(admin) = Database::connect(&admin_url).await {
-                    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                    let _ = admin
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
                     let _ = admin.close().await;
                 }
             });
@@ -98,9 +128,17 @@ pub struct TestServer {
 /// it runs, and the fragments come along.
 fn contract_operations() -> String {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/operations");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("tests/operations").filter_map(Result::ok).map(|e| e.path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/operations")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
     files.sort();
-    files.iter().filter(|p| p.extension().is_some_and(|e| e == "graphql")).map(|p| std::fs::read_to_string(p).expect("read")).collect()
+    files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "graphql"))
+        .map(|p| std::fs::read_to_string(p).expect("read"))
+        .collect()
 }
 
 impl TestServer {
@@ -113,9 +151,18 @@ impl TestServer {
         let mail_dir = Arc::new(tempfile::tempdir().expect("mail dir"));
         let mut vars: HashMap<String, String> = HashMap::from([
             ("TWEETMEET_DATABASE_URL".into(), db.url.clone()),
-            ("TWEETMEET_JWT_SECRET".into(), "test-secret-test-secret-test-secret!".into()),
-            ("TWEETMEET_MAIL_DIR".into(), mail_dir.path().display().to_string()),
-            ("TWEETMEET_PUBLIC_URL".into(), "https://tweetmeet.test".into()),
+            (
+                "TWEETMEET_JWT_SECRET".into(),
+                "test-secret-test-secret-test-secret!".into(),
+            ),
+            (
+                "TWEETMEET_MAIL_DIR".into(),
+                mail_dir.path().display().to_string(),
+            ),
+            (
+                "TWEETMEET_PUBLIC_URL".into(),
+                "https://tweetmeet.test".into(),
+            ),
         ]);
         for (key, value) in settings {
             vars.insert((*key).into(), (*value).into());
@@ -134,20 +181,35 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         tokio::spawn(app.serve(listener, std::future::pending()));
-        Self { base, db, mail_dir, statements, operations: Arc::new(contract_operations()) }
+        Self {
+            base,
+            db,
+            mail_dir,
+            statements,
+            operations: Arc::new(contract_operations()),
+        }
     }
 
     /// The `.eml` files the server wrote (without SMTP), as text.
     pub fn mail_files(&self) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(self.mail_dir.path()) else { return Vec::new() };
-        entries.filter_map(Result::ok).filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect()
+        let Ok(entries) = std::fs::read_dir(self.mail_dir.path()) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .collect()
     }
 
     /// Waits for e-mails to `recipient` written as files (10 s at most).
     pub async fn mail_to(&self, recipient: &str, count: usize) -> Vec<String> {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            let found: Vec<String> = self.mail_files().into_iter().filter(|m| m.contains(&format!("To: {recipient}"))).collect();
+            let found: Vec<String> = self
+                .mail_files()
+                .into_iter()
+                .filter(|m| m.contains(&format!("To: {recipient}")))
+                .collect();
             if found.len() >= count || tokio::time::Instant::now() > deadline {
                 return found;
             }
@@ -169,7 +231,9 @@ impl TestServer {
 
     /// POSTs a GraphQL request; returns the whole response body.
     pub async fn graphql(&self, token: Option<&str>, body: Value) -> Value {
-        let mut request = reqwest::Client::new().post(self.url("/graphql")).json(&body);
+        let mut request = reqwest::Client::new()
+            .post(self.url("/graphql"))
+            .json(&body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -185,7 +249,10 @@ impl TestServer {
     /// Like `op`, but panics on any error and returns `data`.
     pub async fn ok(&self, token: Option<&str>, name: &str, variables: Value) -> Value {
         let response = self.op(token, name, variables).await;
-        assert!(response.get("errors").is_none(), "{name} failed: {response:#}");
+        assert!(
+            response.get("errors").is_none(),
+            "{name} failed: {response:#}"
+        );
         response["data"].clone()
     }
 
@@ -204,14 +271,19 @@ impl TestServer {
             )
             .await;
         let payload = &data["register"];
-        (payload["accessToken"].as_str().expect("token").to_owned(), payload["user"]["id"].as_str().expect("id").to_owned())
+        (
+            payload["accessToken"].as_str().expect("token").to_owned(),
+            payload["user"]["id"].as_str().expect("id").to_owned(),
+        )
     }
 
     /// Registers a member and makes them an administrator through the CLI's path.
     pub async fn admin(&self, handle: &str) -> (String, String) {
         let (token, id) = self.register(handle).await;
         let db = api::db::connect(&self.db.url).await.expect("connect");
-        api::accounts::service::promote(&db, handle).await.expect("promote");
+        api::accounts::service::promote(&db, handle)
+            .await
+            .expect("promote");
         (token, id)
     }
 
@@ -227,14 +299,21 @@ impl TestServer {
                 full.insert(k.clone(), v.clone());
             }
         }
-        let data = self.ok(Some(token), "CreateMeet", json!({ "input": full })).await;
-        data["createMeet"]["id"].as_str().expect("meet id").to_owned()
+        let data = self
+            .ok(Some(token), "CreateMeet", json!({ "input": full }))
+            .await;
+        data["createMeet"]["id"]
+            .as_str()
+            .expect("meet id")
+            .to_owned()
     }
 }
 
 /// The error code of a response's first error.
 pub fn code(response: &Value) -> &str {
-    response["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("expected an error: {response:#}"))
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error: {response:#}"))
 }
 
 /// Generates, for each scenario `name(server)`, a test on SQLite and one on

@@ -64,10 +64,18 @@ pub fn serve(listener: TcpListener) -> Mailbox {
                             if line == "." {
                                 break;
                             }
-                            data.push_str(line.strip_prefix('.').filter(|_| line.starts_with("..")).unwrap_or(&line));
+                            data.push_str(
+                                line.strip_prefix('.')
+                                    .filter(|_| line.starts_with(".."))
+                                    .unwrap_or(&line),
+                            );
                             data.push('\n');
                         }
-                        received.0.lock().unwrap().push(Received { from: from.clone(), to: std::mem::take(&mut to), data });
+                        received.0.lock().unwrap().push(Received {
+                            from: from.clone(),
+                            to: std::mem::take(&mut to),
+                            data,
+                        });
                         b"250 queued\r\n"
                     } else if upper == "QUIT" {
                         let _ = write.write_all(b"221 bye\r\n").await;
@@ -87,12 +95,19 @@ pub fn serve(listener: TcpListener) -> Mailbox {
 
 /// Undoes quoted-printable soft breaks and `=3D`, enough to read links.
 pub fn unfold(data: &str) -> String {
-    data.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=")
+    data.replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=")
 }
 
 /// The claim token in a message, if any.
 pub fn claim_token(data: &str) -> Option<String> {
     let text = unfold(data);
     let start = text.find("token=")? + "token=".len();
-    Some(text[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect())
+    Some(
+        text[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect(),
+    )
 }

@@ -42,10 +42,18 @@ pub enum Refusal {
 impl WsClient {
     pub async fn connect(url: &str, protocol: Protocol) -> Self {
         let mut request = url.into_client_request().expect("ws request");
-        request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static(protocol.name()));
-        let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("ws connect");
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static(protocol.name()),
+        );
+        let (socket, response) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("ws connect");
         assert_eq!(
-            response.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()),
+            response
+                .headers()
+                .get("sec-websocket-protocol")
+                .and_then(|v| v.to_str().ok()),
             Some(protocol.name()),
             "the server picks the client's subprotocol"
         );
@@ -53,7 +61,10 @@ impl WsClient {
     }
 
     async fn send(&mut self, message: Value) {
-        self.socket.send(Message::Text(message.to_string().into())).await.expect("ws send");
+        self.socket
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .expect("ws send");
     }
 
     /// Sends `connection_init` with the token; waits for the ack.
@@ -62,12 +73,15 @@ impl WsClient {
             Some(token) => json!({ "authorization": format!("Bearer {token}") }),
             None => json!({}),
         };
-        self.send(json!({ "type": "connection_init", "payload": payload })).await;
+        self.send(json!({ "type": "connection_init", "payload": payload }))
+            .await;
         loop {
             match self.receive(Duration::from_secs(10)).await {
                 Some(Ok(message)) => match message["type"].as_str() {
                     Some("connection_ack") => return Ok(()),
-                    Some("connection_error") => return Err(Refusal::ConnectionError(message["payload"].clone())),
+                    Some("connection_error") => {
+                        return Err(Refusal::ConnectionError(message["payload"].clone()));
+                    }
                     _ => continue,
                 },
                 Some(Err(code)) => return Err(Refusal::Closed(code)),
@@ -76,7 +90,13 @@ impl WsClient {
         }
     }
 
-    pub async fn subscribe(&mut self, id: &str, query: &str, operation_name: &str, variables: Value) {
+    pub async fn subscribe(
+        &mut self,
+        id: &str,
+        query: &str,
+        operation_name: &str,
+        variables: Value,
+    ) {
         let kind = match self.protocol {
             Protocol::TransportWs => "subscribe",
             Protocol::LegacyWs => "start",
@@ -93,7 +113,9 @@ impl WsClient {
     /// the server closed, `None` on timeout.
     pub async fn receive(&mut self, timeout: Duration) -> Option<Result<Value, u16>> {
         loop {
-            let message = tokio::time::timeout(timeout, self.socket.next()).await.ok()?;
+            let message = tokio::time::timeout(timeout, self.socket.next())
+                .await
+                .ok()?;
             match message {
                 Some(Ok(Message::Text(text))) => {
                     let value: Value = serde_json::from_str(&text).expect("JSON message");
@@ -103,7 +125,9 @@ impl WsClient {
                         _ => return Some(Ok(value)),
                     }
                 }
-                Some(Ok(Message::Close(frame))) => return Some(Err(frame.map(|f| u16::from(f.code)).unwrap_or(1005))),
+                Some(Ok(Message::Close(frame))) => {
+                    return Some(Err(frame.map(|f| u16::from(f.code)).unwrap_or(1005)));
+                }
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => return Some(Err(1006)),
             }
@@ -136,7 +160,9 @@ impl WsClient {
                 return;
             }
             match self.receive(left).await {
-                Some(Ok(message)) if message["id"] == id => panic!("unexpected message for {id}: {message}"),
+                Some(Ok(message)) if message["id"] == id => {
+                    panic!("unexpected message for {id}: {message}")
+                }
                 Some(Ok(_)) => continue,
                 Some(Err(code)) => panic!("socket closed with {code}"),
                 None => return,

@@ -14,7 +14,10 @@ impl Loader<Uuid> for UserLoader {
     type Error = Arc<DbErr>;
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, users::Model>, Self::Error> {
-        let rows = users::Entity::find().filter(users::Column::Id.is_in(ids.iter().copied())).all(&self.0).await?;
+        let rows = users::Entity::find()
+            .filter(users::Column::Id.is_in(ids.iter().copied()))
+            .all(&self.0)
+            .await?;
         Ok(rows.into_iter().map(|u| (u.id, u)).collect())
     }
 }

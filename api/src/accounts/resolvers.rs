@@ -15,12 +15,16 @@ pub struct AccountsQuery;
 impl AccountsQuery {
     /// The signed-in user, `null` when anonymous.
     async fn me(&self, ctx: &Context<'_>) -> FieldResult<Option<User>> {
-        let Some(id) = ctx.viewer().user_id() else { return Ok(None) };
+        let Some(id) = ctx.viewer().user_id() else {
+            return Ok(None);
+        };
         Ok(service::find_by_id(ctx.db(), id).await?.map(User::from))
     }
 
     async fn user(&self, ctx: &Context<'_>, handle: String) -> FieldResult<Option<User>> {
-        Ok(service::find_by_handle(ctx.db(), &handle).await?.map(User::from))
+        Ok(service::find_by_handle(ctx.db(), &handle)
+            .await?
+            .map(User::from))
     }
 }
 
@@ -39,13 +43,26 @@ impl AccountsMutation {
         Ok(service::register(ctx.services(), account).await?.into())
     }
 
-    async fn login(&self, ctx: &Context<'_>, email: String, password: String) -> FieldResult<AuthPayload> {
-        Ok(service::login(ctx.services(), &email, password).await?.into())
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+    ) -> FieldResult<AuthPayload> {
+        Ok(service::login(ctx.services(), &email, password)
+            .await?
+            .into())
     }
 
     /// Trades a refresh token for a new pair; the old one is spent.
-    async fn refresh_session(&self, ctx: &Context<'_>, refresh_token: String) -> FieldResult<AuthPayload> {
-        Ok(service::refresh(ctx.services(), &refresh_token).await?.into())
+    async fn refresh_session(
+        &self,
+        ctx: &Context<'_>,
+        refresh_token: String,
+    ) -> FieldResult<AuthPayload> {
+        Ok(service::refresh(ctx.services(), &refresh_token)
+            .await?
+            .into())
     }
 
     /// Revokes the given refresh token.
@@ -54,11 +71,25 @@ impl AccountsMutation {
     }
 
     /// Changes the password and signs out every session of the user.
-    async fn change_password(&self, ctx: &Context<'_>, current_password: String, new_password: String) -> FieldResult<bool> {
-        Ok(service::change_password(ctx.services(), ctx.viewer(), current_password, new_password).await?)
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        current_password: String,
+        new_password: String,
+    ) -> FieldResult<bool> {
+        Ok(
+            service::change_password(ctx.services(), ctx.viewer(), current_password, new_password)
+                .await?,
+        )
     }
 
-    async fn update_profile(&self, ctx: &Context<'_>, input: UpdateProfileInput) -> FieldResult<User> {
-        Ok(User::from(service::update_profile(ctx.db(), ctx.viewer(), input.into()).await?))
+    async fn update_profile(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateProfileInput,
+    ) -> FieldResult<User> {
+        Ok(User::from(
+            service::update_profile(ctx.db(), ctx.viewer(), input.into()).await?,
+        ))
     }
 }

@@ -6,8 +6,8 @@ use entity::{
     users::{self, Role},
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, SqlErr, TransactionTrait,
-    sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    SqlErr, TransactionTrait, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -76,7 +76,12 @@ async fn open_session(
     .insert(db)
     .await?;
     let (access_token, access_token_expires_at) = services.keys.issue_access(user.id)?;
-    Ok(Session { access_token, access_token_expires_at, refresh_token, user })
+    Ok(Session {
+        access_token,
+        access_token_expires_at,
+        refresh_token,
+        user,
+    })
 }
 
 pub async fn register(services: &Services, input: NewAccount) -> ApiResult<Session> {
@@ -87,10 +92,22 @@ pub async fn register(services: &Services, input: NewAccount) -> ApiResult<Sessi
     let password_hash = services.passwords.hash(input.password).await?;
 
     let txn = begin_write(&services.db).await?;
-    if users::Entity::find().filter(users::Column::Email.eq(&email)).one(&txn).await?.is_some() {
-        return Err(ApiError::Conflict("an account with this e-mail already exists".into()));
+    if users::Entity::find()
+        .filter(users::Column::Email.eq(&email))
+        .one(&txn)
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::Conflict(
+            "an account with this e-mail already exists".into(),
+        ));
     }
-    if users::Entity::find().filter(users::Column::Handle.eq(&handle)).one(&txn).await?.is_some() {
+    if users::Entity::find()
+        .filter(users::Column::Handle.eq(&handle))
+        .one(&txn)
+        .await?
+        .is_some()
+    {
         return Err(ApiError::Conflict(format!("the handle {handle} is taken")));
     }
     let now = Utc::now();
@@ -115,7 +132,9 @@ pub async fn register(services: &Services, input: NewAccount) -> ApiResult<Sessi
     .await
     .map_err(|err| match err.sql_err() {
         // A concurrent registration won the race past the checks above.
-        Some(SqlErr::UniqueConstraintViolation(_)) => ApiError::Conflict("e-mail or handle already taken".into()),
+        Some(SqlErr::UniqueConstraintViolation(_)) => {
+            ApiError::Conflict("e-mail or handle already taken".into())
+        }
         _ => err.into(),
     })?;
     // Pending invitations addressed to this e-mail become the new member's.
@@ -127,14 +146,22 @@ pub async fn register(services: &Services, input: NewAccount) -> ApiResult<Sessi
 
 pub async fn login(services: &Services, email: &str, password: String) -> ApiResult<Session> {
     let email = email.trim().to_lowercase();
-    let user = users::Entity::find().filter(users::Column::Email.eq(&email)).one(&services.db).await?;
-    let matches = services.passwords.verify(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+    let user = users::Entity::find()
+        .filter(users::Column::Email.eq(&email))
+        .one(&services.db)
+        .await?;
+    let matches = services
+        .passwords
+        .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+        .await?;
     let user = match user {
         Some(user) if matches => user,
         _ => return Err(ApiError::Unauthenticated(WRONG_CREDENTIALS.into())),
     };
     if user.suspended_at.is_some() {
-        return Err(ApiError::Unauthenticated("this account is suspended".into()));
+        return Err(ApiError::Unauthenticated(
+            "this account is suspended".into(),
+        ));
     }
     let txn = begin_write(&services.db).await?;
     let session = open_session(services, &txn, user, Uuid::now_v7()).await?;
@@ -147,8 +174,10 @@ pub async fn login(services: &Services, email: &str, password: String) -> ApiRes
 /// call fails.
 pub async fn refresh(services: &Services, token: &str) -> ApiResult<Session> {
     let txn = begin_write(&services.db).await?;
-    let Some(stored) =
-        refresh_tokens::Entity::find().filter(refresh_tokens::Column::TokenHash.eq(token_hash(token))).one(&txn).await?
+    let Some(stored) = refresh_tokens::Entity::find()
+        .filter(refresh_tokens::Column::TokenHash.eq(token_hash(token)))
+        .one(&txn)
+        .await?
     else {
         return Err(invalid_refresh_token());
     };
@@ -170,9 +199,14 @@ pub async fn refresh(services: &Services, token: &str) -> ApiResult<Session> {
         tracing::warn!(family = %stored.family_id, "refresh token reused; family revoked");
         return Err(invalid_refresh_token());
     }
-    let user = users::Entity::find_by_id(stored.user_id).one(&txn).await?.ok_or_else(invalid_refresh_token)?;
+    let user = users::Entity::find_by_id(stored.user_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(invalid_refresh_token)?;
     if user.suspended_at.is_some() {
-        return Err(ApiError::Unauthenticated("this account is suspended".into()));
+        return Err(ApiError::Unauthenticated(
+            "this account is suspended".into(),
+        ));
     }
     let session = open_session(services, &txn, user, stored.family_id).await?;
     txn.commit().await?;
@@ -211,12 +245,26 @@ pub async fn logout(db: &impl ConnectionTrait, token: &str) -> ApiResult<bool> {
     Ok(true)
 }
 
-pub async fn change_password(services: &Services, viewer: Viewer, current: String, new: String) -> ApiResult<bool> {
+pub async fn change_password(
+    services: &Services,
+    viewer: Viewer,
+    current: String,
+    new: String,
+) -> ApiResult<bool> {
     let user_id = viewer.require()?;
     validate::password("newPassword", &new)?;
-    let user = find_by_id(&services.db, user_id).await?.ok_or_else(ApiError::unauthenticated)?;
-    if !services.passwords.verify(current, Some(user.password_hash.clone())).await? {
-        return Err(ApiError::bad_input("currentPassword", "the current password is wrong"));
+    let user = find_by_id(&services.db, user_id)
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
+    if !services
+        .passwords
+        .verify(current, Some(user.password_hash.clone()))
+        .await?
+    {
+        return Err(ApiError::bad_input(
+            "currentPassword",
+            "the current password is wrong",
+        ));
     }
     let password_hash = services.passwords.hash(new).await?;
     services
@@ -236,16 +284,27 @@ pub async fn change_password(services: &Services, viewer: Viewer, current: Strin
     Ok(true)
 }
 
-pub async fn update_profile(db: &impl ConnectionTrait, viewer: Viewer, changes: ProfileChanges) -> ApiResult<users::Model> {
+pub async fn update_profile(
+    db: &impl ConnectionTrait,
+    viewer: Viewer,
+    changes: ProfileChanges,
+) -> ApiResult<users::Model> {
     let user_id = viewer.require()?;
-    let user = find_by_id(db, user_id).await?.ok_or_else(ApiError::unauthenticated)?;
+    let user = find_by_id(db, user_id)
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
     let mut active: users::ActiveModel = user.into();
     if let Some(display_name) = changes.display_name {
-        let value = display_name.ok_or_else(|| ApiError::bad_input("displayName", "displayName cannot be empty"))?;
+        let value = display_name
+            .ok_or_else(|| ApiError::bad_input("displayName", "displayName cannot be empty"))?;
         active.display_name = Set(validate::text("displayName", &value, 1, 80)?);
     }
     if let Some(headline) = changes.headline {
-        active.headline = Set(validate::optional_text("headline", headline.as_deref(), 160)?);
+        active.headline = Set(validate::optional_text(
+            "headline",
+            headline.as_deref(),
+            160,
+        )?);
     }
     if let Some(bio) = changes.bio {
         active.bio = Set(validate::optional_text("bio", bio.as_deref(), 2000)?);
@@ -267,15 +326,23 @@ pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Option
     Ok(users::Entity::find_by_id(id).one(db).await?)
 }
 
-pub async fn find_by_handle(db: &impl ConnectionTrait, handle: &str) -> ApiResult<Option<users::Model>> {
+pub async fn find_by_handle(
+    db: &impl ConnectionTrait,
+    handle: &str,
+) -> ApiResult<Option<users::Model>> {
     let handle = handle.trim().to_ascii_lowercase();
-    Ok(users::Entity::find().filter(users::Column::Handle.eq(handle)).one(db).await?)
+    Ok(users::Entity::find()
+        .filter(users::Column::Handle.eq(handle))
+        .one(db)
+        .await?)
 }
 
 /// Makes a user an administrator: the CLI's `promote`, the only way to
 /// create the first one.
 pub async fn promote(db: &impl ConnectionTrait, handle: &str) -> ApiResult<users::Model> {
-    let user = find_by_handle(db, handle).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    let user = find_by_handle(db, handle)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
     let mut active: users::ActiveModel = user.into();
     active.role = Set(Role::Admin);
     active.updated_at = Set(Utc::now());

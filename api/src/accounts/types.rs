@@ -1,6 +1,8 @@
 //! GraphQL types of accounts.
 
-use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject, connection::Connection};
+use async_graphql::{
+    Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject, connection::Connection,
+};
 use chrono::{DateTime, Utc};
 use entity::users;
 
@@ -73,13 +75,15 @@ impl User {
 
     /// Visible to the user themself and to administrators; `null` to everyone else.
     async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
-        self.private_fields_visible(ctx).then_some(self.0.email.as_str())
+        self.private_fields_visible(ctx)
+            .then_some(self.0.email.as_str())
     }
 
     /// Whether the user gets an e-mail when invited; visible to the user
     /// themself and to administrators.
     async fn email_notices(&self, ctx: &Context<'_>) -> Option<bool> {
-        self.private_fields_visible(ctx).then_some(self.0.email_notices)
+        self.private_fields_visible(ctx)
+            .then_some(self.0.email_notices)
     }
 
     async fn role(&self) -> Role {
@@ -105,7 +109,11 @@ impl User {
     /// When the user was suspended, `null` if not. Visible to the user themself
     /// and to administrators.
     async fn suspended_at(&self, ctx: &Context<'_>) -> Option<DateTime<Utc>> {
-        if self.private_fields_visible(ctx) { self.0.suspended_at } else { None }
+        if self.private_fields_visible(ctx) {
+            self.0.suspended_at
+        } else {
+            None
+        }
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
@@ -113,24 +121,53 @@ impl User {
     }
 
     /// Meets this user hosts that the viewer may see, latest start first.
-    async fn hosted_meets(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> FieldResult<Connection<String, Meet>> {
+    async fn hosted_meets(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> FieldResult<Connection<String, Meet>> {
         let page = pagination::page(first, after)?;
         let rows = meets::service::hosted_by(ctx.db(), ctx.viewer(), self.0.id, &page).await?;
-        Ok(pagination::connection(rows, page.first, |m| pagination::TimeKey { at: m.starts_at, id: m.id }, Meet::from))
+        Ok(pagination::connection(
+            rows,
+            page.first,
+            |m| pagination::TimeKey {
+                at: m.starts_at,
+                id: m.id,
+            },
+            Meet::from,
+        ))
     }
 
     /// Meets this user answered GOING, MAYBE or WAITLISTED that have not
     /// ended, soonest first. Only the user themself may read it.
-    async fn attending(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> FieldResult<Connection<String, Attendance>> {
+    async fn attending(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> FieldResult<Connection<String, Attendance>> {
         let page = pagination::page(first, after)?;
         let rows = meets::service::attending(ctx.db(), ctx.viewer(), self.0.id, &page).await?;
-        Ok(pagination::connection(rows, page.first, |(_, m)| pagination::TimeKey { at: m.starts_at, id: m.id }, |(a, m)| {
-            Attendance::with_meet(a, m)
-        }))
+        Ok(pagination::connection(
+            rows,
+            page.first,
+            |(_, m)| pagination::TimeKey {
+                at: m.starts_at,
+                id: m.id,
+            },
+            |(a, m)| Attendance::with_meet(a, m),
+        ))
     }
 
     /// Stories this user wrote that the viewer may see, newest first.
-    async fn stories(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> FieldResult<Connection<String, Story>> {
+    async fn stories(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> FieldResult<Connection<String, Story>> {
         crate::stories::types::list(ctx, None, Some(self.0.id), first, after).await
     }
 }

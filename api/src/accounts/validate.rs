@@ -23,7 +23,14 @@ pub fn email(field: &str, raw: &str) -> ApiResult<String> {
             }
             None => false,
         };
-    if valid { Ok(email) } else { Err(ApiError::bad_input(field, format!("{raw:?} is not a valid e-mail address"))) }
+    if valid {
+        Ok(email)
+    } else {
+        Err(ApiError::bad_input(
+            field,
+            format!("{raw:?} is not a valid e-mail address"),
+        ))
+    }
 }
 
 pub fn password(field: &str, password: &str) -> ApiResult<()> {
@@ -31,15 +38,28 @@ pub fn password(field: &str, password: &str) -> ApiResult<()> {
     if (PASSWORD_MIN..=PASSWORD_MAX).contains(&length) {
         Ok(())
     } else {
-        Err(ApiError::bad_input(field, format!("password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters")))
+        Err(ApiError::bad_input(
+            field,
+            format!("password must be {PASSWORD_MIN} to {PASSWORD_MAX} characters"),
+        ))
     }
 }
 
 /// 3 to 30 of `a-z 0-9 _`, case-insensitive; returns the stored lower-case form.
 pub fn handle(raw: &str) -> ApiResult<String> {
     let handle = raw.trim().to_ascii_lowercase();
-    let valid = (3..=30).contains(&handle.len()) && handle.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if valid { Ok(handle) } else { Err(ApiError::bad_input("handle", "handle must be 3 to 30 of a-z, 0-9 and _")) }
+    let valid = (3..=30).contains(&handle.len())
+        && handle
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if valid {
+        Ok(handle)
+    } else {
+        Err(ApiError::bad_input(
+            "handle",
+            "handle must be 3 to 30 of a-z, 0-9 and _",
+        ))
+    }
 }
 
 /// Trimmed text of `min..=max` characters.
@@ -49,7 +69,10 @@ pub fn text(field: &str, raw: &str, min: usize, max: usize) -> ApiResult<String>
     if (min..=max).contains(&length) {
         Ok(value.to_owned())
     } else {
-        Err(ApiError::bad_input(field, format!("{field} must be {min} to {max} characters")))
+        Err(ApiError::bad_input(
+            field,
+            format!("{field} must be {min} to {max} characters"),
+        ))
     }
 }
 
@@ -64,12 +87,25 @@ pub fn optional_text(field: &str, raw: Option<&str>, max: usize) -> ApiResult<Op
 /// An http(s) URL (for avatars): anything else could smuggle a script into a
 /// client that renders it.
 pub fn url(field: &str, raw: Option<&str>) -> ApiResult<Option<String>> {
-    let Some(value) = optional_text(field, raw, 2048)? else { return Ok(None) };
+    let Some(value) = optional_text(field, raw, 2048)? else {
+        return Ok(None);
+    };
     let lower = value.to_ascii_lowercase();
-    let host = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
+    let host = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
     match host {
-        Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !value.chars().any(char::is_whitespace) => Ok(Some(value)),
-        _ => Err(ApiError::bad_input(field, format!("{field} must be an http or https URL"))),
+        Some(rest)
+            if !rest.is_empty()
+                && !rest.starts_with('/')
+                && !value.chars().any(char::is_whitespace) =>
+        {
+            Ok(Some(value))
+        }
+        _ => Err(ApiError::bad_input(
+            field,
+            format!("{field} must be an http or https URL"),
+        )),
     }
 }
 
@@ -79,8 +115,20 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(email("email", " Ada@Example.COM ").unwrap(), "ada@example.com");
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a da@example.com", "ada@@example.com", "ada@.com"] {
+        assert_eq!(
+            email("email", " Ada@Example.COM ").unwrap(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a da@example.com",
+            "ada@@example.com",
+            "ada@.com",
+        ] {
             assert!(email("email", bad).is_err(), "{bad}");
         }
     }

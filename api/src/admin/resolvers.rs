@@ -24,14 +24,35 @@ impl AdminQuery {
     ) -> FieldResult<Connection<String, User>> {
         let page = pagination::page(first, after)?;
         let rows = service::users(ctx.db(), ctx.viewer(), search, &page).await?;
-        Ok(pagination::connection(rows, page.first, |u| pagination::TimeKey { at: u.created_at, id: u.id }, User::from))
+        Ok(pagination::connection(
+            rows,
+            page.first,
+            |u| pagination::TimeKey {
+                at: u.created_at,
+                id: u.id,
+            },
+            User::from,
+        ))
     }
 
     /// Every administrative action, newest first.
-    async fn admin_audit_log(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> FieldResult<Connection<String, AuditEntry>> {
+    async fn admin_audit_log(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> FieldResult<Connection<String, AuditEntry>> {
         let page = pagination::page(first, after)?;
         let rows = service::audit_log(ctx.db(), ctx.viewer(), &page).await?;
-        Ok(pagination::connection(rows, page.first, |e| pagination::TimeKey { at: e.created_at, id: e.id }, AuditEntry))
+        Ok(pagination::connection(
+            rows,
+            page.first,
+            |e| pagination::TimeKey {
+                at: e.created_at,
+                id: e.id,
+            },
+            AuditEntry,
+        ))
     }
 }
 
@@ -42,16 +63,27 @@ pub struct AdminMutation;
 impl AdminMutation {
     async fn set_user_role(&self, ctx: &Context<'_>, user_id: ID, role: Role) -> FieldResult<User> {
         let user_id = parse_id(&user_id, "user")?;
-        Ok(User::from(service::set_role(ctx.services(), ctx.viewer(), user_id, role.into()).await?))
+        Ok(User::from(
+            service::set_role(ctx.services(), ctx.viewer(), user_id, role.into()).await?,
+        ))
     }
 
-    async fn suspend_user(&self, ctx: &Context<'_>, user_id: ID, reason: String) -> FieldResult<User> {
+    async fn suspend_user(
+        &self,
+        ctx: &Context<'_>,
+        user_id: ID,
+        reason: String,
+    ) -> FieldResult<User> {
         let user_id = parse_id(&user_id, "user")?;
-        Ok(User::from(service::suspend(ctx.services(), ctx.viewer(), user_id, &reason).await?))
+        Ok(User::from(
+            service::suspend(ctx.services(), ctx.viewer(), user_id, &reason).await?,
+        ))
     }
 
     async fn unsuspend_user(&self, ctx: &Context<'_>, user_id: ID) -> FieldResult<User> {
         let user_id = parse_id(&user_id, "user")?;
-        Ok(User::from(service::unsuspend(ctx.services(), ctx.viewer(), user_id).await?))
+        Ok(User::from(
+            service::unsuspend(ctx.services(), ctx.viewer(), user_id).await?,
+        ))
     }
 }

@@ -7,8 +7,9 @@ use entity::{
     users::{self, Role},
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
 use uuid::Uuid;
@@ -19,7 +20,7 @@ use crate::{
     db::begin_write,
     error::{ApiError, ApiResult},
     events::Event,
-    graphql::pagination::{Direction, Page, TimeKey, after_time_key},
+    graphql::pagination::{Direction, Page, TimeKey, keyset},
     state::Services,
 };
 
@@ -45,11 +46,20 @@ pub async fn record(
 }
 
 /// Users, newest first; `search` matches handle, display name or e-mail.
-pub async fn users(db: &impl ConnectionTrait, viewer: Viewer, search: Option<String>, page: &Page<TimeKey>) -> ApiResult<Vec<users::Model>> {
+pub async fn users(
+    db: &impl ConnectionTrait,
+    viewer: Viewer,
+    search: Option<String>,
+    page: &Page<TimeKey>,
+) -> ApiResult<Vec<users::Model>> {
     viewer.require_admin()?;
     let mut condition = Condition::all();
     if let Some(search) = search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        let escaped = search.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let escaped = search
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
         let pattern = || LikeExpr::new(format!("%{escaped}%")).escape('\\');
         condition = condition.add(
             Condition::any()
@@ -58,24 +68,30 @@ pub async fn users(db: &impl ConnectionTrait, viewer: Viewer, search: Option<Str
                 .add(Expr::col(users::Column::Email).like(pattern())),
         );
     }
-    if let Some(key) = &page.after {
-        condition = condition.add(after_time_key(users::Column::CreatedAt, users::Column::Id, key, Direction::Descending));
-    }
-    Ok(users::Entity::find()
-        .filter(condition)
-        .order_by(users::Column::CreatedAt, Order::Desc)
-        .order_by(users::Column::Id, Order::Desc)
-        .limit(page.limit())
-        .all(db)
-        .await?)
+    let query = users::Entity::find().filter(condition);
+    let query = keyset(
+        query,
+        users::Column::CreatedAt,
+        users::Column::Id,
+        Direction::Descending,
+        page.after.as_ref(),
+        page.limit(),
+    );
+    Ok(query.all(db).await?)
 }
 
 async fn target(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<users::Model> {
-    accounts::find_by_id(db, id).await?.ok_or_else(|| ApiError::not_found("user"))
+    accounts::find_by_id(db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))
 }
 
 /// The last administrator may not remove themself from office.
-async fn keep_an_admin(db: &impl ConnectionTrait, admin_id: Uuid, target_id: Uuid) -> ApiResult<()> {
+async fn keep_an_admin(
+    db: &impl ConnectionTrait,
+    admin_id: Uuid,
+    target_id: Uuid,
+) -> ApiResult<()> {
     if admin_id != target_id {
         return Ok(());
     }
@@ -85,12 +101,19 @@ async fn keep_an_admin(db: &impl ConnectionTrait, admin_id: Uuid, target_id: Uui
         .count(db)
         .await?;
     if admins <= 1 {
-        return Err(ApiError::Conflict("you are the last administrator; promote another one first".into()));
+        return Err(ApiError::Conflict(
+            "you are the last administrator; promote another one first".into(),
+        ));
     }
     Ok(())
 }
 
-pub async fn set_role(services: &Services, viewer: Viewer, user_id: Uuid, role: Role) -> ApiResult<users::Model> {
+pub async fn set_role(
+    services: &Services,
+    viewer: Viewer,
+    user_id: Uuid,
+    role: Role,
+) -> ApiResult<users::Model> {
     let admin_id = viewer.require_admin()?;
     let txn = begin_write(&services.db).await?;
     let user = target(&txn, user_id).await?;
@@ -116,7 +139,12 @@ pub async fn set_role(services: &Services, viewer: Viewer, user_id: Uuid, role: 
 /// Takes effect at once: access tokens already issued stop working (the
 /// viewer is checked against the database on every request), refresh tokens
 /// are revoked, and open WebSocket connections are closed.
-pub async fn suspend(services: &Services, viewer: Viewer, user_id: Uuid, reason: &str) -> ApiResult<users::Model> {
+pub async fn suspend(
+    services: &Services,
+    viewer: Viewer,
+    user_id: Uuid,
+    reason: &str,
+) -> ApiResult<users::Model> {
     let admin_id = viewer.require_admin()?;
     let reason = crate::accounts::validate::text("reason", reason, 1, 500)?;
     let txn = begin_write(&services.db).await?;
@@ -134,11 +162,18 @@ pub async fn suspend(services: &Services, viewer: Viewer, user_id: Uuid, reason:
     let user = active.update(&txn).await?;
     accounts::revoke_all_sessions(&txn, user_id).await?;
     record(&txn, Some(admin_id), "suspend", Some(user_id), Some(reason)).await?;
-    services.events.commit(txn, vec![Event::UserSuspended { user_id }]).await?;
+    services
+        .events
+        .commit(txn, vec![Event::UserSuspended { user_id }])
+        .await?;
     Ok(user)
 }
 
-pub async fn unsuspend(services: &Services, viewer: Viewer, user_id: Uuid) -> ApiResult<users::Model> {
+pub async fn unsuspend(
+    services: &Services,
+    viewer: Viewer,
+    user_id: Uuid,
+) -> ApiResult<users::Model> {
     let admin_id = viewer.require_admin()?;
     let txn = begin_write(&services.db).await?;
     let user = target(&txn, user_id).await?;
@@ -156,17 +191,19 @@ pub async fn unsuspend(services: &Services, viewer: Viewer, user_id: Uuid) -> Ap
 }
 
 /// The audit log, newest first.
-pub async fn audit_log(db: &impl ConnectionTrait, viewer: Viewer, page: &Page<TimeKey>) -> ApiResult<Vec<admin_audit::Model>> {
+pub async fn audit_log(
+    db: &impl ConnectionTrait,
+    viewer: Viewer,
+    page: &Page<TimeKey>,
+) -> ApiResult<Vec<admin_audit::Model>> {
     viewer.require_admin()?;
-    let mut condition = Condition::all();
-    if let Some(key) = &page.after {
-        condition = condition.add(after_time_key(admin_audit::Column::CreatedAt, admin_audit::Column::Id, key, Direction::Descending));
-    }
-    Ok(admin_audit::Entity::find()
-        .filter(condition)
-        .order_by(admin_audit::Column::CreatedAt, Order::Desc)
-        .order_by(admin_audit::Column::Id, Order::Desc)
-        .limit(page.limit())
-        .all(db)
-        .await?)
+    let query = keyset(
+        admin_audit::Entity::find(),
+        admin_audit::Column::CreatedAt,
+        admin_audit::Column::Id,
+        Direction::Descending,
+        page.after.as_ref(),
+        page.limit(),
+    );
+    Ok(query.all(db).await?)
 }

@@ -22,12 +22,16 @@ impl AuditEntry {
 
     /// Who did it; `null` for the command line.
     async fn actor(&self, ctx: &Context<'_>) -> FieldResult<Option<User>> {
-        let Some(id) = self.0.actor_id else { return Ok(None) };
+        let Some(id) = self.0.actor_id else {
+            return Ok(None);
+        };
         Ok(ctx.loaders().users.load_one(id).await?.map(User::from))
     }
 
     async fn target(&self, ctx: &Context<'_>) -> FieldResult<Option<User>> {
-        let Some(id) = self.0.target_user_id else { return Ok(None) };
+        let Some(id) = self.0.target_user_id else {
+            return Ok(None);
+        };
         Ok(ctx.loaders().users.load_one(id).await?.map(User::from))
     }
 

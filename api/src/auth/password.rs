@@ -5,7 +5,10 @@
 use std::sync::{Arc, OnceLock};
 
 use anyhow::anyhow;
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version, password_hash::SaltString};
+use argon2::{
+    Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version,
+    password_hash::SaltString,
+};
 use tokio::sync::Semaphore;
 
 use crate::error::{ApiError, ApiResult};
@@ -27,24 +30,36 @@ fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
         let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-        argon2().hash_password(b"no account has this password", &salt).expect("hashing a constant").to_string()
+        argon2()
+            .hash_password(b"no account has this password", &salt)
+            .expect("hashing a constant")
+            .to_string()
     })
 }
 
 impl PasswordHasherPool {
     pub fn new(concurrency: usize) -> Self {
-        Self { permits: Arc::new(Semaphore::new(concurrency.max(1))) }
+        Self {
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        }
     }
 
-    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> ApiResult<T> {
         let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(work).await.map_err(ApiError::internal)
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(ApiError::internal)
     }
 
     pub async fn hash(&self, password: String) -> ApiResult<String> {
         self.run(move || {
             let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
-            argon2().hash_password(password.as_bytes(), &salt).map(|h| h.to_string())
+            argon2()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
         })
         .await?
         .map_err(|e| ApiError::internal(anyhow!("argon2: {e}")))
@@ -57,7 +72,11 @@ impl PasswordHasherPool {
         let matches = self
             .run(move || {
                 let stored = hash.unwrap_or_else(|| dummy_hash().to_owned());
-                PasswordHash::new(&stored).map(|parsed| argon2().verify_password(password.as_bytes(), &parsed).is_ok())
+                PasswordHash::new(&stored).map(|parsed| {
+                    argon2()
+                        .verify_password(password.as_bytes(), &parsed)
+                        .is_ok()
+                })
             })
             .await?
             .map_err(|e| ApiError::internal(anyhow!("stored password hash unreadable: {e}")))?;
@@ -76,8 +95,22 @@ mod tests {
         let b = pool.hash("correct horse battery".into()).await.unwrap();
         assert!(a.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         assert_ne!(a, b, "salted");
-        assert!(pool.verify("correct horse battery".into(), Some(a.clone())).await.unwrap());
-        assert!(!pool.verify("wrong horse battery".into(), Some(a)).await.unwrap());
-        assert!(!pool.verify("no account has this password".into(), None).await.unwrap());
+        assert!(
+            pool.verify("correct horse battery".into(), Some(a.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !pool
+                .verify("wrong horse battery".into(), Some(a))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !pool
+                .verify("no account has this password".into(), None)
+                .await
+                .unwrap()
+        );
     }
 }

@@ -72,13 +72,15 @@ impl TokenKeys {
             iat: now.timestamp(),
             token_use: ACCESS_TOKEN_USE.into(),
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(ApiError::internal)?;
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(ApiError::internal)?;
         Ok((token, expires_at))
     }
 
     pub fn verify_access(&self, token: &str) -> ApiResult<AccessToken> {
         let invalid = || ApiError::Unauthenticated("invalid or expired access token".into());
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).map_err(|_| invalid())?;
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+            .map_err(|_| invalid())?;
         let claims = data.claims;
         if claims.token_use != ACCESS_TOKEN_USE {
             return Err(invalid());
@@ -102,7 +104,10 @@ pub fn random_token() -> String {
 /// What is stored of a secret token: its SHA-256, hex. The tokens carry 256
 /// random bits, so a fast hash is enough (no dictionary to attack).
 pub fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -110,7 +115,10 @@ mod tests {
     use super::*;
 
     fn keys() -> TokenKeys {
-        TokenKeys::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(900))
+        TokenKeys::new(
+            b"0123456789abcdef0123456789abcdef",
+            Duration::from_secs(900),
+        )
     }
 
     #[test]
@@ -125,7 +133,10 @@ mod tests {
     #[test]
     fn other_keys_and_garbage_are_refused() {
         let (token, _) = keys().issue_access(Uuid::now_v7()).unwrap();
-        let other = TokenKeys::new(b"another secret of thirty-two chars!", Duration::from_secs(900));
+        let other = TokenKeys::new(
+            b"another secret of thirty-two chars!",
+            Duration::from_secs(900),
+        );
         assert!(other.verify_access(&token).is_err());
         assert!(keys().verify_access("not.a.jwt").is_err());
     }

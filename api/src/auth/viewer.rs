@@ -29,12 +29,22 @@ impl Viewer {
     }
 
     pub fn is_admin(&self) -> bool {
-        matches!(self, Self::User { role: Role::Admin, .. })
+        matches!(
+            self,
+            Self::User {
+                role: Role::Admin,
+                ..
+            }
+        )
     }
 
     pub fn require_admin(&self) -> ApiResult<Uuid> {
         let id = self.require()?;
-        if self.is_admin() { Ok(id) } else { Err(ApiError::forbidden()) }
+        if self.is_admin() {
+            Ok(id)
+        } else {
+            Err(ApiError::forbidden())
+        }
     }
 
     /// Whether the viewer is this user, or an administrator.
@@ -46,7 +56,9 @@ impl Viewer {
 /// The bearer token of an `Authorization` value, if it is one.
 pub fn bearer(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 /// Resolves a bearer token to a viewer: the token must verify and its user
@@ -60,16 +72,25 @@ pub async fn resolve(
     let Some(value) = authorization else {
         return Ok((Viewer::Anonymous, None));
     };
-    let token = bearer(value).ok_or_else(|| ApiError::Unauthenticated("expected a Bearer token".into()))?;
+    let token =
+        bearer(value).ok_or_else(|| ApiError::Unauthenticated("expected a Bearer token".into()))?;
     let access = keys.verify_access(token)?;
     let user = users::Entity::find_by_id(access.user_id)
         .one(db)
         .await?
         .ok_or_else(|| ApiError::Unauthenticated("invalid or expired access token".into()))?;
     if user.suspended_at.is_some() {
-        return Err(ApiError::Unauthenticated("this account is suspended".into()));
+        return Err(ApiError::Unauthenticated(
+            "this account is suspended".into(),
+        ));
     }
-    Ok((Viewer::User { id: user.id, role: user.role }, Some(access)))
+    Ok((
+        Viewer::User {
+            id: user.id,
+            role: user.role,
+        },
+        Some(access),
+    ))
 }
 
 #[cfg(test)]

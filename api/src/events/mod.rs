@@ -35,12 +35,26 @@ pub enum ActivityKind {
 pub enum Event {
     /// Something happened to a meet; `user_id` names the attendee whose
     /// answer or arrival it was, `story_id` the story published about it.
-    MeetActivity { kind: ActivityKind, meet_id: Uuid, user_id: Option<Uuid>, story_id: Option<Uuid>, at: DateTime<Utc> },
-    MeetAnnounced { meet_id: Uuid },
-    StoryPublished { story_id: Uuid },
-    InvitationReceived { invitation_id: Uuid },
+    MeetActivity {
+        kind: ActivityKind,
+        meet_id: Uuid,
+        user_id: Option<Uuid>,
+        story_id: Option<Uuid>,
+        at: DateTime<Utc>,
+    },
+    MeetAnnounced {
+        meet_id: Uuid,
+    },
+    StoryPublished {
+        story_id: Uuid,
+    },
+    InvitationReceived {
+        invitation_id: Uuid,
+    },
     /// Its open WebSocket connections must close.
-    UserSuspended { user_id: Uuid },
+    UserSuspended {
+        user_id: Uuid,
+    },
 }
 
 /// This process's event stream.
@@ -71,7 +85,8 @@ impl EventBus {
     pub async fn commit(&self, txn: DatabaseTransaction, events: Vec<Event>) -> ApiResult<()> {
         if self.backend == DbBackend::Postgres {
             for event in &events {
-                let payload = serde_json::to_string(event).map_err(crate::error::ApiError::internal)?;
+                let payload =
+                    serde_json::to_string(event).map_err(crate::error::ApiError::internal)?;
                 txn.execute_raw(Statement::from_sql_and_values(
                     DbBackend::Postgres,
                     "SELECT pg_notify($1, $2)",

@@ -4,7 +4,8 @@
 pub mod pagination;
 
 use async_graphql::{
-    Context, Data, MergedObject, MergedSubscription, Request, SDLExportOptions, Schema, SchemaBuilder, ID, dataloader::DataLoader,
+    Context, Data, ID, MergedObject, MergedSubscription, Request, SDLExportOptions, Schema,
+    SchemaBuilder, dataloader::DataLoader,
 };
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
@@ -25,10 +26,22 @@ use crate::{
 };
 
 #[derive(MergedObject, Default)]
-pub struct Query(AccountsQuery, MeetsQuery, InvitationsQuery, StoriesQuery, AdminQuery);
+pub struct Query(
+    AccountsQuery,
+    MeetsQuery,
+    InvitationsQuery,
+    StoriesQuery,
+    AdminQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(AccountsMutation, MeetsMutation, InvitationsMutation, StoriesMutation, AdminMutation);
+pub struct Mutation(
+    AccountsMutation,
+    MeetsMutation,
+    InvitationsMutation,
+    StoriesMutation,
+    AdminMutation,
+);
 
 #[derive(MergedSubscription, Default)]
 pub struct Subscription(LiveSubscription);
@@ -36,7 +49,11 @@ pub struct Subscription(LiveSubscription);
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
-    Schema::build(Query::default(), Mutation::default(), Subscription::default())
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
 }
 
 /// The two configurations of the schema. Depth and complexity limits apply
@@ -55,13 +72,21 @@ pub struct Schemas {
 impl Schemas {
     /// The schema that serves this viewer.
     pub fn for_viewer(&self, viewer: Viewer, production: bool) -> &AppSchema {
-        if production && !viewer.is_admin() { &self.closed } else { &self.open }
+        if production && !viewer.is_admin() {
+            &self.closed
+        } else {
+            &self.open
+        }
     }
 }
 
 pub fn build(services: Services) -> Schemas {
     Schemas {
-        open: builder().data(services.clone()).limit_depth(20).limit_complexity(5_000).finish(),
+        open: builder()
+            .data(services.clone())
+            .limit_depth(20)
+            .limit_complexity(5_000)
+            .finish(),
         closed: builder()
             .data(services)
             .limit_depth(12)
@@ -74,7 +99,12 @@ pub fn build(services: Services) -> Schemas {
 
 /// The served schema as deterministic SDL (what `schema.graphql` holds).
 pub fn sdl() -> String {
-    builder().finish().sdl_with_options(SDLExportOptions::new().sorted_fields().sorted_arguments().sorted_enum_items())
+    builder().finish().sdl_with_options(
+        SDLExportOptions::new()
+            .sorted_fields()
+            .sorted_arguments()
+            .sorted_enum_items(),
+    )
 }
 
 /// Batch loaders, made per request (or per WebSocket connection) and never
@@ -91,17 +121,31 @@ impl Loaders {
     pub fn new(db: &DatabaseConnection, viewer: Viewer) -> Self {
         Self {
             users: DataLoader::new(UserLoader(db.clone()), tokio::spawn),
-            meets: DataLoader::new(MeetLoader { db: db.clone(), viewer }, tokio::spawn),
-            viewer_attendance: viewer
-                .user_id()
-                .map(|user_id| DataLoader::new(ViewerAttendanceLoader { db: db.clone(), user_id }, tokio::spawn)),
+            meets: DataLoader::new(
+                MeetLoader {
+                    db: db.clone(),
+                    viewer,
+                },
+                tokio::spawn,
+            ),
+            viewer_attendance: viewer.user_id().map(|user_id| {
+                DataLoader::new(
+                    ViewerAttendanceLoader {
+                        db: db.clone(),
+                        user_id,
+                    },
+                    tokio::spawn,
+                )
+            }),
         }
     }
 }
 
 /// Per-request context: the viewer and the request's loaders.
 pub fn request_data(request: Request, services: &Services, viewer: Viewer) -> Request {
-    request.data(viewer).data(Loaders::new(&services.db, viewer))
+    request
+        .data(viewer)
+        .data(Loaders::new(&services.db, viewer))
 }
 
 /// Per-connection context of a WebSocket.
@@ -132,7 +176,9 @@ impl ContextExt for Context<'_> {
     }
 
     fn viewer(&self) -> Viewer {
-        self.data_opt::<Viewer>().copied().unwrap_or(Viewer::Anonymous)
+        self.data_opt::<Viewer>()
+            .copied()
+            .unwrap_or(Viewer::Anonymous)
     }
 
     fn loaders(&self) -> &Loaders {

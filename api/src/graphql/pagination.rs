@@ -9,7 +9,7 @@ use async_graphql::{
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, Condition,
+    ColumnTrait, Condition, Order, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{ExprTrait, SimpleExpr},
 };
 use uuid::Uuid;
@@ -65,7 +65,10 @@ impl CursorKey for TimeKey {
     fn decode(raw: &str) -> Option<Self> {
         let text = String::from_utf8(URL_SAFE_NO_PAD.decode(raw).ok()?).ok()?;
         let (at, id) = text.split_once('|')?;
-        Some(Self { at: decode_time(at)?, id: Uuid::parse_str(id).ok()? })
+        Some(Self {
+            at: decode_time(at)?,
+            id: Uuid::parse_str(id).ok()?,
+        })
     }
 }
 
@@ -79,7 +82,12 @@ pub struct RankedTimeKey {
 
 impl CursorKey for RankedTimeKey {
     fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}|{}|{}", self.rank, encode_time(self.key.at), self.key.id))
+        URL_SAFE_NO_PAD.encode(format!(
+            "{}|{}|{}",
+            self.rank,
+            encode_time(self.key.at),
+            self.key.id
+        ))
     }
 
     fn decode(raw: &str) -> Option<Self> {
@@ -88,7 +96,10 @@ impl CursorKey for RankedTimeKey {
         let rank = parts.next()?.parse().ok()?;
         let at = decode_time(parts.next()?)?;
         let id = Uuid::parse_str(parts.next()?).ok()?;
-        Some(Self { rank, key: TimeKey { at, id } })
+        Some(Self {
+            rank,
+            key: TimeKey { at, id },
+        })
     }
 }
 
@@ -97,13 +108,21 @@ impl CursorKey for RankedTimeKey {
 pub fn page<K: CursorKey>(first: Option<i32>, after: Option<String>) -> ApiResult<Page<K>> {
     let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
     if !(0..=MAX_PAGE_SIZE).contains(&first) {
-        return Err(ApiError::bad_input("first", format!("first must be between 0 and {MAX_PAGE_SIZE}")));
+        return Err(ApiError::bad_input(
+            "first",
+            format!("first must be between 0 and {MAX_PAGE_SIZE}"),
+        ));
     }
     let after = match after {
         None => None,
-        Some(raw) => Some(K::decode(&raw).ok_or_else(|| ApiError::bad_input("after", "not a valid cursor"))?),
+        Some(raw) => Some(
+            K::decode(&raw).ok_or_else(|| ApiError::bad_input("after", "not a valid cursor"))?,
+        ),
     };
-    Ok(Page { first: first as u64, after })
+    Ok(Page {
+        first: first as u64,
+        after,
+    })
 }
 
 /// Which way a list runs.
@@ -114,19 +133,63 @@ pub enum Direction {
 }
 
 /// The keyset condition "(time, id) comes after `key`" in `direction`.
-pub fn after_time_key(time: impl ColumnTrait, id: impl ColumnTrait, key: &TimeKey, direction: Direction) -> Condition {
+pub fn after_time_key(
+    time: impl ColumnTrait,
+    id: impl ColumnTrait,
+    key: &TimeKey,
+    direction: Direction,
+) -> Condition {
     let (beyond_time, beyond_id) = match direction {
         Direction::Ascending => (time.gt(key.at), id.gt(key.id)),
         Direction::Descending => (time.lt(key.at), id.lt(key.id)),
     };
-    Condition::any().add(beyond_time).add(Condition::all().add(time.eq(key.at)).add(beyond_id))
+    Condition::any()
+        .add(beyond_time)
+        .add(Condition::all().add(time.eq(key.at)).add(beyond_id))
+}
+
+/// Orders a query by (time, id) in `direction`, starts it after `after`,
+/// and takes `limit` rows: the shape of every time-ordered list.
+pub fn keyset<Q, C>(
+    query: Q,
+    time: C,
+    id: C,
+    direction: Direction,
+    after: Option<&TimeKey>,
+    limit: u64,
+) -> Q
+where
+    Q: QueryFilter + QueryOrder + QuerySelect,
+    C: ColumnTrait,
+{
+    let order = match direction {
+        Direction::Ascending => Order::Asc,
+        Direction::Descending => Order::Desc,
+    };
+    let query = match after {
+        Some(key) => query.filter(after_time_key(time, id, key, direction)),
+        None => query,
+    };
+    query
+        .order_by(time, order.clone())
+        .order_by(id, order)
+        .limit(limit)
 }
 
 /// "(rank, time, id) > key", ascending on all three, where rank is an expression.
-pub fn after_ranked_key(rank: SimpleExpr, time: impl ColumnTrait, id: impl ColumnTrait, key: &RankedTimeKey) -> Condition {
+pub fn after_ranked_key(
+    rank: SimpleExpr,
+    time: impl ColumnTrait,
+    id: impl ColumnTrait,
+    key: &RankedTimeKey,
+) -> Condition {
     Condition::any()
         .add(ExprTrait::gt(rank.clone(), key.rank))
-        .add(Condition::all().add(ExprTrait::eq(rank, key.rank)).add(after_time_key(time, id, &key.key, Direction::Ascending)))
+        .add(
+            Condition::all()
+                .add(ExprTrait::eq(rank, key.rank))
+                .add(after_time_key(time, id, &key.key, Direction::Ascending)),
+        )
 }
 
 /// Builds a connection from up to `page.limit()` rows.
@@ -155,12 +218,18 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        let key = TimeKey { at: DateTime::from_timestamp(1_764_000_000, 123_456_789).unwrap(), id: Uuid::now_v7() };
+        let key = TimeKey {
+            at: DateTime::from_timestamp(1_764_000_000, 123_456_789).unwrap(),
+            id: Uuid::now_v7(),
+        };
         assert_eq!(TimeKey::decode(&key.encode()), Some(key));
         let ranked = RankedTimeKey { rank: 1, key };
         assert_eq!(RankedTimeKey::decode(&ranked.encode()), Some(ranked));
         assert_eq!(TimeKey::decode("garbage"), None);
-        assert_eq!(TimeKey::decode(&URL_SAFE_NO_PAD.encode("1|not-a-uuid")), None);
+        assert_eq!(
+            TimeKey::decode(&URL_SAFE_NO_PAD.encode("1|not-a-uuid")),
+            None
+        );
     }
 
     #[test]

@@ -34,7 +34,12 @@ fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
     };
     // The first acceptable type in the client's list wins (q-values aside).
     for item in accept.split(',') {
-        let media = item.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let media = item
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         match media.as_str() {
             GRAPHQL_RESPONSE_JSON => return Some(MediaType::GraphqlResponseJson),
             JSON | "application/*" | "*/*" => return Some(MediaType::Json),
@@ -50,7 +55,12 @@ fn respond(media: MediaType, status: StatusCode, body: &impl serde::Serialize) -
         MediaType::GraphqlResponseJson => "application/graphql-response+json; charset=utf-8",
     };
     match serde_json::to_vec(body) {
-        Ok(bytes) => (status, [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], bytes).into_response(),
+        Ok(bytes) => (
+            status,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+            bytes,
+        )
+            .into_response(),
         Err(err) => {
             tracing::error!(error = %err, "serializing a response");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
@@ -63,15 +73,32 @@ fn request_error(media: MediaType, status: StatusCode, error: ApiError) -> Respo
     let error = error.to_graphql();
     let mut server_error = ServerError::new(error.message, None);
     server_error.extensions = error.extensions;
-    respond(media, status, &async_graphql::Response::from_errors(vec![server_error]))
+    respond(
+        media,
+        status,
+        &async_graphql::Response::from_errors(vec![server_error]),
+    )
 }
 
 fn bad_request(media: MediaType, message: &str) -> Response {
-    request_error(media, StatusCode::BAD_REQUEST, ApiError::BadInput { field: None, message: message.into() })
+    request_error(
+        media,
+        StatusCode::BAD_REQUEST,
+        ApiError::BadInput {
+            field: None,
+            message: message.into(),
+        },
+    )
 }
 
-pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let Some(media) = negotiate(&headers) else { return StatusCode::NOT_ACCEPTABLE.into_response() };
+pub async fn get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(media) = negotiate(&headers) else {
+        return StatusCode::NOT_ACCEPTABLE.into_response();
+    };
     let request = match async_graphql::http::parse_query_string(query.as_deref().unwrap_or("")) {
         Ok(request) => request,
         Err(err) => return bad_request(media, &format!("invalid query string: {err}")),
@@ -90,9 +117,14 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(que
             let mut response = request_error(
                 media,
                 StatusCode::METHOD_NOT_ALLOWED,
-                ApiError::BadInput { field: None, message: "only queries may be sent over GET; use POST".into() },
+                ApiError::BadInput {
+                    field: None,
+                    message: "only queries may be sent over GET; use POST".into(),
+                },
             );
-            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
             return response;
         }
     }
@@ -100,7 +132,9 @@ pub async fn get(State(state): State<AppState>, headers: HeaderMap, RawQuery(que
 }
 
 pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(media) = negotiate(&headers) else { return StatusCode::NOT_ACCEPTABLE.into_response() };
+    let Some(media) = negotiate(&headers) else {
+        return StatusCode::NOT_ACCEPTABLE.into_response();
+    };
     // Only JSON bodies: this also refuses the "simple" cross-site form posts
     // (text/plain, form-urlencoded) that CORS does not preflight.
     let is_json = headers
@@ -109,7 +143,11 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         .and_then(|v| v.split(';').next())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case(JSON));
     if !is_json {
-        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the request as application/json").into_response();
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the request as application/json",
+        )
+            .into_response();
     }
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return bad_request(media, "batched requests are not supported");
@@ -121,19 +159,33 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
     execute(state, headers, media, request).await
 }
 
-async fn execute(state: AppState, headers: HeaderMap, media: MediaType, request: async_graphql::Request) -> Response {
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let (viewer, _) = match viewer::resolve(&state.services.db, &state.services.keys, authorization).await {
-        Ok(resolved) => resolved,
-        Err(err @ ApiError::Internal(_)) => return request_error(media, StatusCode::INTERNAL_SERVER_ERROR, err),
-        Err(err) => return request_error(media, StatusCode::UNAUTHORIZED, err),
-    };
+async fn execute(
+    state: AppState,
+    headers: HeaderMap,
+    media: MediaType,
+    request: async_graphql::Request,
+) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let (viewer, _) =
+        match viewer::resolve(&state.services.db, &state.services.keys, authorization).await {
+            Ok(resolved) => resolved,
+            Err(err @ ApiError::Internal(_)) => {
+                return request_error(media, StatusCode::INTERNAL_SERVER_ERROR, err);
+            }
+            Err(err) => return request_error(media, StatusCode::UNAUTHORIZED, err),
+        };
     let request = request_data(request, &state.services, viewer);
-    let schema = state.schemas.for_viewer(viewer, state.services.config.is_production());
+    let schema = state
+        .schemas
+        .for_viewer(viewer, state.services.config.is_production());
     let response = schema.execute(request).await;
     // With graphql-response+json, a request that could not execute at all
     // (no data: parse or validation errors) is a 400, as the spec says.
-    let status = if media == MediaType::GraphqlResponseJson && response.data == async_graphql::Value::Null && !response.errors.is_empty()
+    let status = if media == MediaType::GraphqlResponseJson
+        && response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
     {
         StatusCode::BAD_REQUEST
     } else {

@@ -63,7 +63,11 @@ fn cors(config: &Config) -> CorsLayer {
     if config.cors_origins.iter().any(|o| o == "*") {
         layer.allow_origin(Any)
     } else {
-        let origins: Vec<HeaderValue> = config.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+        let origins: Vec<HeaderValue> = config
+            .cors_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
         layer.allow_origin(AllowOrigin::list(origins))
     }
 }

@@ -39,14 +39,26 @@ const PING_INTERVAL: Duration = Duration::from_secs(20);
 const FORBIDDEN: u16 = 4403;
 const INIT_TIMED_OUT: u16 = 4408;
 
-pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     // The first subprotocol the client offers that we speak.
     let protocol = headers
         .get(header::SEC_WEBSOCKET_PROTOCOL)
         .and_then(|v| v.to_str().ok())
-        .and_then(|offered| offered.split(',').find_map(|p| WebSocketProtocols::from_str(p.trim()).ok()));
+        .and_then(|offered| {
+            offered
+                .split(',')
+                .find_map(|p| WebSocketProtocols::from_str(p.trim()).ok())
+        });
     let Some(protocol) = protocol else {
-        return (StatusCode::BAD_REQUEST, "offer the graphql-transport-ws or graphql-ws subprotocol").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "offer the graphql-transport-ws or graphql-ws subprotocol",
+        )
+            .into_response();
     };
     // Small buffers: tens of thousands of mostly idle subscribers each hold
     // them (tungstenite's defaults are 128 KiB apiece). A client that stops
@@ -64,7 +76,10 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, upgrade:
 #[derive(Clone, Copy)]
 enum Init {
     Pending,
-    Accepted { user_id: Option<Uuid>, expires_at: Option<DateTime<Utc>> },
+    Accepted {
+        user_id: Option<Uuid>,
+        expires_at: Option<DateTime<Utc>>,
+    },
     Refused,
 }
 
@@ -73,7 +88,10 @@ fn init_state(init: &Mutex<Init>) -> Init {
 }
 
 fn close(code: u16, reason: &str) -> Message {
-    Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
 }
 
 async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols) {
@@ -93,14 +111,21 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
         let init = init.clone();
         let services = state.services.clone();
         move |payload: serde_json::Value| async move {
-            let authorization = ["authorization", "Authorization"]
-                .iter()
-                .find_map(|key| payload.get(*key).and_then(|v| v.as_str()).map(str::to_owned));
-            let outcome = viewer::resolve(&services.db, &services.keys, authorization.as_deref()).await;
+            let authorization = ["authorization", "Authorization"].iter().find_map(|key| {
+                payload
+                    .get(*key)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            });
+            let outcome =
+                viewer::resolve(&services.db, &services.keys, authorization.as_deref()).await;
             let mut init = init.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             match outcome {
                 Ok((viewer, token)) => {
-                    *init = Init::Accepted { user_id: viewer.user_id(), expires_at: token.map(|t| t.expires_at) };
+                    *init = Init::Accepted {
+                        user_id: viewer.user_id(),
+                        expires_at: token.map(|t| t.expires_at),
+                    };
                     let mut data = Data::default();
                     request_data_for_connection(&mut data, &services, viewer);
                     Ok(data)
@@ -115,11 +140,18 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
 
     // The viewer is known only after connection_init, so subscriptions get the
     // schema anonymous callers get (no introspection in production).
-    let schema = state.schemas.for_viewer(Viewer::Anonymous, state.services.config.is_production()).clone();
-    let messages = async_graphql::http::WebSocket::new(schema, input, protocol).on_connection_init(on_init);
+    let schema = state
+        .schemas
+        .for_viewer(Viewer::Anonymous, state.services.config.is_production())
+        .clone();
+    let messages =
+        async_graphql::http::WebSocket::new(schema, input, protocol).on_connection_init(on_init);
     let messages = messages.map(|message| match message {
         WsMessage::Text(text) => Message::Text(text.into()),
-        WsMessage::Close(code, reason) => Message::Close(Some(CloseFrame { code, reason: reason.into() })),
+        WsMessage::Close(code, reason) => Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })),
     });
     futures::pin_mut!(messages);
 
@@ -136,12 +168,24 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
         // The moment this connection must end, if any: no init in time, or
         // the access token it was opened with expiring.
         let deadline = match current {
-            Init::Pending => Some((started + INIT_TIMEOUT, close(INIT_TIMED_OUT, "Connection initialisation timeout"))),
-            Init::Accepted { expires_at: Some(at), .. } => {
+            Init::Pending => Some((
+                started + INIT_TIMEOUT,
+                close(INIT_TIMED_OUT, "Connection initialisation timeout"),
+            )),
+            Init::Accepted {
+                expires_at: Some(at),
+                ..
+            } => {
                 let left = (at - Utc::now()).to_std().unwrap_or_default();
-                Some((tokio::time::Instant::now() + left, close(FORBIDDEN, "Forbidden: access token expired")))
+                Some((
+                    tokio::time::Instant::now() + left,
+                    close(FORBIDDEN, "Forbidden: access token expired"),
+                ))
             }
-            Init::Accepted { expires_at: None, .. } | Init::Refused => None,
+            Init::Accepted {
+                expires_at: None, ..
+            }
+            | Init::Refused => None,
         };
         let until_deadline = async {
             match &deadline {

@@ -57,19 +57,30 @@ impl InvitationsMutation {
     }
 
     /// Accepting answers GOING (or WAITLISTED on a full meet); declining is final.
-    async fn respond_to_invitation(&self, ctx: &Context<'_>, id: ID, accept: bool) -> FieldResult<Invitation> {
+    async fn respond_to_invitation(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        accept: bool,
+    ) -> FieldResult<Invitation> {
         let id = parse_id(&id, "invitation")?;
-        Ok(Invitation::from(service::respond(ctx.services(), ctx.viewer(), id, accept).await?))
+        Ok(Invitation::from(
+            service::respond(ctx.services(), ctx.viewer(), id, accept).await?,
+        ))
     }
 
     /// Makes an e-mail invitation the signed-in user's.
     async fn claim_invitation(&self, ctx: &Context<'_>, token: String) -> FieldResult<Invitation> {
-        Ok(Invitation::from(service::claim(ctx.services(), ctx.viewer(), &token).await?))
+        Ok(Invitation::from(
+            service::claim(ctx.services(), ctx.viewer(), &token).await?,
+        ))
     }
 
     /// The inviter or the host.
     async fn revoke_invitation(&self, ctx: &Context<'_>, id: ID) -> FieldResult<Invitation> {
         let id = parse_id(&id, "invitation")?;
-        Ok(Invitation::from(service::revoke(ctx.services(), ctx.viewer(), id).await?))
+        Ok(Invitation::from(
+            service::revoke(ctx.services(), ctx.viewer(), id).await?,
+        ))
     }
 }

@@ -11,8 +11,8 @@ use entity::{
     users,
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
+    QueryFilter,
 };
 use uuid::Uuid;
 
@@ -25,7 +25,7 @@ use crate::{
     db::begin_write,
     error::{ApiError, ApiResult},
     events::Event,
-    graphql::pagination::{Direction, Page, TimeKey, after_time_key},
+    graphql::pagination::{Direction, Page, TimeKey, keyset},
     meets::service::{self as meets_service, Answer},
     notices,
     state::Services,
@@ -55,13 +55,22 @@ pub async fn invite(
 ) -> ApiResult<Vec<invitations::Model>> {
     let inviter_id = viewer.require()?;
     if handles.len() + emails.len() > MAX_PER_CALL {
-        return Err(ApiError::bad_input("handles", format!("at most {MAX_PER_CALL} handles and e-mails in one call")));
+        return Err(ApiError::bad_input(
+            "handles",
+            format!("at most {MAX_PER_CALL} handles and e-mails in one call"),
+        ));
     }
     if handles.is_empty() && emails.is_empty() {
-        return Err(ApiError::bad_input("handles", "name at least one handle or e-mail"));
+        return Err(ApiError::bad_input(
+            "handles",
+            "name at least one handle or e-mail",
+        ));
     }
     let message = crate::meets::rules::optional("message", message, 500)?;
-    let emails = emails.iter().map(|e| validate::email("emails", e)).collect::<ApiResult<Vec<_>>>()?;
+    let emails = emails
+        .iter()
+        .map(|e| validate::email("emails", e))
+        .collect::<ApiResult<Vec<_>>>()?;
 
     let txn = begin_write(&services.db).await?;
     let meet = meets_service::lock_visible(&txn, viewer, meet_id).await?;
@@ -71,7 +80,10 @@ pub async fn invite(
     }
 
     // Resolve every target first: one unknown handle and nothing is created.
-    let wanted: Vec<String> = handles.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    let wanted: Vec<String> = handles
+        .iter()
+        .map(|h| h.trim().to_ascii_lowercase())
+        .collect();
     let members: HashMap<String, users::Model> = users::Entity::find()
         .filter(users::Column::Handle.is_in(wanted.clone()))
         .all(&txn)
@@ -80,15 +92,27 @@ pub async fn invite(
         .map(|u| (u.handle.clone(), u))
         .collect();
     if let Some(unknown) = wanted.iter().find(|h| !members.contains_key(*h)) {
-        return Err(ApiError::bad_input("handles", format!("no member has the handle {unknown:?}")));
+        return Err(ApiError::bad_input(
+            "handles",
+            format!("no member has the handle {unknown:?}"),
+        ));
     }
-    let by_email: HashMap<String, users::Model> =
-        users::Entity::find().filter(users::Column::Email.is_in(emails.clone())).all(&txn).await?.into_iter().map(|u| (u.email.clone(), u)).collect();
+    let by_email: HashMap<String, users::Model> = users::Entity::find()
+        .filter(users::Column::Email.is_in(emails.clone()))
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|u| (u.email.clone(), u))
+        .collect();
     let mut targets: Vec<Invitee> = Vec::new();
     for invitee in wanted
         .iter()
         .map(|h| Invitee::Member(members[h].id))
-        .chain(emails.iter().map(|e| by_email.get(e).map_or_else(|| Invitee::Email(e.clone()), |u| Invitee::Member(u.id))))
+        .chain(emails.iter().map(|e| {
+            by_email
+                .get(e)
+                .map_or_else(|| Invitee::Email(e.clone()), |u| Invitee::Member(u.id))
+        }))
     {
         if invitee == Invitee::Member(inviter_id) {
             return Err(ApiError::bad_input("handles", "you cannot invite yourself"));
@@ -117,7 +141,9 @@ pub async fn invite(
                 active.responded_at = Set(None);
                 let revived = active.update(&txn).await?;
                 if revived.invitee_id.is_some() {
-                    events.push(Event::InvitationReceived { invitation_id: revived.id });
+                    events.push(Event::InvitationReceived {
+                        invitation_id: revived.id,
+                    });
                 }
                 result.push(revived);
             } else {
@@ -149,10 +175,15 @@ pub async fn invite(
         .insert(&txn)
         .await?;
         match &claim_token {
-            Some(token) => notices::invitation_by_email(&txn, &services.config, &invitation, &meet, token).await?,
+            Some(token) => {
+                notices::invitation_by_email(&txn, &services.config, &invitation, &meet, token)
+                    .await?
+            }
             None => {
                 notices::invitation_to_member(&txn, &services.config, &invitation, &meet).await?;
-                events.push(Event::InvitationReceived { invitation_id: invitation.id });
+                events.push(Event::InvitationReceived {
+                    invitation_id: invitation.id,
+                });
             }
         }
         result.push(invitation);
@@ -162,7 +193,11 @@ pub async fn invite(
 }
 
 /// The host may invite to any of their meets; a GOING attendee to a PUBLIC one.
-async fn may_invite(db: &impl ConnectionTrait, meet: &meets::Model, user_id: Uuid) -> ApiResult<()> {
+async fn may_invite(
+    db: &impl ConnectionTrait,
+    meet: &meets::Model,
+    user_id: Uuid,
+) -> ApiResult<()> {
     if meet.host_id == user_id {
         return Ok(());
     }
@@ -176,13 +211,19 @@ async fn may_invite(db: &impl ConnectionTrait, meet: &meets::Model, user_id: Uui
     if going && meet.visibility == Visibility::Public {
         Ok(())
     } else {
-        Err(ApiError::Forbidden("only the host, or a going attendee of a public meet, may invite".into()))
+        Err(ApiError::Forbidden(
+            "only the host, or a going attendee of a public meet, may invite".into(),
+        ))
     }
 }
 
 /// Makes an e-mail invitation the signed-in user's. Used, expired and unknown
 /// tokens get the same error.
-pub async fn claim(services: &Services, viewer: Viewer, token: &str) -> ApiResult<invitations::Model> {
+pub async fn claim(
+    services: &Services,
+    viewer: Viewer,
+    token: &str,
+) -> ApiResult<invitations::Model> {
     let user_id = viewer.require()?;
     let txn = begin_write(&services.db).await?;
     let invitation = invitations::Entity::find()
@@ -213,16 +254,31 @@ pub async fn claim(services: &Services, viewer: Viewer, token: &str) -> ApiResul
             active.update(&txn).await?
         }
     };
-    services.events.commit(txn, vec![Event::InvitationReceived { invitation_id: claimed.id }]).await?;
+    services
+        .events
+        .commit(
+            txn,
+            vec![Event::InvitationReceived {
+                invitation_id: claimed.id,
+            }],
+        )
+        .await?;
     Ok(claimed)
 }
 
 /// Pending e-mail invitations to `email` become `user_id`'s (at registration).
-pub async fn adopt_by_email(db: &impl ConnectionTrait, email: &str, user_id: Uuid) -> ApiResult<()> {
+pub async fn adopt_by_email(
+    db: &impl ConnectionTrait,
+    email: &str,
+    user_id: Uuid,
+) -> ApiResult<()> {
     use sea_orm::sea_query::Expr;
     invitations::Entity::update_many()
         .col_expr(invitations::Column::InviteeId, Expr::value(user_id))
-        .col_expr(invitations::Column::ClaimTokenHash, Expr::value(Option::<String>::None))
+        .col_expr(
+            invitations::Column::ClaimTokenHash,
+            Expr::value(Option::<String>::None),
+        )
         .filter(invitations::Column::Email.eq(email))
         .filter(invitations::Column::InviteeId.is_null())
         .filter(invitations::Column::Status.eq(InvitationStatus::Pending))
@@ -232,10 +288,18 @@ pub async fn adopt_by_email(db: &impl ConnectionTrait, email: &str, user_id: Uui
 }
 
 async fn find(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<invitations::Model> {
-    invitations::Entity::find_by_id(id).one(db).await?.ok_or_else(|| ApiError::not_found("invitation"))
+    invitations::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("invitation"))
 }
 
-pub async fn respond(services: &Services, viewer: Viewer, id: Uuid, accept: bool) -> ApiResult<invitations::Model> {
+pub async fn respond(
+    services: &Services,
+    viewer: Viewer,
+    id: Uuid,
+    accept: bool,
+) -> ApiResult<invitations::Model> {
     let user_id = viewer.require()?;
     let txn = begin_write(&services.db).await?;
     let invitation = find(&txn, id).await?;
@@ -247,8 +311,12 @@ pub async fn respond(services: &Services, viewer: Viewer, id: Uuid, accept: bool
         });
     }
     match (invitation.status, accept) {
-        (InvitationStatus::Revoked, _) => return Err(ApiError::Conflict("this invitation was revoked".into())),
-        (InvitationStatus::Declined, _) => return Err(ApiError::Conflict("this invitation was declined".into())),
+        (InvitationStatus::Revoked, _) => {
+            return Err(ApiError::Conflict("this invitation was revoked".into()));
+        }
+        (InvitationStatus::Declined, _) => {
+            return Err(ApiError::Conflict("this invitation was declined".into()));
+        }
         (InvitationStatus::Accepted, true) => return Ok(invitation),
         _ => {}
     }
@@ -264,31 +332,66 @@ pub async fn respond(services: &Services, viewer: Viewer, id: Uuid, accept: bool
         if meet.status == MeetStatus::Cancelled || meet.effective_end_at <= now {
             return Err(ApiError::Conflict("this meet is cancelled or over".into()));
         }
-        let (_, answered) = meets_service::answer_in(&txn, &services.config, &meet, user_id, existing, Answer::Going, now).await?;
+        let (_, answered) = meets_service::answer_in(
+            &txn,
+            &services.config,
+            &meet,
+            user_id,
+            existing,
+            Answer::Going,
+            now,
+        )
+        .await?;
         events = answered;
-    } else if existing.as_ref().is_some_and(|a| a.status != RsvpStatus::NotGoing) && meet.effective_end_at > now {
-        let (_, answered) = meets_service::answer_in(&txn, &services.config, &meet, user_id, existing, Answer::NotGoing, now).await?;
+    } else if existing
+        .as_ref()
+        .is_some_and(|a| a.status != RsvpStatus::NotGoing)
+        && meet.effective_end_at > now
+    {
+        let (_, answered) = meets_service::answer_in(
+            &txn,
+            &services.config,
+            &meet,
+            user_id,
+            existing,
+            Answer::NotGoing,
+            now,
+        )
+        .await?;
         events = answered;
     }
     let mut active: invitations::ActiveModel = invitation.into();
-    active.status = Set(if accept { InvitationStatus::Accepted } else { InvitationStatus::Declined });
+    active.status = Set(if accept {
+        InvitationStatus::Accepted
+    } else {
+        InvitationStatus::Declined
+    });
     active.responded_at = Set(Some(now));
     let invitation = active.update(&txn).await?;
     services.events.commit(txn, events).await?;
     Ok(invitation)
 }
 
-pub async fn revoke(services: &Services, viewer: Viewer, id: Uuid) -> ApiResult<invitations::Model> {
+pub async fn revoke(
+    services: &Services,
+    viewer: Viewer,
+    id: Uuid,
+) -> ApiResult<invitations::Model> {
     let user_id = viewer.require()?;
     let txn = begin_write(&services.db).await?;
     let invitation = find(&txn, id).await?;
-    let meet = meets::Entity::find_by_id(invitation.meet_id).one(&txn).await?.ok_or_else(|| ApiError::not_found("invitation"))?;
+    let meet = meets::Entity::find_by_id(invitation.meet_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("invitation"))?;
     if invitation.inviter_id != user_id && meet.host_id != user_id {
-        return Err(if invitation.invitee_id == Some(user_id) || viewer.is_admin() {
-            ApiError::Forbidden("only the inviter or the host may revoke an invitation".into())
-        } else {
-            ApiError::not_found("invitation")
-        });
+        return Err(
+            if invitation.invitee_id == Some(user_id) || viewer.is_admin() {
+                ApiError::Forbidden("only the inviter or the host may revoke an invitation".into())
+            } else {
+                ApiError::not_found("invitation")
+            },
+        );
     }
     if invitation.status == InvitationStatus::Revoked {
         return Ok(invitation);
@@ -324,20 +427,31 @@ pub async fn for_meet(
     page: &Page<TimeKey>,
 ) -> ApiResult<Vec<invitations::Model>> {
     if viewer.user_id() != Some(meet.host_id) && !viewer.is_admin() {
-        return Err(ApiError::Forbidden("only the host or an administrator may see a meet's invitations".into()));
+        return Err(ApiError::Forbidden(
+            "only the host or an administrator may see a meet's invitations".into(),
+        ));
     }
-    list(db, Condition::all().add(invitations::Column::MeetId.eq(meet.id)), page).await
+    list(
+        db,
+        Condition::all().add(invitations::Column::MeetId.eq(meet.id)),
+        page,
+    )
+    .await
 }
 
-async fn list(db: &impl ConnectionTrait, mut condition: Condition, page: &Page<TimeKey>) -> ApiResult<Vec<invitations::Model>> {
-    if let Some(key) = &page.after {
-        condition = condition.add(after_time_key(invitations::Column::CreatedAt, invitations::Column::Id, key, Direction::Descending));
-    }
-    Ok(invitations::Entity::find()
-        .filter(condition)
-        .order_by(invitations::Column::CreatedAt, Order::Desc)
-        .order_by(invitations::Column::Id, Order::Desc)
-        .limit(page.limit())
-        .all(db)
-        .await?)
+async fn list(
+    db: &impl ConnectionTrait,
+    condition: Condition,
+    page: &Page<TimeKey>,
+) -> ApiResult<Vec<invitations::Model>> {
+    let query = invitations::Entity::find().filter(condition);
+    let query = keyset(
+        query,
+        invitations::Column::CreatedAt,
+        invitations::Column::Id,
+        Direction::Descending,
+        page.after.as_ref(),
+        page.limit(),
+    );
+    Ok(query.all(db).await?)
 }

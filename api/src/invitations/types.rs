@@ -51,7 +51,11 @@ pub struct Invitation {
 
 impl From<invitations::Model> for Invitation {
     fn from(model: invitations::Model) -> Self {
-        Self { model, inviter: None, meet: None }
+        Self {
+            model,
+            inviter: None,
+            meet: None,
+        }
     }
 }
 
@@ -68,10 +72,17 @@ impl Invitation {
     /// The address an e-mail invitation went to: visible to the inviter, the
     /// host, the invitee and administrators; `null` to anyone else.
     async fn email(&self, ctx: &Context<'_>) -> FieldResult<Option<&str>> {
-        let Some(email) = self.model.email.as_deref() else { return Ok(None) };
+        let Some(email) = self.model.email.as_deref() else {
+            return Ok(None);
+        };
         let viewer = ctx.viewer();
-        let Some(user_id) = viewer.user_id() else { return Ok(None) };
-        if viewer.is_admin() || user_id == self.model.inviter_id || Some(user_id) == self.model.invitee_id {
+        let Some(user_id) = viewer.user_id() else {
+            return Ok(None);
+        };
+        if viewer.is_admin()
+            || user_id == self.model.inviter_id
+            || Some(user_id) == self.model.invitee_id
+        {
             return Ok(Some(email));
         }
         let meet = ctx.loaders().meets.load_one(self.model.meet_id).await?;
@@ -92,7 +103,9 @@ impl Invitation {
 
     /// The member invited; `null` for an e-mail invitation not yet claimed.
     async fn invitee(&self, ctx: &Context<'_>) -> FieldResult<Option<User>> {
-        let Some(id) = self.model.invitee_id else { return Ok(None) };
+        let Some(id) = self.model.invitee_id else {
+            return Ok(None);
+        };
         Ok(ctx.loaders().users.load_one(id).await?.map(User::from))
     }
 
@@ -101,7 +114,9 @@ impl Invitation {
             return Ok(User::from(inviter.clone()));
         }
         let inviter = ctx.loaders().users.load_one(self.model.inviter_id).await?;
-        Ok(User::from(inviter.ok_or_else(|| ApiError::not_found("user"))?))
+        Ok(User::from(
+            inviter.ok_or_else(|| ApiError::not_found("user"))?,
+        ))
     }
 
     /// `null` when the viewer may no longer see the meet (a revoked
@@ -110,12 +125,20 @@ impl Invitation {
         if let Some(meet) = &self.meet {
             return Ok(Some(Meet::from(meet.clone())));
         }
-        Ok(ctx.loaders().meets.load_one(self.model.meet_id).await?.map(Meet::from))
+        Ok(ctx
+            .loaders()
+            .meets
+            .load_one(self.model.meet_id)
+            .await?
+            .map(Meet::from))
     }
 }
 
 fn key(invitation: &invitations::Model) -> pagination::TimeKey {
-    pagination::TimeKey { at: invitation.created_at, id: invitation.id }
+    pagination::TimeKey {
+        at: invitation.created_at,
+        id: invitation.id,
+    }
 }
 
 /// `Meet.invitations`: the host and administrators only.
@@ -127,7 +150,12 @@ pub async fn for_meet(
 ) -> FieldResult<Connection<String, Invitation>> {
     let page = pagination::page(first, after)?;
     let rows = service::for_meet(ctx.db(), ctx.viewer(), meet, &page).await?;
-    Ok(pagination::connection(rows, page.first, key, Invitation::from))
+    Ok(pagination::connection(
+        rows,
+        page.first,
+        key,
+        Invitation::from,
+    ))
 }
 
 pub async fn mine(
@@ -138,5 +166,10 @@ pub async fn mine(
 ) -> FieldResult<Connection<String, Invitation>> {
     let page = pagination::page(first, after)?;
     let rows = service::mine(ctx.db(), ctx.viewer(), status.map(Into::into), &page).await?;
-    Ok(pagination::connection(rows, page.first, key, Invitation::from))
+    Ok(pagination::connection(
+        rows,
+        page.first,
+        key,
+        Invitation::from,
+    ))
 }

@@ -28,6 +28,8 @@ pub struct MeetView {
     pub invitees: HashSet<Uuid>,
 }
 
+// Always behind an Arc, made once per event: variant sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Snapshot {
     MeetActivity {
@@ -63,7 +65,10 @@ impl Hub {
     pub fn start(db: DatabaseConnection, bus: &EventBus) -> Self {
         let (sender, _) = broadcast::channel(SUBSCRIBER_BUFFER);
         let (suspensions, _) = broadcast::channel(64);
-        let hub = Self { sender, suspensions };
+        let hub = Self {
+            sender,
+            suspensions,
+        };
         let mut events = bus.subscribe();
         let out = hub.sender.clone();
         let suspended = hub.suspensions.clone();
@@ -106,8 +111,15 @@ impl Hub {
     }
 }
 
-async fn meet_view(db: &DatabaseConnection, meet_id: Uuid) -> Result<Option<MeetView>, sea_orm::DbErr> {
-    let Some((meet, Some(host))) = meets::Entity::find_by_id(meet_id).find_also_related(users::Entity).one(db).await? else {
+async fn meet_view(
+    db: &DatabaseConnection,
+    meet_id: Uuid,
+) -> Result<Option<MeetView>, sea_orm::DbErr> {
+    let Some((meet, Some(host))) = meets::Entity::find_by_id(meet_id)
+        .find_also_related(users::Entity)
+        .one(db)
+        .await?
+    else {
         return Ok(None);
     };
     let invitees = if meet.visibility == meets::Visibility::InviteOnly {
@@ -123,51 +135,96 @@ async fn meet_view(db: &DatabaseConnection, meet_id: Uuid) -> Result<Option<Meet
     } else {
         HashSet::new()
     };
-    Ok(Some(MeetView { meet, host, invitees }))
+    Ok(Some(MeetView {
+        meet,
+        host,
+        invitees,
+    }))
 }
 
-async fn story_with_author(db: &DatabaseConnection, story_id: Uuid) -> Result<Option<(stories::Model, users::Model)>, sea_orm::DbErr> {
-    let row = stories::Entity::find_by_id(story_id).find_also_related(users::Entity).one(db).await?;
+async fn story_with_author(
+    db: &DatabaseConnection,
+    story_id: Uuid,
+) -> Result<Option<(stories::Model, users::Model)>, sea_orm::DbErr> {
+    let row = stories::Entity::find_by_id(story_id)
+        .find_also_related(users::Entity)
+        .one(db)
+        .await?;
     Ok(row.and_then(|(story, author)| author.map(|a| (story, a))))
 }
 
 async fn load(db: &DatabaseConnection, event: &Event) -> Result<Option<Snapshot>, sea_orm::DbErr> {
     Ok(match *event {
-        Event::MeetActivity { kind, meet_id, user_id, story_id, at } => {
-            let Some(meet) = meet_view(db, meet_id).await? else { return Ok(None) };
+        Event::MeetActivity {
+            kind,
+            meet_id,
+            user_id,
+            story_id,
+            at,
+        } => {
+            let Some(meet) = meet_view(db, meet_id).await? else {
+                return Ok(None);
+            };
             let attendance = match (user_id, kind) {
-                (Some(user_id), ActivityKind::RsvpChanged | ActivityKind::CheckedIn) => attendances::Entity::find()
-                    .find_also_related(users::Entity)
-                    .filter(attendances::Column::MeetId.eq(meet_id))
-                    .filter(attendances::Column::UserId.eq(user_id))
-                    .one(db)
-                    .await?
-                    .and_then(|(a, u)| u.map(|u| (a, u))),
+                (Some(user_id), ActivityKind::RsvpChanged | ActivityKind::CheckedIn) => {
+                    attendances::Entity::find()
+                        .find_also_related(users::Entity)
+                        .filter(attendances::Column::MeetId.eq(meet_id))
+                        .filter(attendances::Column::UserId.eq(user_id))
+                        .one(db)
+                        .await?
+                        .and_then(|(a, u)| u.map(|u| (a, u)))
+                }
                 _ => None,
             };
             let story = match story_id {
                 Some(id) => story_with_author(db, id).await?,
                 None => None,
             };
-            Some(Snapshot::MeetActivity { kind, at, meet, attendance, story })
+            Some(Snapshot::MeetActivity {
+                kind,
+                at,
+                meet,
+                attendance,
+                story,
+            })
         }
-        Event::MeetAnnounced { meet_id } => meet_view(db, meet_id).await?.map(Snapshot::MeetAnnounced),
+        Event::MeetAnnounced { meet_id } => {
+            meet_view(db, meet_id).await?.map(Snapshot::MeetAnnounced)
+        }
         Event::StoryPublished { story_id } => {
-            let Some((story, author)) = story_with_author(db, story_id).await? else { return Ok(None) };
+            let Some((story, author)) = story_with_author(db, story_id).await? else {
+                return Ok(None);
+            };
             let meet = match story.meet_id {
                 Some(meet_id) => meet_view(db, meet_id).await?,
                 None => None,
             };
-            Some(Snapshot::StoryPublished { story, author, meet })
+            Some(Snapshot::StoryPublished {
+                story,
+                author,
+                meet,
+            })
         }
         Event::InvitationReceived { invitation_id } => {
-            let Some((invitation, Some(meet))) =
-                invitations::Entity::find_by_id(invitation_id).find_also_related(meets::Entity).one(db).await?
+            let Some((invitation, Some(meet))) = invitations::Entity::find_by_id(invitation_id)
+                .find_also_related(meets::Entity)
+                .one(db)
+                .await?
             else {
                 return Ok(None);
             };
-            let Some(inviter) = users::Entity::find_by_id(invitation.inviter_id).one(db).await? else { return Ok(None) };
-            Some(Snapshot::InvitationReceived { invitation, inviter, meet })
+            let Some(inviter) = users::Entity::find_by_id(invitation.inviter_id)
+                .one(db)
+                .await?
+            else {
+                return Ok(None);
+            };
+            Some(Snapshot::InvitationReceived {
+                invitation,
+                inviter,
+                meet,
+            })
         }
         Event::UserSuspended { .. } => None,
     })

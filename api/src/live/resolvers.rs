@@ -19,7 +19,11 @@ use crate::{
     error::{ApiError, FieldError, FieldResult},
     graphql::{ContextExt, parse_id},
     invitations::types::Invitation,
-    meets::{service as meets_service, types::{Attendance, Meet}, visibility},
+    meets::{
+        service as meets_service,
+        types::{Attendance, Meet},
+        visibility,
+    },
     stories::types::Story,
 };
 
@@ -61,13 +65,26 @@ pub struct LiveSubscription;
 #[Subscription]
 impl LiveSubscription {
     /// Every change to a meet as it happens. Refused for a meet the viewer may not see.
-    async fn meet_activity(&self, ctx: &Context<'_>, meet_id: ID) -> FieldResult<impl Stream<Item = FieldResult<MeetActivity>> + use<>> {
+    async fn meet_activity(
+        &self,
+        ctx: &Context<'_>,
+        meet_id: ID,
+    ) -> FieldResult<impl Stream<Item = FieldResult<MeetActivity>> + use<>> {
         let viewer = ctx.viewer();
         let meet_id = parse_id(&meet_id, "meet")?;
-        meets_service::find_visible(ctx.db(), viewer, meet_id).await?.ok_or_else(|| ApiError::not_found("meet"))?;
-        Ok(snapshots(ctx.live().subscribe(), move |snapshot| match snapshot {
-            Snapshot::MeetActivity { kind, at, meet: view, attendance, story } if view.meet.id == meet_id && sees(view, viewer) => {
-                Some(MeetActivity {
+        meets_service::find_visible(ctx.db(), viewer, meet_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("meet"))?;
+        Ok(snapshots(
+            ctx.live().subscribe(),
+            move |snapshot| match snapshot {
+                Snapshot::MeetActivity {
+                    kind,
+                    at,
+                    meet: view,
+                    attendance,
+                    story,
+                } if view.meet.id == meet_id && sees(view, viewer) => Some(MeetActivity {
                     kind: (*kind).into(),
                     at: *at,
                     meet: meet(view),
@@ -76,56 +93,101 @@ impl LiveSubscription {
                         user: Some(u.clone()),
                         meet: Some(view.meet.clone()),
                     }),
-                    story: story.as_ref().map(|(s, author)| Story { model: s.clone(), author: Some(author.clone()), meet: Some(view.meet.clone()) }),
-                })
-            }
-            _ => None,
-        }))
+                    story: story.as_ref().map(|(s, author)| Story {
+                        model: s.clone(),
+                        author: Some(author.clone()),
+                        meet: Some(view.meet.clone()),
+                    }),
+                }),
+                _ => None,
+            },
+        ))
     }
 
     /// The signed-in user's new invitations.
-    async fn invitation_received(&self, ctx: &Context<'_>) -> FieldResult<impl Stream<Item = FieldResult<Invitation>> + use<>> {
+    async fn invitation_received(
+        &self,
+        ctx: &Context<'_>,
+    ) -> FieldResult<impl Stream<Item = FieldResult<Invitation>> + use<>> {
         let user_id: Uuid = ctx.viewer().require()?;
-        Ok(snapshots(ctx.live().subscribe(), move |snapshot| match snapshot {
-            Snapshot::InvitationReceived { invitation, inviter, meet } if invitation.invitee_id == Some(user_id) => {
-                Some(Invitation { model: invitation.clone(), inviter: Some(inviter.clone()), meet: Some(meet.clone()) })
-            }
-            _ => None,
-        }))
+        Ok(snapshots(
+            ctx.live().subscribe(),
+            move |snapshot| match snapshot {
+                Snapshot::InvitationReceived {
+                    invitation,
+                    inviter,
+                    meet,
+                } if invitation.invitee_id == Some(user_id) => Some(Invitation {
+                    model: invitation.clone(),
+                    inviter: Some(inviter.clone()),
+                    meet: Some(meet.clone()),
+                }),
+                _ => None,
+            },
+        ))
     }
 
     /// New meets the viewer may see, optionally in one region (case-insensitive).
-    async fn meet_announced(&self, ctx: &Context<'_>, region: Option<String>) -> FieldResult<impl Stream<Item = FieldResult<Meet>> + use<>> {
+    async fn meet_announced(
+        &self,
+        ctx: &Context<'_>,
+        region: Option<String>,
+    ) -> FieldResult<impl Stream<Item = FieldResult<Meet>> + use<>> {
         let viewer = ctx.viewer();
-        let region = region.map(|r| r.trim().to_lowercase()).filter(|r| !r.is_empty());
-        Ok(snapshots(ctx.live().subscribe(), move |snapshot| match snapshot {
-            Snapshot::MeetAnnounced(view)
-                if sees(view, viewer) && region.as_ref().is_none_or(|r| view.meet.region_key.as_ref() == Some(r)) =>
-            {
-                Some(meet(view))
-            }
-            _ => None,
-        }))
+        let region = region
+            .map(|r| r.trim().to_lowercase())
+            .filter(|r| !r.is_empty());
+        Ok(snapshots(
+            ctx.live().subscribe(),
+            move |snapshot| match snapshot {
+                Snapshot::MeetAnnounced(view)
+                    if sees(view, viewer)
+                        && region
+                            .as_ref()
+                            .is_none_or(|r| view.meet.region_key.as_ref() == Some(r)) =>
+                {
+                    Some(meet(view))
+                }
+                _ => None,
+            },
+        ))
     }
 
     /// New stories the viewer may see; with `meetId`, about that meet only.
-    async fn story_published(&self, ctx: &Context<'_>, meet_id: Option<ID>) -> FieldResult<impl Stream<Item = FieldResult<Story>> + use<>> {
+    async fn story_published(
+        &self,
+        ctx: &Context<'_>,
+        meet_id: Option<ID>,
+    ) -> FieldResult<impl Stream<Item = FieldResult<Story>> + use<>> {
         let viewer = ctx.viewer();
         let meet_id = match meet_id {
             Some(id) => {
                 let id = parse_id(&id, "meet")?;
-                meets_service::find_visible(ctx.db(), viewer, id).await?.ok_or_else(|| ApiError::not_found("meet"))?;
+                meets_service::find_visible(ctx.db(), viewer, id)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found("meet"))?;
                 Some(id)
             }
             None => None,
         };
-        Ok(snapshots(ctx.live().subscribe(), move |snapshot| match snapshot {
-            Snapshot::StoryPublished { story, author, meet } => {
-                let visible = meet.as_ref().is_none_or(|view| sees(view, viewer));
-                let wanted = meet_id.is_none_or(|id| story.meet_id == Some(id));
-                (visible && wanted).then(|| Story { model: story.clone(), author: Some(author.clone()), meet: meet.as_ref().map(|v| v.meet.clone()) })
-            }
-            _ => None,
-        }))
+        Ok(snapshots(
+            ctx.live().subscribe(),
+            move |snapshot| match snapshot {
+                Snapshot::StoryPublished {
+                    story,
+                    author,
+                    meet,
+                } => {
+                    let visible = meet.as_ref().is_none_or(|view| sees(view, viewer));
+                    let wanted = meet_id.is_none_or(|id| story.meet_id == Some(id));
+                    (visible && wanted).then(|| Story {
+                        model: story.clone(),
+                        author: Some(author.clone()),
+                        meet: meet.as_ref().map(|v| v.meet.clone()),
+                    })
+                }
+                _ => None,
+            },
+        ))
     }
 }

@@ -3,7 +3,11 @@
 use async_graphql::{Enum, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use crate::{events::ActivityKind, meets::types::{Attendance, Meet}, stories::types::Story};
+use crate::{
+    events::ActivityKind,
+    meets::types::{Attendance, Meet},
+    stories::types::Story,
+};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum MeetActivityKind {

@@ -22,7 +22,11 @@ impl Loader<Uuid> for MeetLoader {
 
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, meets::Model>, Self::Error> {
         let rows = meets::Entity::find()
-            .filter(Condition::all().add(meets::Column::Id.is_in(ids.iter().copied())).add(visibility::condition(self.viewer)))
+            .filter(
+                Condition::all()
+                    .add(meets::Column::Id.is_in(ids.iter().copied()))
+                    .add(visibility::condition(self.viewer)),
+            )
             .all(&self.db)
             .await?;
         Ok(rows.into_iter().map(|m| (m.id, m)).collect())
@@ -39,7 +43,10 @@ impl Loader<Uuid> for ViewerAttendanceLoader {
     type Value = attendances::Model;
     type Error = Arc<DbErr>;
 
-    async fn load(&self, meet_ids: &[Uuid]) -> Result<HashMap<Uuid, attendances::Model>, Self::Error> {
+    async fn load(
+        &self,
+        meet_ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, attendances::Model>, Self::Error> {
         let rows = attendances::Entity::find()
             .filter(attendances::Column::UserId.eq(self.user_id))
             .filter(attendances::Column::MeetId.is_in(meet_ids.iter().copied()))

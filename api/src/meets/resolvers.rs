@@ -27,15 +27,21 @@ impl MeetsQuery {
     ) -> FieldResult<Connection<String, Meet>> {
         let page = pagination::page(first, after)?;
         let viewer = ctx.viewer();
-        let rows = service::list(ctx.db(), viewer, filter.unwrap_or_default().into(), &page).await?;
+        let rows =
+            service::list(ctx.db(), viewer, filter.unwrap_or_default().into(), &page).await?;
         let mut answers = match viewer.user_id() {
-            Some(user_id) => Some(service::attendances_of(ctx.db(), user_id, rows.iter().map(|(m, _)| m.id)).await?),
+            Some(user_id) => Some(
+                service::attendances_of(ctx.db(), user_id, rows.iter().map(|(m, _)| m.id)).await?,
+            ),
             None => None,
         };
         Ok(pagination::connection(
             rows,
             page.first,
-            |(m, _)| pagination::TimeKey { at: m.starts_at, id: m.id },
+            |(m, _)| pagination::TimeKey {
+                at: m.starts_at,
+                id: m.id,
+            },
             |(model, host)| Meet {
                 viewer_attendance: answers.as_mut().map(|a| a.remove(&model.id)),
                 model,
@@ -46,8 +52,12 @@ impl MeetsQuery {
 
     /// The meet, or `null` when it does not exist for the viewer.
     async fn meet(&self, ctx: &Context<'_>, id: ID) -> FieldResult<Option<Meet>> {
-        let Ok(id) = parse_id(&id, "meet") else { return Ok(None) };
-        Ok(service::find_visible_with_host(ctx.db(), ctx.viewer(), id).await?.map(|(meet, host)| Meet::with_host(meet, host)))
+        let Ok(id) = parse_id(&id, "meet") else {
+            return Ok(None);
+        };
+        Ok(service::find_visible_with_host(ctx.db(), ctx.viewer(), id)
+            .await?
+            .map(|(meet, host)| Meet::with_host(meet, host)))
     }
 }
 
@@ -58,31 +68,56 @@ pub struct MeetsMutation;
 impl MeetsMutation {
     /// Calls a meet; the caller hosts it and is counted as GOING.
     async fn create_meet(&self, ctx: &Context<'_>, input: CreateMeetInput) -> FieldResult<Meet> {
-        Ok(Meet::from(service::create(ctx.services(), ctx.viewer(), input.into()).await?))
+        Ok(Meet::from(
+            service::create(ctx.services(), ctx.viewer(), input.into()).await?,
+        ))
     }
 
     /// The host or an administrator only.
-    async fn update_meet(&self, ctx: &Context<'_>, id: ID, input: UpdateMeetInput) -> FieldResult<Meet> {
+    async fn update_meet(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateMeetInput,
+    ) -> FieldResult<Meet> {
         let id = parse_id(&id, "meet")?;
-        Ok(Meet::from(service::update(ctx.services(), ctx.viewer(), id, input.into()).await?))
+        Ok(Meet::from(
+            service::update(ctx.services(), ctx.viewer(), id, input.into()).await?,
+        ))
     }
 
     /// The host or an administrator only; cancelling twice changes nothing.
-    async fn cancel_meet(&self, ctx: &Context<'_>, id: ID, reason: Option<String>) -> FieldResult<Meet> {
+    async fn cancel_meet(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reason: Option<String>,
+    ) -> FieldResult<Meet> {
         let id = parse_id(&id, "meet")?;
-        Ok(Meet::from(service::cancel(ctx.services(), ctx.viewer(), id, reason).await?))
+        Ok(Meet::from(
+            service::cancel(ctx.services(), ctx.viewer(), id, reason).await?,
+        ))
     }
 
     /// GOING, MAYBE or NOT_GOING. GOING on a full meet waitlists you.
-    async fn rsvp(&self, ctx: &Context<'_>, meet_id: ID, status: RsvpStatus) -> FieldResult<Attendance> {
+    async fn rsvp(
+        &self,
+        ctx: &Context<'_>,
+        meet_id: ID,
+        status: RsvpStatus,
+    ) -> FieldResult<Attendance> {
         let meet_id = parse_id(&meet_id, "meet")?;
         let answer = status.answer()?;
-        Ok(Attendance::new(service::rsvp(ctx.services(), ctx.viewer(), meet_id, answer).await?))
+        Ok(Attendance::new(
+            service::rsvp(ctx.services(), ctx.viewer(), meet_id, answer).await?,
+        ))
     }
 
     /// From one hour before the start until the meet ends, for GOING attendees.
     async fn check_in(&self, ctx: &Context<'_>, meet_id: ID) -> FieldResult<Attendance> {
         let meet_id = parse_id(&meet_id, "meet")?;
-        Ok(Attendance::new(service::check_in(ctx.services(), ctx.viewer(), meet_id).await?))
+        Ok(Attendance::new(
+            service::check_in(ctx.services(), ctx.viewer(), meet_id).await?,
+        ))
     }
 }

@@ -30,7 +30,10 @@ fn bounded(field: &str, raw: &str, max: usize) -> ApiResult<String> {
     if (1..=max).contains(&length) {
         Ok(value.to_owned())
     } else {
-        Err(ApiError::bad_input(field, format!("{field} must be 1 to {max} characters")))
+        Err(ApiError::bad_input(
+            field,
+            format!("{field} must be 1 to {max} characters"),
+        ))
     }
 }
 
@@ -39,15 +42,19 @@ pub fn optional(field: &str, raw: Option<String>, max: usize) -> ApiResult<Optio
     match raw.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(value) if value.chars().count() <= max => Ok(Some(value.to_owned())),
-        Some(_) => Err(ApiError::bad_input(field, format!("{field} must be at most {max} characters"))),
+        Some(_) => Err(ApiError::bad_input(
+            field,
+            format!("{field} must be at most {max} characters"),
+        )),
     }
 }
 
 pub fn capacity(capacity: Option<i32>) -> ApiResult<Option<i32>> {
     match capacity {
-        Some(c) if !(1..=MAX_CAPACITY).contains(&c) => {
-            Err(ApiError::bad_input("capacity", format!("capacity must be 1 to {MAX_CAPACITY}, or null for no limit")))
-        }
+        Some(c) if !(1..=MAX_CAPACITY).contains(&c) => Err(ApiError::bad_input(
+            "capacity",
+            format!("capacity must be 1 to {MAX_CAPACITY}, or null for no limit"),
+        )),
         other => Ok(other),
     }
 }
@@ -58,26 +65,49 @@ pub fn coordinates(latitude: Option<f64>, longitude: Option<f64>) -> ApiResult<O
         (None, None) => Ok(None),
         (Some(lat), Some(lon)) => {
             if !(-90.0..=90.0).contains(&lat) {
-                return Err(ApiError::bad_input("latitude", "latitude must be between -90 and 90"));
+                return Err(ApiError::bad_input(
+                    "latitude",
+                    "latitude must be between -90 and 90",
+                ));
             }
             if !(-180.0..=180.0).contains(&lon) {
-                return Err(ApiError::bad_input("longitude", "longitude must be between -180 and 180"));
+                return Err(ApiError::bad_input(
+                    "longitude",
+                    "longitude must be between -180 and 180",
+                ));
             }
             Ok(Some((lat, lon)))
         }
-        (Some(_), None) => Err(ApiError::bad_input("longitude", "latitude and longitude go together")),
-        (None, Some(_)) => Err(ApiError::bad_input("latitude", "latitude and longitude go together")),
+        (Some(_), None) => Err(ApiError::bad_input(
+            "longitude",
+            "latitude and longitude go together",
+        )),
+        (None, Some(_)) => Err(ApiError::bad_input(
+            "latitude",
+            "latitude and longitude go together",
+        )),
     }
 }
 
 /// `startsAt` not more than an hour in the past (checked for new meets and
 /// when the time changes); `endsAt` after `startsAt`.
-pub fn times(starts_at: DateTime<Utc>, ends_at: Option<DateTime<Utc>>, now: DateTime<Utc>, check_start: bool) -> ApiResult<()> {
+pub fn times(
+    starts_at: DateTime<Utc>,
+    ends_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    check_start: bool,
+) -> ApiResult<()> {
     if check_start && starts_at < now - START_GRACE {
-        return Err(ApiError::bad_input("startsAt", "startsAt may be at most one hour in the past"));
+        return Err(ApiError::bad_input(
+            "startsAt",
+            "startsAt may be at most one hour in the past",
+        ));
     }
     if ends_at.is_some_and(|end| end <= starts_at) {
-        return Err(ApiError::bad_input("endsAt", "endsAt must be after startsAt"));
+        return Err(ApiError::bad_input(
+            "endsAt",
+            "endsAt must be after startsAt",
+        ));
     }
     Ok(())
 }
@@ -88,7 +118,9 @@ pub fn time_zone(raw: Option<String>) -> ApiResult<Option<String>> {
         Some(zone) => zone
             .parse::<chrono_tz::Tz>()
             .map(|tz| Some(tz.name().to_owned()))
-            .map_err(|_| ApiError::bad_input("timeZone", format!("{zone:?} is not an IANA time zone"))),
+            .map_err(|_| {
+                ApiError::bad_input("timeZone", format!("{zone:?} is not an IANA time zone"))
+            }),
     }
 }
 
@@ -99,7 +131,8 @@ const KM_PER_DEGREE_LATITUDE: f64 = 111.195;
 pub fn distance_km(from: (f64, f64), to: (f64, f64)) -> f64 {
     let (lat1, lon1) = (from.0.to_radians(), from.1.to_radians());
     let (lat2, lon2) = (to.0.to_radians(), to.1.to_radians());
-    let a = ((lat2 - lat1) / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
+    let a = ((lat2 - lat1) / 2.0).sin().powi(2)
+        + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
     2.0 * EARTH_RADIUS_KM * a.sqrt().asin()
 }
 
@@ -124,13 +157,20 @@ pub fn bounding_box(center: (f64, f64), radius_km: f64) -> ((f64, f64), Option<(
 pub fn near(latitude: f64, longitude: f64, radius_km: f64) -> ApiResult<()> {
     coordinates(Some(latitude), Some(longitude))?;
     if !(radius_km > 0.0 && radius_km <= 20_000.0) {
-        return Err(ApiError::bad_input("radiusKm", "radiusKm must be above 0 and at most 20000"));
+        return Err(ApiError::bad_input(
+            "radiusKm",
+            "radiusKm must be above 0 and at most 20000",
+        ));
     }
     Ok(())
 }
 
 /// Whether check-in is open at `now`.
-pub fn check_in_open(starts_at: DateTime<Utc>, effective_end_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+pub fn check_in_open(
+    starts_at: DateTime<Utc>,
+    effective_end_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> bool {
     now >= starts_at - CHECK_IN_OPENS && now < effective_end_at
 }
 
@@ -154,7 +194,10 @@ mod tests {
         for bearing in 0..36 {
             let angle = (bearing as f64 * 10.0).to_radians();
             // A point ~9.9 km away in each direction must be inside the box.
-            let p = (center.0 + 9.9 / 111.195 * angle.cos(), center.1 + 9.9 / (111.195 * center.0.to_radians().cos()) * angle.sin());
+            let p = (
+                center.0 + 9.9 / 111.195 * angle.cos(),
+                center.1 + 9.9 / (111.195 * center.0.to_radians().cos()) * angle.sin(),
+            );
             assert!(distance_km(center, p) < 10.0);
             assert!(p.0 >= lat_lo && p.0 <= lat_hi && p.1 >= lon_lo && p.1 <= lon_hi);
         }
@@ -174,7 +217,12 @@ mod tests {
         assert!(coordinates(Some(91.0), Some(0.0)).is_err());
         assert!(title(&"x".repeat(121)).is_err());
         assert!(time_zone(Some("Mars/Olympus".into())).is_err());
-        assert_eq!(time_zone(Some("America/Toronto".into())).unwrap().as_deref(), Some("America/Toronto"));
+        assert_eq!(
+            time_zone(Some("America/Toronto".into()))
+                .unwrap()
+                .as_deref(),
+            Some("America/Toronto")
+        );
     }
 
     #[test]

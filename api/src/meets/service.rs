@@ -11,8 +11,10 @@ use entity::{
     users,
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, Order,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, Order, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
 use uuid::Uuid;
@@ -24,7 +26,7 @@ use crate::{
     db::begin_write,
     error::{ApiError, ApiResult},
     events::{ActivityKind, Event},
-    graphql::pagination::{Direction, Page, RankedTimeKey, TimeKey, after_ranked_key, after_time_key},
+    graphql::pagination::{Direction, Page, RankedTimeKey, TimeKey, after_ranked_key, keyset},
     notices::{self, MeetChange},
     state::Services,
 };
@@ -92,8 +94,15 @@ fn region_key(region: &Option<String>) -> Option<String> {
 }
 
 /// The meet if the viewer may see it; otherwise it does not exist for them.
-pub async fn find_visible(db: &impl ConnectionTrait, viewer: Viewer, id: Uuid) -> ApiResult<Option<meets::Model>> {
-    Ok(meets::Entity::find_by_id(id).filter(visibility::condition(viewer)).one(db).await?)
+pub async fn find_visible(
+    db: &impl ConnectionTrait,
+    viewer: Viewer,
+    id: Uuid,
+) -> ApiResult<Option<meets::Model>> {
+    Ok(meets::Entity::find_by_id(id)
+        .filter(visibility::condition(viewer))
+        .one(db)
+        .await?)
 }
 
 /// The meet with its host, if the viewer may see it (one statement).
@@ -102,7 +111,11 @@ pub async fn find_visible_with_host(
     viewer: Viewer,
     id: Uuid,
 ) -> ApiResult<Option<(meets::Model, users::Model)>> {
-    let row = meets::Entity::find_by_id(id).find_also_related(users::Entity).filter(visibility::condition(viewer)).one(db).await?;
+    let row = meets::Entity::find_by_id(id)
+        .find_also_related(users::Entity)
+        .filter(visibility::condition(viewer))
+        .one(db)
+        .await?;
     Ok(row.and_then(|(meet, host)| host.map(|h| (meet, h))))
 }
 
@@ -121,7 +134,11 @@ pub async fn attendances_of(
 }
 
 /// Loads and row-locks a visible meet inside a write transaction.
-pub(crate) async fn lock_visible(txn: &DatabaseTransaction, viewer: Viewer, id: Uuid) -> ApiResult<meets::Model> {
+pub(crate) async fn lock_visible(
+    txn: &DatabaseTransaction,
+    viewer: Viewer,
+    id: Uuid,
+) -> ApiResult<meets::Model> {
     meets::Entity::find_by_id(id)
         .filter(visibility::condition(viewer))
         .lock_exclusive()
@@ -134,11 +151,17 @@ fn require_host_or_admin(meet: &meets::Model, viewer: Viewer) -> ApiResult<()> {
     if viewer.user_id() == Some(meet.host_id) || viewer.is_admin() {
         Ok(())
     } else {
-        Err(ApiError::Forbidden("only the host or an administrator may change this meet".into()))
+        Err(ApiError::Forbidden(
+            "only the host or an administrator may change this meet".into(),
+        ))
     }
 }
 
-pub async fn create(services: &Services, viewer: Viewer, draft: MeetDraft) -> ApiResult<meets::Model> {
+pub async fn create(
+    services: &Services,
+    viewer: Viewer,
+    draft: MeetDraft,
+) -> ApiResult<meets::Model> {
     let host_id = viewer.require()?;
     let now = Utc::now();
     let title = rules::title(&draft.title)?;
@@ -185,27 +208,41 @@ pub async fn create(services: &Services, viewer: Viewer, draft: MeetDraft) -> Ap
     }
     .insert(&txn)
     .await?;
-    services.events.commit(txn, vec![Event::MeetAnnounced { meet_id: meet.id }]).await?;
+    services
+        .events
+        .commit(txn, vec![Event::MeetAnnounced { meet_id: meet.id }])
+        .await?;
     Ok(meet)
 }
 
-pub async fn update(services: &Services, viewer: Viewer, id: Uuid, changes: MeetChanges) -> ApiResult<meets::Model> {
+pub async fn update(
+    services: &Services,
+    viewer: Viewer,
+    id: Uuid,
+    changes: MeetChanges,
+) -> ApiResult<meets::Model> {
     viewer.require()?;
     let txn = begin_write(&services.db).await?;
     let meet = lock_visible(&txn, viewer, id).await?;
     require_host_or_admin(&meet, viewer)?;
     if meet.status == MeetStatus::Cancelled {
-        return Err(ApiError::Conflict("a cancelled meet cannot be changed".into()));
+        return Err(ApiError::Conflict(
+            "a cancelled meet cannot be changed".into(),
+        ));
     }
     let now = Utc::now();
     let mut active: meets::ActiveModel = meet.clone().into();
 
     if let Some(title) = changes.title {
-        active.title = Set(rules::title(&title.ok_or_else(|| ApiError::bad_input("title", "title cannot be empty"))?)?);
+        active.title =
+            Set(rules::title(&title.ok_or_else(|| {
+                ApiError::bad_input("title", "title cannot be empty")
+            })?)?);
     }
     if let Some(venue) = changes.venue_name {
-        active.venue_name =
-            Set(rules::venue_name(&venue.ok_or_else(|| ApiError::bad_input("venueName", "venueName cannot be empty"))?)?);
+        active.venue_name = Set(rules::venue_name(&venue.ok_or_else(|| {
+            ApiError::bad_input("venueName", "venueName cannot be empty")
+        })?)?);
     }
     if let Some(description) = changes.description {
         active.description = Set(rules::optional("description", description, 5000)?);
@@ -230,7 +267,9 @@ pub async fn update(services: &Services, viewer: Viewer, id: Uuid, changes: Meet
     }
     let starts_at = match changes.starts_at {
         None => meet.starts_at,
-        Some(value) => value.ok_or_else(|| ApiError::bad_input("startsAt", "startsAt cannot be empty"))?,
+        Some(value) => {
+            value.ok_or_else(|| ApiError::bad_input("startsAt", "startsAt cannot be empty"))?
+        }
     };
     let ends_at = changes.ends_at.unwrap_or(meet.ends_at);
     rules::times(starts_at, ends_at, now, starts_at != meet.starts_at)?;
@@ -238,7 +277,8 @@ pub async fn update(services: &Services, viewer: Viewer, id: Uuid, changes: Meet
     active.ends_at = Set(ends_at);
     active.effective_end_at = Set(rules::effective_end(starts_at, ends_at));
     if let Some(visibility) = changes.visibility {
-        active.visibility = Set(visibility.ok_or_else(|| ApiError::bad_input("visibility", "visibility cannot be empty"))?);
+        active.visibility = Set(visibility
+            .ok_or_else(|| ApiError::bad_input("visibility", "visibility cannot be empty"))?);
     }
     let mut capacity_raised = false;
     if let Some(capacity) = changes.capacity {
@@ -246,7 +286,10 @@ pub async fn update(services: &Services, viewer: Viewer, id: Uuid, changes: Meet
         if capacity.is_some_and(|c| c < meet.going_count) {
             return Err(ApiError::bad_input(
                 "capacity",
-                format!("capacity cannot go below the {} people already going", meet.going_count),
+                format!(
+                    "capacity cannot go below the {} people already going",
+                    meet.going_count
+                ),
             ));
         }
         capacity_raised = match (meet.capacity, capacity) {
@@ -273,12 +316,20 @@ pub async fn update(services: &Services, viewer: Viewer, id: Uuid, changes: Meet
     if let (Some(change), Some(editor)) = (change, viewer.user_id()) {
         notices::meet_changed(&txn, &services.config, &updated, change, editor).await?;
     }
-    let meet = meets::Entity::find_by_id(id).one(&txn).await?.ok_or_else(|| ApiError::not_found("meet"))?;
+    let meet = meets::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("meet"))?;
     services.events.commit(txn, events).await?;
     Ok(meet)
 }
 
-pub async fn cancel(services: &Services, viewer: Viewer, id: Uuid, reason: Option<String>) -> ApiResult<meets::Model> {
+pub async fn cancel(
+    services: &Services,
+    viewer: Viewer,
+    id: Uuid,
+    reason: Option<String>,
+) -> ApiResult<meets::Model> {
     viewer.require()?;
     let reason = rules::optional("reason", reason, 500)?;
     let txn = begin_write(&services.db).await?;
@@ -296,34 +347,75 @@ pub async fn cancel(services: &Services, viewer: Viewer, id: Uuid, reason: Optio
     active.updated_at = Set(now);
     let meet = active.update(&txn).await?;
     if let Some(canceller) = viewer.user_id() {
-        notices::meet_changed(&txn, &services.config, &meet, MeetChange::Cancelled, canceller).await?;
+        notices::meet_changed(
+            &txn,
+            &services.config,
+            &meet,
+            MeetChange::Cancelled,
+            canceller,
+        )
+        .await?;
     }
-    services.events.commit(txn, vec![meet_activity(ActivityKind::MeetCancelled, id, None, now)]).await?;
+    services
+        .events
+        .commit(
+            txn,
+            vec![meet_activity(ActivityKind::MeetCancelled, id, None, now)],
+        )
+        .await?;
     Ok(meet)
 }
 
-fn meet_activity(kind: ActivityKind, meet_id: Uuid, user_id: Option<Uuid>, at: DateTime<Utc>) -> Event {
-    Event::MeetActivity { kind, meet_id, user_id, story_id: None, at }
+fn meet_activity(
+    kind: ActivityKind,
+    meet_id: Uuid,
+    user_id: Option<Uuid>,
+    at: DateTime<Utc>,
+) -> Event {
+    Event::MeetActivity {
+        kind,
+        meet_id,
+        user_id,
+        story_id: None,
+        at,
+    }
 }
 
 /// Takes a seat if one is free: the conditional update is the capacity check.
 async fn take_seat(txn: &DatabaseTransaction, meet_id: Uuid) -> ApiResult<bool> {
     let result = meets::Entity::update_many()
-        .col_expr(meets::Column::GoingCount, Expr::col(meets::Column::GoingCount).add(1))
+        .col_expr(
+            meets::Column::GoingCount,
+            Expr::col(meets::Column::GoingCount).add(1),
+        )
         .filter(meets::Column::Id.eq(meet_id))
-        .filter(Condition::any().add(meets::Column::Capacity.is_null()).add(Expr::col(meets::Column::GoingCount).lt(Expr::col(meets::Column::Capacity))))
+        .filter(
+            Condition::any()
+                .add(meets::Column::Capacity.is_null())
+                .add(Expr::col(meets::Column::GoingCount).lt(Expr::col(meets::Column::Capacity))),
+        )
         .exec(txn)
         .await?;
     Ok(result.rows_affected == 1)
 }
 
 /// Gives up a seat (and a check-in with it).
-async fn release_seat(txn: &DatabaseTransaction, meet_id: Uuid, was_checked_in: bool) -> ApiResult<()> {
+async fn release_seat(
+    txn: &DatabaseTransaction,
+    meet_id: Uuid,
+    was_checked_in: bool,
+) -> ApiResult<()> {
     let mut update = meets::Entity::update_many()
-        .col_expr(meets::Column::GoingCount, Expr::col(meets::Column::GoingCount).sub(1))
+        .col_expr(
+            meets::Column::GoingCount,
+            Expr::col(meets::Column::GoingCount).sub(1),
+        )
         .filter(meets::Column::Id.eq(meet_id));
     if was_checked_in {
-        update = update.col_expr(meets::Column::CheckedInCount, Expr::col(meets::Column::CheckedInCount).sub(1));
+        update = update.col_expr(
+            meets::Column::CheckedInCount,
+            Expr::col(meets::Column::CheckedInCount).sub(1),
+        );
     }
     update.exec(txn).await?;
     Ok(())
@@ -331,7 +423,12 @@ async fn release_seat(txn: &DatabaseTransaction, meet_id: Uuid, was_checked_in: 
 
 /// Seats the longest-waiting attendees while seats are free, in answer order.
 /// Returns an event for each one promoted.
-async fn promote_waitlisted(txn: &DatabaseTransaction, config: &Config, meet: &meets::Model, now: DateTime<Utc>) -> ApiResult<Vec<Event>> {
+async fn promote_waitlisted(
+    txn: &DatabaseTransaction,
+    config: &Config,
+    meet: &meets::Model,
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<Event>> {
     let meet_id = meet.id;
     let mut events = Vec::new();
     loop {
@@ -355,7 +452,12 @@ async fn promote_waitlisted(txn: &DatabaseTransaction, config: &Config, meet: &m
             .exec(txn)
             .await?;
         notices::promoted(txn, config, meet, next.user_id).await?;
-        events.push(meet_activity(ActivityKind::RsvpChanged, meet_id, Some(next.user_id), now));
+        events.push(meet_activity(
+            ActivityKind::RsvpChanged,
+            meet_id,
+            Some(next.user_id),
+            now,
+        ));
     }
     Ok(events)
 }
@@ -370,12 +472,22 @@ fn require_open(meet: &meets::Model, now: DateTime<Utc>) -> ApiResult<()> {
     Ok(())
 }
 
-pub async fn rsvp(services: &Services, viewer: Viewer, meet_id: Uuid, answer: Answer) -> ApiResult<attendances::Model> {
+pub async fn rsvp(
+    services: &Services,
+    viewer: Viewer,
+    meet_id: Uuid,
+    answer: Answer,
+) -> ApiResult<attendances::Model> {
     let user_id = viewer.require()?;
     let txn = begin_write(&services.db).await?;
     let meet = lock_visible(&txn, viewer, meet_id).await?;
-    if meet.visibility == Visibility::InviteOnly && meet.host_id != user_id && !holds_invitation(&txn, meet_id, user_id).await? {
-        return Err(ApiError::Forbidden("only the host and invitees may answer an invite-only meet".into()));
+    if meet.visibility == Visibility::InviteOnly
+        && meet.host_id != user_id
+        && !holds_invitation(&txn, meet_id, user_id).await?
+    {
+        return Err(ApiError::Forbidden(
+            "only the host and invitees may answer an invite-only meet".into(),
+        ));
     }
     let now = Utc::now();
     require_open(&meet, now)?;
@@ -384,7 +496,16 @@ pub async fn rsvp(services: &Services, viewer: Viewer, meet_id: Uuid, answer: An
         .filter(attendances::Column::UserId.eq(user_id))
         .one(&txn)
         .await?;
-    let (attendance, events) = answer_in(&txn, &services.config, &meet, user_id, existing, answer, now).await?;
+    let (attendance, events) = answer_in(
+        &txn,
+        &services.config,
+        &meet,
+        user_id,
+        existing,
+        answer,
+        now,
+    )
+    .await?;
     services.events.commit(txn, events).await?;
     Ok(attendance)
 }
@@ -404,15 +525,20 @@ pub(crate) async fn answer_in(
     let current = existing.as_ref().map(|a| a.status);
     let unchanged = matches!(
         (current, answer),
-        (Some(RsvpStatus::Going | RsvpStatus::Waitlisted), Answer::Going)
-            | (Some(RsvpStatus::Maybe), Answer::Maybe)
+        (
+            Some(RsvpStatus::Going | RsvpStatus::Waitlisted),
+            Answer::Going
+        ) | (Some(RsvpStatus::Maybe), Answer::Maybe)
             | (Some(RsvpStatus::NotGoing), Answer::NotGoing)
     );
     if let (true, Some(existing)) = (unchanged, existing.clone()) {
         return Ok((existing, Vec::new()));
     }
     if meet.host_id == user_id {
-        return Err(ApiError::bad_input("status", "the host is always going; cancel the meet instead"));
+        return Err(ApiError::bad_input(
+            "status",
+            "the host is always going; cancel the meet instead",
+        ));
     }
     let mut events = Vec::new();
     let status = match answer {
@@ -423,7 +549,12 @@ pub(crate) async fn answer_in(
     };
     let was_going = current == Some(RsvpStatus::Going);
     if was_going {
-        release_seat(txn, meet.id, existing.as_ref().is_some_and(|a| a.checked_in_at.is_some())).await?;
+        release_seat(
+            txn,
+            meet.id,
+            existing.as_ref().is_some_and(|a| a.checked_in_at.is_some()),
+        )
+        .await?;
     }
     let attendance = match existing {
         Some(existing) => {
@@ -446,14 +577,23 @@ pub(crate) async fn answer_in(
             .await?
         }
     };
-    events.push(meet_activity(ActivityKind::RsvpChanged, meet.id, Some(user_id), now));
+    events.push(meet_activity(
+        ActivityKind::RsvpChanged,
+        meet.id,
+        Some(user_id),
+        now,
+    ));
     if was_going {
         events.extend(promote_waitlisted(txn, config, meet, now).await?);
     }
     Ok((attendance, events))
 }
 
-async fn holds_invitation(db: &impl ConnectionTrait, meet_id: Uuid, user_id: Uuid) -> ApiResult<bool> {
+async fn holds_invitation(
+    db: &impl ConnectionTrait,
+    meet_id: Uuid,
+    user_id: Uuid,
+) -> ApiResult<bool> {
     use entity::invitations;
     Ok(invitations::Entity::find()
         .filter(invitations::Column::MeetId.eq(meet_id))
@@ -464,7 +604,11 @@ async fn holds_invitation(db: &impl ConnectionTrait, meet_id: Uuid, user_id: Uui
         .is_some())
 }
 
-pub async fn check_in(services: &Services, viewer: Viewer, meet_id: Uuid) -> ApiResult<attendances::Model> {
+pub async fn check_in(
+    services: &Services,
+    viewer: Viewer,
+    meet_id: Uuid,
+) -> ApiResult<attendances::Model> {
     let user_id = viewer.require()?;
     let txn = begin_write(&services.db).await?;
     let meet = lock_visible(&txn, viewer, meet_id).await?;
@@ -484,24 +628,45 @@ pub async fn check_in(services: &Services, viewer: Viewer, meet_id: Uuid) -> Api
         return Ok(attendance);
     }
     if !rules::check_in_open(meet.starts_at, meet.effective_end_at, now) {
-        return Err(ApiError::Conflict("check-in is open from one hour before the start until the meet ends".into()));
+        return Err(ApiError::Conflict(
+            "check-in is open from one hour before the start until the meet ends".into(),
+        ));
     }
     let mut active: attendances::ActiveModel = attendance.into();
     active.checked_in_at = Set(Some(now));
     let attendance = active.update(&txn).await?;
     meets::Entity::update_many()
-        .col_expr(meets::Column::CheckedInCount, Expr::col(meets::Column::CheckedInCount).add(1))
+        .col_expr(
+            meets::Column::CheckedInCount,
+            Expr::col(meets::Column::CheckedInCount).add(1),
+        )
         .filter(meets::Column::Id.eq(meet_id))
         .exec(&txn)
         .await?;
-    services.events.commit(txn, vec![meet_activity(ActivityKind::CheckedIn, meet_id, Some(user_id), now)]).await?;
+    services
+        .events
+        .commit(
+            txn,
+            vec![meet_activity(
+                ActivityKind::CheckedIn,
+                meet_id,
+                Some(user_id),
+                now,
+            )],
+        )
+        .await?;
     Ok(attendance)
 }
 
 /// `lower(column) LIKE '%word%'`, with the word's own wildcards escaped.
 fn contains_word(column: meets::Column, word: &str) -> Condition {
-    let escaped = word.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    Condition::all().add(Func::lower(Expr::col(column)).like(LikeExpr::new(format!("%{escaped}%")).escape('\\')))
+    let escaped = word
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    Condition::all().add(
+        Func::lower(Expr::col(column)).like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
+    )
 }
 
 /// The discovery list: meets the viewer may see, with their hosts, filtered,
@@ -518,7 +683,12 @@ pub async fn list(
             .add(meets::Column::Status.eq(MeetStatus::Scheduled))
             .add(meets::Column::EffectiveEndAt.gt(Utc::now()));
     }
-    if let Some(region) = filter.region.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+    if let Some(region) = filter
+        .region
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+    {
         condition = condition.add(meets::Column::RegionKey.eq(region.to_lowercase()));
     }
     if let Some(after) = filter.starts_after {
@@ -547,7 +717,8 @@ pub async fn list(
     }
     if let Some(near) = filter.near {
         rules::near(near.latitude, near.longitude, near.radius_km)?;
-        let ((lat_lo, lat_hi), lon) = rules::bounding_box((near.latitude, near.longitude), near.radius_km);
+        let ((lat_lo, lat_hi), lon) =
+            rules::bounding_box((near.latitude, near.longitude), near.radius_km);
         condition = condition.add(meets::Column::Latitude.between(lat_lo, lat_hi));
         if let Some((lon_lo, lon_hi)) = lon {
             condition = condition.add(meets::Column::Longitude.between(lon_lo, lon_hi));
@@ -559,22 +730,26 @@ pub async fn list(
 
 async fn page_of_meets(
     db: &impl ConnectionTrait,
-    mut condition: Condition,
+    condition: Condition,
     after: Option<TimeKey>,
     limit: u64,
 ) -> Result<Vec<(meets::Model, users::Model)>, sea_orm::DbErr> {
-    if let Some(key) = after {
-        condition = condition.add(after_time_key(meets::Column::StartsAt, meets::Column::Id, &key, Direction::Ascending));
-    }
-    let rows = meets::Entity::find()
+    let query = meets::Entity::find()
         .find_also_related(users::Entity)
-        .filter(condition)
-        .order_by(meets::Column::StartsAt, Order::Asc)
-        .order_by(meets::Column::Id, Order::Asc)
-        .limit(limit)
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().filter_map(|(meet, host)| host.map(|h| (meet, h))).collect())
+        .filter(condition);
+    let query = keyset(
+        query,
+        meets::Column::StartsAt,
+        meets::Column::Id,
+        Direction::Ascending,
+        after.as_ref(),
+        limit,
+    );
+    let rows = query.all(db).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(meet, host)| host.map(|h| (meet, h)))
+        .collect())
 }
 
 /// The bounding box narrows in SQL; the exact great-circle distance filters
@@ -592,11 +767,20 @@ async fn list_near(
     loop {
         let rows = page_of_meets(db, condition.clone(), after, batch).await?;
         let exhausted = (rows.len() as u64) < batch;
-        after = rows.last().map(|(m, _)| TimeKey { at: m.starts_at, id: m.id });
-        found.extend(rows.into_iter().filter(|(m, _)| match (m.latitude, m.longitude) {
-            (Some(lat), Some(lon)) => rules::distance_km((near.latitude, near.longitude), (lat, lon)) <= near.radius_km,
-            _ => false,
-        }));
+        after = rows.last().map(|(m, _)| TimeKey {
+            at: m.starts_at,
+            id: m.id,
+        });
+        found.extend(
+            rows.into_iter()
+                .filter(|(m, _)| match (m.latitude, m.longitude) {
+                    (Some(lat), Some(lon)) => {
+                        rules::distance_km((near.latitude, near.longitude), (lat, lon))
+                            <= near.radius_km
+                    }
+                    _ => false,
+                }),
+        );
         if found.len() >= wanted || exhausted {
             found.truncate(wanted);
             return Ok(found);
@@ -605,18 +789,26 @@ async fn list_near(
 }
 
 /// Meets a user hosts that the viewer may see, latest start first.
-pub async fn hosted_by(db: &impl ConnectionTrait, viewer: Viewer, host_id: Uuid, page: &Page<TimeKey>) -> ApiResult<Vec<meets::Model>> {
-    let mut condition = Condition::all().add(visibility::condition(viewer)).add(meets::Column::HostId.eq(host_id));
-    if let Some(key) = &page.after {
-        condition = condition.add(after_time_key(meets::Column::StartsAt, meets::Column::Id, key, Direction::Descending));
-    }
-    Ok(meets::Entity::find()
-        .filter(condition)
-        .order_by(meets::Column::StartsAt, Order::Desc)
-        .order_by(meets::Column::Id, Order::Desc)
-        .limit(page.limit())
-        .all(db)
-        .await?)
+pub async fn hosted_by(
+    db: &impl ConnectionTrait,
+    viewer: Viewer,
+    host_id: Uuid,
+    page: &Page<TimeKey>,
+) -> ApiResult<Vec<meets::Model>> {
+    let query = meets::Entity::find().filter(
+        Condition::all()
+            .add(visibility::condition(viewer))
+            .add(meets::Column::HostId.eq(host_id)),
+    );
+    let query = keyset(
+        query,
+        meets::Column::StartsAt,
+        meets::Column::Id,
+        Direction::Descending,
+        page.after.as_ref(),
+        page.limit(),
+    );
+    Ok(query.all(db).await?)
 }
 
 /// The meets a user answered GOING, MAYBE or WAITLISTED and that have not
@@ -628,38 +820,58 @@ pub async fn attending(
     page: &Page<TimeKey>,
 ) -> ApiResult<Vec<(attendances::Model, meets::Model)>> {
     if viewer.user_id() != Some(user_id) {
-        return Err(ApiError::Forbidden("only the user themself may see what they attend".into()));
+        return Err(ApiError::Forbidden(
+            "only the user themself may see what they attend".into(),
+        ));
     }
-    let mut condition = Condition::all()
+    let condition = Condition::all()
         .add(visibility::condition(viewer))
         .add(attendances::Column::UserId.eq(user_id))
-        .add(attendances::Column::Status.is_in([RsvpStatus::Going, RsvpStatus::Maybe, RsvpStatus::Waitlisted]))
+        .add(attendances::Column::Status.is_in([
+            RsvpStatus::Going,
+            RsvpStatus::Maybe,
+            RsvpStatus::Waitlisted,
+        ]))
         .add(meets::Column::EffectiveEndAt.gt(Utc::now()));
-    if let Some(key) = &page.after {
-        condition = condition.add(after_time_key(meets::Column::StartsAt, meets::Column::Id, key, Direction::Ascending));
-    }
-    let rows = attendances::Entity::find()
+    let query = attendances::Entity::find()
         .find_also_related(meets::Entity)
-        .filter(condition)
-        .order_by(meets::Column::StartsAt, Order::Asc)
-        .order_by(meets::Column::Id, Order::Asc)
-        .limit(page.limit())
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().filter_map(|(attendance, meet)| meet.map(|m| (attendance, m))).collect())
+        .filter(condition);
+    let query = keyset(
+        query,
+        meets::Column::StartsAt,
+        meets::Column::Id,
+        Direction::Ascending,
+        page.after.as_ref(),
+        page.limit(),
+    );
+    let rows = query.all(db).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(attendance, meet)| meet.map(|m| (attendance, m)))
+        .collect())
 }
 
 /// `0` for GOING, `1` for every other answer: attendees list GOING first.
 fn attendee_rank() -> Expr {
-    Expr::case(Expr::col((attendances::Entity, attendances::Column::Status)).eq("GOING"), 0)
-        .finally(1)
-        .into()
+    Expr::case(
+        Expr::col((attendances::Entity, attendances::Column::Status)).eq("GOING"),
+        0,
+    )
+    .finally(1)
+    .into()
 }
 
 pub fn attendee_key(attendance: &attendances::Model) -> RankedTimeKey {
     RankedTimeKey {
-        rank: if attendance.status == RsvpStatus::Going { 0 } else { 1 },
-        key: TimeKey { at: attendance.responded_at, id: attendance.id },
+        rank: if attendance.status == RsvpStatus::Going {
+            0
+        } else {
+            1
+        },
+        key: TimeKey {
+            at: attendance.responded_at,
+            id: attendance.id,
+        },
     }
 }
 
@@ -678,7 +890,12 @@ pub async fn attendees(
         None => condition.add(attendances::Column::Status.ne(RsvpStatus::NotGoing)),
     };
     if let Some(key) = &page.after {
-        condition = condition.add(after_ranked_key(attendee_rank(), attendances::Column::RespondedAt, attendances::Column::Id, key));
+        condition = condition.add(after_ranked_key(
+            attendee_rank(),
+            attendances::Column::RespondedAt,
+            attendances::Column::Id,
+            key,
+        ));
     }
     let rows = attendances::Entity::find()
         .find_also_related(users::Entity)
@@ -689,5 +906,8 @@ pub async fn attendees(
         .limit(page.limit())
         .all(db)
         .await?;
-    Ok(rows.into_iter().filter_map(|(attendance, user)| user.map(|u| (attendance, u))).collect())
+    Ok(rows
+        .into_iter()
+        .filter_map(|(attendance, user)| user.map(|u| (attendance, u)))
+        .collect())
 }

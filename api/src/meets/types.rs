@@ -1,6 +1,8 @@
 //! GraphQL types of meets.
 
-use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, connection::Connection};
+use async_graphql::{
+    Context, Enum, ID, InputObject, MaybeUndefined, Object, connection::Connection,
+};
 use chrono::{DateTime, Utc};
 use entity::{attendances, meets, users};
 
@@ -80,7 +82,10 @@ impl RsvpStatus {
             Self::Going => Ok(Answer::Going),
             Self::Maybe => Ok(Answer::Maybe),
             Self::NotGoing => Ok(Answer::NotGoing),
-            Self::Waitlisted => Err(ApiError::bad_input("status", "WAITLISTED is given by the server, not an answer")),
+            Self::Waitlisted => Err(ApiError::bad_input(
+                "status",
+                "WAITLISTED is given by the server, not an answer",
+            )),
         }
     }
 }
@@ -97,13 +102,21 @@ pub struct Meet {
 
 impl From<meets::Model> for Meet {
     fn from(model: meets::Model) -> Self {
-        Self { model, host: None, viewer_attendance: None }
+        Self {
+            model,
+            host: None,
+            viewer_attendance: None,
+        }
     }
 }
 
 impl Meet {
     pub fn with_host(model: meets::Model, host: users::Model) -> Self {
-        Self { model, host: Some(host), viewer_attendance: None }
+        Self {
+            model,
+            host: Some(host),
+            viewer_attendance: None,
+        }
     }
 }
 
@@ -181,7 +194,9 @@ impl Meet {
 
     /// `capacity - goingCount`; `null` without a capacity.
     async fn spots_left(&self) -> Option<i32> {
-        self.model.capacity.map(|c| (c - self.model.going_count).max(0))
+        self.model
+            .capacity
+            .map(|c| (c - self.model.going_count).max(0))
     }
 
     async fn cancellation_reason(&self) -> Option<&str> {
@@ -201,16 +216,25 @@ impl Meet {
             return Ok(User::from(host.clone()));
         }
         let host = ctx.loaders().users.load_one(self.model.host_id).await?;
-        Ok(User::from(host.ok_or_else(|| ApiError::internal(anyhow::anyhow!("meet {} has no host", self.model.id)))?))
+        Ok(User::from(host.ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!("meet {} has no host", self.model.id))
+        })?))
     }
 
     /// The viewer's own answer; `null` when none or anonymous.
     async fn viewer_attendance(&self, ctx: &Context<'_>) -> FieldResult<Option<Attendance>> {
         if let Some(preloaded) = &self.viewer_attendance {
-            return Ok(preloaded.clone().map(|a| Attendance::with_meet(a, self.model.clone())));
+            return Ok(preloaded
+                .clone()
+                .map(|a| Attendance::with_meet(a, self.model.clone())));
         }
-        let Some(loader) = &ctx.loaders().viewer_attendance else { return Ok(None) };
-        Ok(loader.load_one(self.model.id).await?.map(|a| Attendance::with_meet(a, self.model.clone())))
+        let Some(loader) = &ctx.loaders().viewer_attendance else {
+            return Ok(None);
+        };
+        Ok(loader
+            .load_one(self.model.id)
+            .await?
+            .map(|a| Attendance::with_meet(a, self.model.clone())))
     }
 
     /// Answers, GOING first, then by answer time. Without `status`, those
@@ -223,16 +247,27 @@ impl Meet {
         after: Option<String>,
     ) -> FieldResult<Connection<String, Attendance>> {
         let page = pagination::page(first, after)?;
-        let rows = service::attendees(ctx.db(), self.model.id, status.map(Into::into), &page).await?;
-        Ok(pagination::connection(rows, page.first, |(a, _)| service::attendee_key(a), |(a, u)| Attendance {
-            model: a,
-            user: Some(u),
-            meet: Some(self.model.clone()),
-        }))
+        let rows =
+            service::attendees(ctx.db(), self.model.id, status.map(Into::into), &page).await?;
+        Ok(pagination::connection(
+            rows,
+            page.first,
+            |(a, _)| service::attendee_key(a),
+            |(a, u)| Attendance {
+                model: a,
+                user: Some(u),
+                meet: Some(self.model.clone()),
+            },
+        ))
     }
 
     /// Stories about this meet, newest first.
-    async fn stories(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> FieldResult<Connection<String, Story>> {
+    async fn stories(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> FieldResult<Connection<String, Story>> {
         crate::stories::types::list(ctx, Some(self.model.id), None, first, after).await
     }
 
@@ -257,11 +292,19 @@ pub struct Attendance {
 
 impl Attendance {
     pub fn new(model: attendances::Model) -> Self {
-        Self { model, user: None, meet: None }
+        Self {
+            model,
+            user: None,
+            meet: None,
+        }
     }
 
     pub fn with_meet(model: attendances::Model, meet: meets::Model) -> Self {
-        Self { model, user: None, meet: Some(meet) }
+        Self {
+            model,
+            user: None,
+            meet: Some(meet),
+        }
     }
 }
 
@@ -402,7 +445,11 @@ impl From<MeetFilter> for Filter {
             starts_before: input.starts_before,
             search: input.search,
             host_handle: input.host_handle,
-            near: input.near.map(|n| Near { latitude: n.latitude, longitude: n.longitude, radius_km: n.radius_km }),
+            near: input.near.map(|n| Near {
+                latitude: n.latitude,
+                longitude: n.longitude,
+                radius_km: n.radius_km,
+            }),
             include_past: input.include_past.unwrap_or(false),
         }
     }

@@ -10,18 +10,24 @@ use entity::{
     invitations::{self, InvitationStatus},
     meets::{self, Visibility},
 };
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect, QueryTrait, sea_query::IntoCondition};
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
+    sea_query::IntoCondition,
+};
 use uuid::Uuid;
 
 use crate::auth::Viewer;
 
 /// Invitation states that let their invitee see an INVITE_ONLY meet.
-pub const SEEING_INVITATIONS: [InvitationStatus; 2] = [InvitationStatus::Pending, InvitationStatus::Accepted];
+pub const SEEING_INVITATIONS: [InvitationStatus; 2] =
+    [InvitationStatus::Pending, InvitationStatus::Accepted];
 
 /// A condition on `meets` rows: those the viewer may see.
 pub fn condition(viewer: Viewer) -> Condition {
     match viewer {
-        Viewer::Anonymous => meets::Column::Visibility.eq(Visibility::Public).into_condition(),
+        Viewer::Anonymous => meets::Column::Visibility
+            .eq(Visibility::Public)
+            .into_condition(),
         Viewer::User { .. } if viewer.is_admin() => Condition::all(),
         Viewer::User { id, .. } => Condition::any()
             .add(meets::Column::Visibility.eq(Visibility::Public))
@@ -46,7 +52,9 @@ pub fn can_see(meet: &meets::Model, viewer: Viewer, invitees: &HashSet<Uuid>) ->
     match (meet.visibility, viewer) {
         (Visibility::Public, _) => true,
         (Visibility::InviteOnly, Viewer::Anonymous) => false,
-        (Visibility::InviteOnly, Viewer::User { id, .. }) => viewer.is_admin() || meet.host_id == id || invitees.contains(&id),
+        (Visibility::InviteOnly, Viewer::User { id, .. }) => {
+            viewer.is_admin() || meet.host_id == id || invitees.contains(&id)
+        }
     }
 }
 
@@ -87,15 +95,34 @@ mod tests {
 
     #[test]
     fn invite_only_meets_are_seen_by_host_invitees_and_admins() {
-        let (host, invitee, stranger, admin) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let (host, invitee, stranger, admin) = (
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+        );
         let private = meet(Visibility::InviteOnly, host);
         let invitees = HashSet::from([invitee]);
-        let user = |id| Viewer::User { id, role: Role::Member };
+        let user = |id| Viewer::User {
+            id,
+            role: Role::Member,
+        };
         assert!(can_see(&private, user(host), &invitees));
         assert!(can_see(&private, user(invitee), &invitees));
-        assert!(can_see(&private, Viewer::User { id: admin, role: Role::Admin }, &invitees));
+        assert!(can_see(
+            &private,
+            Viewer::User {
+                id: admin,
+                role: Role::Admin
+            },
+            &invitees
+        ));
         assert!(!can_see(&private, user(stranger), &invitees));
         assert!(!can_see(&private, Viewer::Anonymous, &invitees));
-        assert!(can_see(&meet(Visibility::Public, host), Viewer::Anonymous, &HashSet::new()));
+        assert!(can_see(
+            &meet(Visibility::Public, host),
+            Viewer::Anonymous,
+            &HashSet::new()
+        ));
     }
 }

@@ -14,7 +14,11 @@ pub struct Message {
 }
 
 fn escape(raw: &str) -> String {
-    raw.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    raw.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 /// "Tuesday 1 December 2026, 19:00 EST", in the meet's zone (or the default).
@@ -25,7 +29,10 @@ pub fn local_time(config: &Config, meet: &meets::Model) -> String {
         .or(Some(config.default_time_zone.as_str()))
         .and_then(|z| z.parse().ok())
         .unwrap_or(chrono_tz::UTC);
-    meet.starts_at.with_timezone(&zone).format("%A %-d %B %Y, %H:%M %Z").to_string()
+    meet.starts_at
+        .with_timezone(&zone)
+        .format("%A %-d %B %Y, %H:%M %Z")
+        .to_string()
 }
 
 fn venue(meet: &meets::Model) -> String {
@@ -39,12 +46,20 @@ fn venue(meet: &meets::Model) -> String {
 /// an optional link.
 fn compose(subject: String, lines: &[String], link: Option<&str>) -> Message {
     let mut text = lines.join("\n\n");
-    let mut html = lines.iter().map(|l| format!("<p>{}</p>", escape(l))).collect::<Vec<_>>().join("\n");
+    let mut html = lines
+        .iter()
+        .map(|l| format!("<p>{}</p>", escape(l)))
+        .collect::<Vec<_>>()
+        .join("\n");
     if let Some(link) = link {
         text.push_str(&format!("\n\n{link}\n"));
         html.push_str(&format!("\n<p><a href=\"{0}\">{0}</a></p>", escape(link)));
     }
-    Message { subject, text, html: format!("<!doctype html>\n<html><body>\n{html}\n</body></html>\n") }
+    Message {
+        subject,
+        text,
+        html: format!("<!doctype html>\n<html><body>\n{html}\n</body></html>\n"),
+    }
 }
 
 pub fn invitation(
@@ -64,18 +79,32 @@ pub fn invitation(
         lines.push(format!("{} says: {note}", inviter.display_name));
     }
     lines.push(if claim {
-        "Open this link to join Tweet Meet and accept or decline (it works once, for 30 days):".to_owned()
+        "Open this link to join Tweet Meet and accept or decline (it works once, for 30 days):"
+            .to_owned()
     } else {
         "Answer in Tweet Meet:".to_owned()
     });
-    compose(format!("{} invited you to {}", inviter.display_name, meet.title), &lines, Some(link))
+    compose(
+        format!("{} invited you to {}", inviter.display_name, meet.title),
+        &lines,
+        Some(link),
+    )
 }
 
 pub fn meet_changed(config: &Config, meet: &meets::Model, change: MeetChange) -> Message {
     let (subject, headline) = match change {
-        MeetChange::Cancelled => (format!("Cancelled: {}", meet.title), format!("{} has been cancelled.", meet.title)),
-        MeetChange::Rescheduled => (format!("New time: {}", meet.title), format!("{} has a new time.", meet.title)),
-        MeetChange::Moved => (format!("New venue: {}", meet.title), format!("{} has a new venue.", meet.title)),
+        MeetChange::Cancelled => (
+            format!("Cancelled: {}", meet.title),
+            format!("{} has been cancelled.", meet.title),
+        ),
+        MeetChange::Rescheduled => (
+            format!("New time: {}", meet.title),
+            format!("{} has a new time.", meet.title),
+        ),
+        MeetChange::Moved => (
+            format!("New venue: {}", meet.title),
+            format!("{} has a new venue.", meet.title),
+        ),
     };
     let mut lines = vec![headline];
     if change == MeetChange::Cancelled {
@@ -86,7 +115,11 @@ pub fn meet_changed(config: &Config, meet: &meets::Model, change: MeetChange) ->
         lines.push(format!("When: {}", local_time(config, meet)));
         lines.push(format!("Where: {}", venue(meet)));
     }
-    let link = format!("{}/meets/{}", config.public_url.trim_end_matches('/'), meet.id);
+    let link = format!(
+        "{}/meets/{}",
+        config.public_url.trim_end_matches('/'),
+        meet.id
+    );
     compose(subject, &lines, Some(&link))
 }
 
@@ -96,14 +129,34 @@ pub fn promoted(config: &Config, meet: &meets::Model) -> Message {
         format!("When: {}", local_time(config, meet)),
         format!("Where: {}", venue(meet)),
     ];
-    let link = format!("{}/meets/{}", config.public_url.trim_end_matches('/'), meet.id);
+    let link = format!(
+        "{}/meets/{}",
+        config.public_url.trim_end_matches('/'),
+        meet.id
+    );
     compose(format!("You're in: {}", meet.title), &lines, Some(&link))
 }
 
-pub fn story_about_meet(config: &Config, meet: &meets::Model, story: &stories::Model, author: &users::Model) -> Message {
-    let lines = vec![format!("{} wrote about {}: {}", author.display_name, meet.title, story.title)];
-    let link = format!("{}/stories/{}", config.public_url.trim_end_matches('/'), story.id);
-    compose(format!("{} wrote about {}", author.display_name, meet.title), &lines, Some(&link))
+pub fn story_about_meet(
+    config: &Config,
+    meet: &meets::Model,
+    story: &stories::Model,
+    author: &users::Model,
+) -> Message {
+    let lines = vec![format!(
+        "{} wrote about {}: {}",
+        author.display_name, meet.title, story.title
+    )];
+    let link = format!(
+        "{}/stories/{}",
+        config.public_url.trim_end_matches('/'),
+        story.id
+    );
+    compose(
+        format!("{} wrote about {}", author.display_name, meet.title),
+        &lines,
+        Some(&link),
+    )
 }
 
 #[cfg(test)]
@@ -112,8 +165,16 @@ mod tests {
 
     #[test]
     fn html_is_escaped() {
-        let message = compose("s".into(), &["<script>alert(1)</script> & co".into()], Some("http://x/?a=1&b=2"));
-        assert!(message.html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; co"));
+        let message = compose(
+            "s".into(),
+            &["<script>alert(1)</script> & co".into()],
+            Some("http://x/?a=1&b=2"),
+        );
+        assert!(
+            message
+                .html
+                .contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; co")
+        );
         assert!(message.html.contains("http://x/?a=1&amp;b=2"));
         assert!(message.text.contains("http://x/?a=1&b=2"));
     }

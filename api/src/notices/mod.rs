@@ -11,7 +11,9 @@ use entity::{
     attendances::{self, RsvpStatus},
     invitations, meets, notices, stories, users,
 };
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+};
 use uuid::Uuid;
 
 use crate::{config::Config, error::ApiResult};
@@ -19,7 +21,12 @@ use crate::{config::Config, error::ApiResult};
 pub use messages::Message;
 
 /// Writes one notice to the outbox, inside the caller's transaction.
-pub async fn enqueue(db: &impl ConnectionTrait, kind: &str, recipient: &str, message: Message) -> ApiResult<()> {
+pub async fn enqueue(
+    db: &impl ConnectionTrait,
+    kind: &str,
+    recipient: &str,
+    message: Message,
+) -> ApiResult<()> {
     let now = Utc::now();
     notices::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -51,10 +58,24 @@ pub async fn invitation_by_email(
     meet: &meets::Model,
     claim_token: &str,
 ) -> ApiResult<()> {
-    let Some(email) = &invitation.email else { return Ok(()) };
-    let Some(inviter) = user(db, invitation.inviter_id).await? else { return Ok(()) };
-    let link = format!("{}/invitations/claim?token={claim_token}", config.public_url.trim_end_matches('/'));
-    let message = messages::invitation(config, meet, &inviter, invitation.message.as_deref(), &link, true);
+    let Some(email) = &invitation.email else {
+        return Ok(());
+    };
+    let Some(inviter) = user(db, invitation.inviter_id).await? else {
+        return Ok(());
+    };
+    let link = format!(
+        "{}/invitations/claim?token={claim_token}",
+        config.public_url.trim_end_matches('/')
+    );
+    let message = messages::invitation(
+        config,
+        meet,
+        &inviter,
+        invitation.message.as_deref(),
+        &link,
+        true,
+    );
     enqueue(db, "invitation_email", email, message).await
 }
 
@@ -65,14 +86,31 @@ pub async fn invitation_to_member(
     invitation: &invitations::Model,
     meet: &meets::Model,
 ) -> ApiResult<()> {
-    let Some(invitee_id) = invitation.invitee_id else { return Ok(()) };
-    let Some(invitee) = user(db, invitee_id).await? else { return Ok(()) };
+    let Some(invitee_id) = invitation.invitee_id else {
+        return Ok(());
+    };
+    let Some(invitee) = user(db, invitee_id).await? else {
+        return Ok(());
+    };
     if !invitee.email_notices {
         return Ok(());
     }
-    let Some(inviter) = user(db, invitation.inviter_id).await? else { return Ok(()) };
-    let link = format!("{}/meets/{}", config.public_url.trim_end_matches('/'), meet.id);
-    let message = messages::invitation(config, meet, &inviter, invitation.message.as_deref(), &link, false);
+    let Some(inviter) = user(db, invitation.inviter_id).await? else {
+        return Ok(());
+    };
+    let link = format!(
+        "{}/meets/{}",
+        config.public_url.trim_end_matches('/'),
+        meet.id
+    );
+    let message = messages::invitation(
+        config,
+        meet,
+        &inviter,
+        invitation.message.as_deref(),
+        &link,
+        false,
+    );
     enqueue(db, "invitation_member", &invitee.email, message).await
 }
 
@@ -109,19 +147,48 @@ pub async fn meet_changed(
 }
 
 /// A waitlisted attendee got a seat.
-pub async fn promoted(db: &impl ConnectionTrait, config: &Config, meet: &meets::Model, user_id: Uuid) -> ApiResult<()> {
-    let Some(attendee) = user(db, user_id).await? else { return Ok(()) };
-    enqueue(db, "promoted", &attendee.email, messages::promoted(config, meet)).await
+pub async fn promoted(
+    db: &impl ConnectionTrait,
+    config: &Config,
+    meet: &meets::Model,
+    user_id: Uuid,
+) -> ApiResult<()> {
+    let Some(attendee) = user(db, user_id).await? else {
+        return Ok(());
+    };
+    enqueue(
+        db,
+        "promoted",
+        &attendee.email,
+        messages::promoted(config, meet),
+    )
+    .await
 }
 
 /// Someone wrote about a meet: its host hears of it (unless they wrote it).
-pub async fn story_about_meet(db: &impl ConnectionTrait, config: &Config, story: &stories::Model, meet_id: Uuid) -> ApiResult<()> {
-    let Some(meet) = meets::Entity::find_by_id(meet_id).one(db).await? else { return Ok(()) };
+pub async fn story_about_meet(
+    db: &impl ConnectionTrait,
+    config: &Config,
+    story: &stories::Model,
+    meet_id: Uuid,
+) -> ApiResult<()> {
+    let Some(meet) = meets::Entity::find_by_id(meet_id).one(db).await? else {
+        return Ok(());
+    };
     if meet.host_id == story.author_id {
         return Ok(());
     }
-    let (Some(host), Some(author)) = (user(db, meet.host_id).await?, user(db, story.author_id).await?) else {
+    let (Some(host), Some(author)) = (
+        user(db, meet.host_id).await?,
+        user(db, story.author_id).await?,
+    ) else {
         return Ok(());
     };
-    enqueue(db, "story_about_meet", &host.email, messages::story_about_meet(config, &meet, story, &author)).await
+    enqueue(
+        db,
+        "story_about_meet",
+        &host.email,
+        messages::story_about_meet(config, &meet, story, &author),
+    )
+    .await
 }

@@ -23,7 +23,9 @@ impl Transport {
     pub fn from_config(smtp_url: Option<&str>, mail_dir: PathBuf) -> anyhow::Result<Self> {
         match smtp_url {
             Some(url) => Ok(Self::Smtp(
-                AsyncSmtpTransport::<Tokio1Executor>::from_url(url).context("TWEETMEET_SMTP_URL is not a valid SMTP URL")?.build(),
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .context("TWEETMEET_SMTP_URL is not a valid SMTP URL")?
+                    .build(),
             )),
             None => Ok(Self::Files(mail_dir)),
         }
@@ -38,11 +40,20 @@ impl Transport {
 
     pub async fn send(&self, from: &str, notice: &notices::Model) -> anyhow::Result<()> {
         let message = lettre::Message::builder()
-            .from(from.parse::<Mailbox>().context("TWEETMEET_MAIL_FROM is not a mailbox")?)
-            .to(notice.recipient.parse::<Mailbox>().context("recipient is not a mailbox")?)
+            .from(
+                from.parse::<Mailbox>()
+                    .context("TWEETMEET_MAIL_FROM is not a mailbox")?,
+            )
+            .to(notice
+                .recipient
+                .parse::<Mailbox>()
+                .context("recipient is not a mailbox")?)
             .subject(&notice.subject)
             .message_id(Some(format!("<{}@tweetmeet>", notice.id)))
-            .multipart(MultiPart::alternative_plain_html(notice.body_text.clone(), notice.body_html.clone()))?;
+            .multipart(MultiPart::alternative_plain_html(
+                notice.body_text.clone(),
+                notice.body_html.clone(),
+            ))?;
         match self {
             Self::Smtp(transport) => {
                 transport.send(message).await?;
@@ -50,7 +61,8 @@ impl Transport {
             Self::Files(dir) => {
                 tokio::fs::create_dir_all(dir).await?;
                 // Named by the notice's id: a retried write overwrites, never duplicates.
-                tokio::fs::write(dir.join(format!("{}.eml", notice.id)), message.formatted()).await?;
+                tokio::fs::write(dir.join(format!("{}.eml", notice.id)), message.formatted())
+                    .await?;
             }
         }
         Ok(())

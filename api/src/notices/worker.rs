@@ -6,13 +6,13 @@
 
 use std::time::Duration;
 
+use super::transport::Transport;
 use chrono::Utc;
 use entity::notices;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, QueryFilter, Statement,
-    sea_query::Expr,
+    ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
+    Statement, sea_query::Expr,
 };
-use super::transport::Transport;
 
 const BATCH: i64 = 20;
 /// How long a claimed notice is held before another worker may retry it.
@@ -22,7 +22,9 @@ const IDLE_POLL: Duration = Duration::from_millis(500);
 
 /// Seconds to wait before attempt `attempts + 1`: 2, 4, 8, … up to an hour.
 pub fn backoff_secs(attempts: i32) -> i64 {
-    2_i64.saturating_pow(attempts.clamp(1, 20) as u32).min(MAX_BACKOFF_SECS)
+    2_i64
+        .saturating_pow(attempts.clamp(1, 20) as u32)
+        .min(MAX_BACKOFF_SECS)
 }
 
 /// Claims up to `BATCH` due notices for this worker.
@@ -36,10 +38,17 @@ async fn claim(db: &DatabaseConnection) -> Result<Vec<notices::Model>, sea_orm::
             "SELECT * FROM notices WHERE sent_at IS NULL AND next_attempt_at <= $1 \
              ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED"
         }
-        _ => "SELECT * FROM notices WHERE sent_at IS NULL AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2",
+        _ => {
+            "SELECT * FROM notices WHERE sent_at IS NULL AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2"
+        }
     };
-    let due =
-        notices::Model::find_by_statement(Statement::from_sql_and_values(backend, sql, [now.into(), BATCH.into()])).all(&txn).await?;
+    let due = notices::Model::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [now.into(), BATCH.into()],
+    ))
+    .all(&txn)
+    .await?;
     if !due.is_empty() {
         notices::Entity::update_many()
             .col_expr(notices::Column::NextAttemptAt, Expr::value(lease_until))
@@ -51,7 +60,12 @@ async fn claim(db: &DatabaseConnection) -> Result<Vec<notices::Model>, sea_orm::
     Ok(due)
 }
 
-async fn deliver(db: &DatabaseConnection, transport: &Transport, from: &str, notice: notices::Model) -> Result<(), sea_orm::DbErr> {
+async fn deliver(
+    db: &DatabaseConnection,
+    transport: &Transport,
+    from: &str,
+    notice: notices::Model,
+) -> Result<(), sea_orm::DbErr> {
     let attempts = notice.attempts + 1;
     let update = notices::Entity::update_many().filter(notices::Column::Id.eq(notice.id));
     match transport.send(from, &notice).await {

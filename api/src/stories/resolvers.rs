@@ -36,8 +36,12 @@ impl StoriesQuery {
     }
 
     async fn story(&self, ctx: &Context<'_>, id: ID) -> FieldResult<Option<Story>> {
-        let Ok(id) = parse_id(&id, "story") else { return Ok(None) };
-        Ok(service::find_visible(ctx.db(), ctx.viewer(), id).await?.map(Story::from))
+        let Ok(id) = parse_id(&id, "story") else {
+            return Ok(None);
+        };
+        Ok(service::find_visible(ctx.db(), ctx.viewer(), id)
+            .await?
+            .map(Story::from))
     }
 }
 
@@ -46,18 +50,40 @@ pub struct StoriesMutation;
 
 #[Object]
 impl StoriesMutation {
-    async fn publish_story(&self, ctx: &Context<'_>, input: PublishStoryInput) -> FieldResult<Story> {
+    async fn publish_story(
+        &self,
+        ctx: &Context<'_>,
+        input: PublishStoryInput,
+    ) -> FieldResult<Story> {
         let meet_id = match &input.meet_id {
-            Some(id) => Some(parse_id(id, "meet").map_err(|_| ApiError::bad_input("meetId", "no such meet"))?),
+            Some(id) => Some(
+                parse_id(id, "meet").map_err(|_| ApiError::bad_input("meetId", "no such meet"))?,
+            ),
             None => None,
         };
-        Ok(Story::from(service::publish(ctx.services(), ctx.viewer(), &input.title, input.body, meet_id).await?))
+        Ok(Story::from(
+            service::publish(
+                ctx.services(),
+                ctx.viewer(),
+                &input.title,
+                input.body,
+                meet_id,
+            )
+            .await?,
+        ))
     }
 
     /// The author only.
-    async fn update_story(&self, ctx: &Context<'_>, id: ID, input: UpdateStoryInput) -> FieldResult<Story> {
+    async fn update_story(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateStoryInput,
+    ) -> FieldResult<Story> {
         let id = parse_id(&id, "story")?;
-        Ok(Story::from(service::update(ctx.db(), ctx.viewer(), id, input.title, input.body).await?))
+        Ok(Story::from(
+            service::update(ctx.db(), ctx.viewer(), id, input.title, input.body).await?,
+        ))
     }
 
     /// The author or an administrator.

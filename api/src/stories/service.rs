@@ -4,8 +4,8 @@
 use chrono::Utc;
 use entity::{meets, stories, users};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, Order, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
+    QueryFilter, QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 
@@ -14,7 +14,7 @@ use crate::{
     db::begin_write,
     error::{ApiError, ApiResult},
     events::{ActivityKind, Event},
-    graphql::pagination::{Direction, Page, TimeKey, after_time_key},
+    graphql::pagination::{Direction, Page, TimeKey, keyset},
     meets::{service as meets_service, visibility},
     state::Services,
 };
@@ -29,7 +29,9 @@ fn visible(viewer: Viewer) -> Condition {
         .column(meets::Column::Id)
         .filter(visibility::condition(viewer))
         .into_query();
-    Condition::any().add(stories::Column::MeetId.is_null()).add(stories::Column::MeetId.in_subquery(visible_meets))
+    Condition::any()
+        .add(stories::Column::MeetId.is_null())
+        .add(stories::Column::MeetId.in_subquery(visible_meets))
 }
 
 fn title(raw: &str) -> ApiResult<String> {
@@ -37,14 +39,20 @@ fn title(raw: &str) -> ApiResult<String> {
     if (1..=TITLE_MAX).contains(&value.chars().count()) {
         Ok(value.to_owned())
     } else {
-        Err(ApiError::bad_input("title", format!("title must be 1 to {TITLE_MAX} characters")))
+        Err(ApiError::bad_input(
+            "title",
+            format!("title must be 1 to {TITLE_MAX} characters"),
+        ))
     }
 }
 
 /// The body is kept exactly as written (Markdown is plain text to us).
 fn body(raw: String) -> ApiResult<String> {
     if raw.trim().is_empty() || raw.chars().count() > BODY_MAX {
-        return Err(ApiError::bad_input("body", format!("body must be 1 to {BODY_MAX} characters")));
+        return Err(ApiError::bad_input(
+            "body",
+            format!("body must be 1 to {BODY_MAX} characters"),
+        ));
     }
     Ok(raw)
 }
@@ -61,7 +69,9 @@ pub async fn publish(
     let body = body(body_raw)?;
     let txn = begin_write(&services.db).await?;
     if let Some(meet_id) = meet_id
-        && meets_service::find_visible(&txn, viewer, meet_id).await?.is_none()
+        && meets_service::find_visible(&txn, viewer, meet_id)
+            .await?
+            .is_none()
     {
         return Err(ApiError::bad_input("meetId", "no such meet"));
     }
@@ -92,8 +102,15 @@ pub async fn publish(
     Ok(story)
 }
 
-pub async fn find_visible(db: &impl ConnectionTrait, viewer: Viewer, id: Uuid) -> ApiResult<Option<stories::Model>> {
-    Ok(stories::Entity::find_by_id(id).filter(visible(viewer)).one(db).await?)
+pub async fn find_visible(
+    db: &impl ConnectionTrait,
+    viewer: Viewer,
+    id: Uuid,
+) -> ApiResult<Option<stories::Model>> {
+    Ok(stories::Entity::find_by_id(id)
+        .filter(visible(viewer))
+        .one(db)
+        .await?)
 }
 
 pub async fn update(
@@ -104,9 +121,13 @@ pub async fn update(
     new_body: Option<String>,
 ) -> ApiResult<stories::Model> {
     let user_id = viewer.require()?;
-    let story = find_visible(db, viewer, id).await?.ok_or_else(|| ApiError::not_found("story"))?;
+    let story = find_visible(db, viewer, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("story"))?;
     if story.author_id != user_id {
-        return Err(ApiError::Forbidden("only the author may edit a story".into()));
+        return Err(ApiError::Forbidden(
+            "only the author may edit a story".into(),
+        ));
     }
     let mut active: stories::ActiveModel = story.into();
     if let Some(value) = new_title {
@@ -121,9 +142,13 @@ pub async fn update(
 
 pub async fn delete(db: &impl ConnectionTrait, viewer: Viewer, id: Uuid) -> ApiResult<bool> {
     let user_id = viewer.require()?;
-    let story = find_visible(db, viewer, id).await?.ok_or_else(|| ApiError::not_found("story"))?;
+    let story = find_visible(db, viewer, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("story"))?;
     if story.author_id != user_id && !viewer.is_admin() {
-        return Err(ApiError::Forbidden("only the author or an administrator may delete a story".into()));
+        return Err(ApiError::Forbidden(
+            "only the author or an administrator may delete a story".into(),
+        ));
     }
     stories::Entity::delete_by_id(story.id).exec(db).await?;
     Ok(true)
@@ -145,16 +170,20 @@ pub async fn list(
     if let Some(author_id) = author_id {
         condition = condition.add(stories::Column::AuthorId.eq(author_id));
     }
-    if let Some(key) = &page.after {
-        condition = condition.add(after_time_key(stories::Column::PublishedAt, stories::Column::Id, key, Direction::Descending));
-    }
-    let rows = stories::Entity::find()
+    let query = stories::Entity::find()
         .find_also_related(users::Entity)
-        .filter(condition)
-        .order_by(stories::Column::PublishedAt, Order::Desc)
-        .order_by(stories::Column::Id, Order::Desc)
-        .limit(page.limit())
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().filter_map(|(story, author)| author.map(|a| (story, a))).collect())
+        .filter(condition);
+    let query = keyset(
+        query,
+        stories::Column::PublishedAt,
+        stories::Column::Id,
+        Direction::Descending,
+        page.after.as_ref(),
+        page.limit(),
+    );
+    let rows = query.all(db).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(story, author)| author.map(|a| (story, a)))
+        .collect())
 }

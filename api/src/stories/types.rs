@@ -25,7 +25,11 @@ pub struct Story {
 
 impl From<stories::Model> for Story {
     fn from(model: stories::Model) -> Self {
-        Self { model, author: None, meet: None }
+        Self {
+            model,
+            author: None,
+            meet: None,
+        }
     }
 }
 
@@ -56,12 +60,16 @@ impl Story {
             return Ok(User::from(author.clone()));
         }
         let author = ctx.loaders().users.load_one(self.model.author_id).await?;
-        Ok(User::from(author.ok_or_else(|| ApiError::not_found("user"))?))
+        Ok(User::from(
+            author.ok_or_else(|| ApiError::not_found("user"))?,
+        ))
     }
 
     /// The meet it is about, if any.
     async fn meet(&self, ctx: &Context<'_>) -> FieldResult<Option<Meet>> {
-        let Some(meet_id) = self.model.meet_id else { return Ok(None) };
+        let Some(meet_id) = self.model.meet_id else {
+            return Ok(None);
+        };
         if let Some(meet) = &self.meet {
             return Ok(Some(Meet::from(meet.clone())));
         }
@@ -95,9 +103,17 @@ pub async fn list(
 ) -> FieldResult<Connection<String, Story>> {
     let page = pagination::page(first, after)?;
     let rows = service::list(ctx.db(), ctx.viewer(), meet_id, author_id, &page).await?;
-    Ok(pagination::connection(rows, page.first, |(s, _)| pagination::TimeKey { at: s.published_at, id: s.id }, |(model, author)| Story {
-        model,
-        author: Some(author),
-        meet: None,
-    }))
+    Ok(pagination::connection(
+        rows,
+        page.first,
+        |(s, _)| pagination::TimeKey {
+            at: s.published_at,
+            id: s.id,
+        },
+        |(model, author)| Story {
+            model,
+            author: Some(author),
+            meet: None,
+        },
+    ))
 }
