@@ -154,3 +154,51 @@ impl Config {
         self.environment == Environment::Production
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> anyhow::Result<Config> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_suit_a_bare_machine() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.database_url, "sqlite://tweetmeet.db?mode=rwc");
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(config.environment, Environment::Development);
+        assert_eq!(config.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(config.body_limit, 1024 * 1024);
+    }
+
+    #[test]
+    fn production_requires_a_jwt_secret() {
+        assert!(config(&[("TWEETMEET_ENV", "production")]).is_err());
+        assert!(
+            config(&[
+                ("TWEETMEET_ENV", "production"),
+                ("TWEETMEET_JWT_SECRET", "short")
+            ])
+            .is_err()
+        );
+        let secret = "a-production-secret-of-enough-length!";
+        assert!(
+            config(&[
+                ("TWEETMEET_ENV", "production"),
+                ("TWEETMEET_JWT_SECRET", secret)
+            ])
+            .unwrap()
+            .is_production()
+        );
+        assert!(config(&[("TWEETMEET_ENV", "staging")]).is_err());
+        assert!(config(&[("TWEETMEET_BIND", "not an address")]).is_err());
+    }
+}

@@ -30,6 +30,10 @@ struct Args {
     server: PathBuf,
     #[arg(long, default_value_t = 18_800)]
     port: u16,
+    /// Subscribers connecting at once. Memory is read after all connected;
+    /// a burst of simultaneous handshakes leaves transient peaks in it.
+    #[arg(long, default_value_t = 32)]
+    connect_concurrency: usize,
 }
 
 const SUBSCRIPTION: &str = "subscription MeetActivity($meetId: ID!) { meetActivity(meetId: $meetId) { kind at meet { id status goingCount checkedInCount spotsLeft } attendance { status checkedInAt user { id handle displayName avatarUrl } } story { id title author { handle } } } }";
@@ -159,7 +163,7 @@ async fn run(args: &Args, subscribers: usize) -> anyhow::Result<()> {
     // Connect everyone; each reports the instant its event arrived.
     let ready = Arc::new(Barrier::new(subscribers + 1));
     let (arrivals, mut arrived) = mpsc::unbounded_channel::<Instant>();
-    let gate = Arc::new(tokio::sync::Semaphore::new(256));
+    let gate = Arc::new(tokio::sync::Semaphore::new(args.connect_concurrency));
     for _ in 0..subscribers {
         let (url, meet, ready, arrivals, gate) = (
             format!("ws://{}/graphql/ws", server.base),
@@ -188,11 +192,9 @@ async fn run(args: &Args, subscribers: usize) -> anyhow::Result<()> {
                 .await;
             let _ = socket.next().await; // connection_ack
             let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIPTION, "variables": { "meetId": meet } } });
-            if std::env::var_os("FANOUT_INIT_ONLY").is_none() {
-                let _ = socket
-                    .send(Message::Text(subscribe.to_string().into()))
-                    .await;
-            }
+            let _ = socket
+                .send(Message::Text(subscribe.to_string().into()))
+                .await;
             drop(permit);
             ready.wait().await;
             while let Some(Ok(message)) = socket.next().await {
@@ -243,7 +245,8 @@ async fn run(args: &Args, subscribers: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[tokio::main]
+// One thread: the client takes at most one of the two cores, the server the rest.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     println!("| subscribers | received | p50 ms | p99 ms | max ms | KiB per idle subscriber |");
@@ -253,6 +256,7 @@ async fn main() -> anyhow::Result<()> {
             port: args.port + i as u16,
             subscribers: vec![],
             server: args.server.clone(),
+            connect_concurrency: args.connect_concurrency,
         };
         run(&args, n).await?;
     }
