@@ -544,3 +544,48 @@ async fn events_cross_server_processes() {
 }
 
 on_both_databases!(event_cost_is_constant);
+
+/// A subscriber that stops reading holds up neither the others nor the writer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_subscriber_holds_up_no_one() {
+    let server = TestServer::start(TestDatabase::sqlite().await).await;
+    let (host, _) = server.register("host").await;
+    let (fan, _) = server.register("fan").await;
+    let meet = server.meet(&host, json!({})).await;
+    // Subscribed, then never read again.
+    let _stalled = subscriber(
+        &server,
+        Protocol::TransportWs,
+        None,
+        "m",
+        "MeetActivity",
+        json!({ "meetId": meet }),
+    )
+    .await;
+    let mut reader = subscriber(
+        &server,
+        Protocol::TransportWs,
+        None,
+        "m",
+        "MeetActivity",
+        json!({ "meetId": meet }),
+    )
+    .await;
+    let answers = ["GOING", "MAYBE"];
+    for round in 0..30 {
+        server
+            .ok(
+                Some(&fan),
+                "Rsvp",
+                json!({ "meetId": meet, "status": answers[round % 2] }),
+            )
+            .await;
+    }
+    for round in 0..30 {
+        let event = reader.next_payload("m").await;
+        assert_eq!(
+            event["data"]["meetActivity"]["attendance"]["status"],
+            answers[round % 2]
+        );
+    }
+}

@@ -36,10 +36,10 @@ fn meet(view: &MeetView) -> Meet {
 }
 
 /// The hub's snapshots as a stream of `T`, ending with an error when the
-/// subscriber lags too far behind.
-fn snapshots<T: Send + 'static>(
-    mut receiver: broadcast::Receiver<Arc<Snapshot>>,
-    pick: impl Fn(&Snapshot) -> Option<T> + Send + 'static,
+/// subscriber lags too far behind (its buffer is the broadcast's, bounded).
+fn snapshots<S: Send + Sync + 'static, T: Send + 'static>(
+    mut receiver: broadcast::Receiver<Arc<S>>,
+    pick: impl Fn(&S) -> Option<T> + Send + 'static,
 ) -> impl Stream<Item = Result<T, FieldError>> {
     async_stream::stream! {
         loop {
@@ -189,5 +189,45 @@ impl LiveSubscription {
                 _ => None,
             },
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use futures::StreamExt;
+    use tokio::sync::broadcast;
+
+    use super::snapshots;
+
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_is_dropped_not_buffered() {
+        let (sender, receiver) = broadcast::channel::<Arc<u32>>(4);
+        let stream = snapshots(receiver, |n: &u32| (n % 2 == 0).then_some(*n));
+        futures::pin_mut!(stream);
+        sender.send(Arc::new(2)).unwrap();
+        sender.send(Arc::new(3)).unwrap();
+        assert_eq!(
+            stream.next().await.map(|r| r.ok()),
+            Some(Some(2)),
+            "picked in order"
+        );
+        // Ten more while it does not read: more than its buffer holds.
+        for n in 10..20 {
+            sender.send(Arc::new(n)).unwrap();
+        }
+        let lagged = stream.next().await.expect("an error, then the end");
+        let error: async_graphql::Error = lagged.expect_err("lagging is an error").into();
+        let code = error
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .cloned();
+        assert_eq!(code, Some(async_graphql::Value::from("RATE_LIMITED")));
+        assert!(
+            stream.next().await.is_none(),
+            "the subscription ends; the client may subscribe again"
+        );
     }
 }
