@@ -271,12 +271,12 @@ async fn introspection_per_environment_and_role() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn depth_limits_apply_to_everyone() {
+async fn depth_and_complexity_limits_apply_to_everyone() {
     let server = TestServer::start(TestDatabase::sqlite().await).await;
     // meets > edges > node, then (attendees > edges > node > meet) five times: depth 24.
     let mut deep = String::from("{ meets { edges { node { ");
     for _ in 0..5 {
-        deep.push_str("attendees { edges { node { meet { ");
+        deep.push_str("attendees(first: 1) { edges { node { meet { ");
     }
     deep.push_str("id");
     deep.push_str(&" }".repeat(5 * 4 + 3));
@@ -290,4 +290,29 @@ async fn depth_limits_apply_to_everyone() {
             .contains("nested too deep"),
         "{response}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_pages_multiply_into_the_complexity_limit() {
+    let server = TestServer::start(TestDatabase::sqlite().await).await;
+    let wide = "{ meets(first: 100) { edges { node { attendees(first: 100) { edges { node { user { hostedMeets(first: 100) { edges { node { id } } } } } } } } } } }";
+    let response = server.graphql(None, json!({ "query": wide })).await;
+    assert!(
+        response["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("too complex"),
+        "{response}"
+    );
+    assert_eq!(
+        response["errors"][0]["extensions"]["code"],
+        "BAD_USER_INPUT"
+    );
+    // The contract's largest operation still fits, at the largest page.
+    let (token, _) = server.register("someone").await;
+    server
+        .ok(Some(&token), "MyMeets", json!({ "first": 100 }))
+        .await;
+    server.ok(None, "MeetFeed", json!({ "first": 100 })).await;
 }

@@ -63,6 +63,11 @@ async fn graphql_over_http() {
         StatusCode::BAD_REQUEST,
         "a request that cannot execute is a 400 in graphql-response+json"
     );
+    let body: Value = invalid.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+        "every error has a code"
+    );
 
     // GET for queries only.
     let response = client

@@ -43,10 +43,10 @@ async fn who_may_invite_and_all_or_nothing(server: TestServer) {
         "the inviter sees the address"
     );
     assert_eq!(invitations[2]["invitee"], Value::Null);
-    assert_eq!(
-        invitations[3]["invitee"]["handle"], "bob",
-        "a member's address becomes an invitation of that member"
-    );
+    // A member's address becomes an invitation of that member, but looks to
+    // the inviter like any invitation by address: it reveals no account.
+    assert_eq!(invitations[3]["invitee"], Value::Null);
+    assert_eq!(invitations[3]["email"], "bob@example.com");
     assert!(
         invitations
             .iter()
@@ -116,8 +116,13 @@ async fn who_may_invite_and_all_or_nothing(server: TestServer) {
         .await;
     let by_attendee = invite(&server, &ann, &public, json!(["bob"]), json!([])).await;
     assert_eq!(
-        by_attendee["data"]["inviteToMeet"][0]["invitee"]["handle"],
-        "bob"
+        by_attendee["data"]["inviteToMeet"][0]["id"], invitations[3]["id"],
+        "one invitation per member and meet"
+    );
+    assert_eq!(
+        by_attendee["data"]["inviteToMeet"][0]["email"],
+        Value::Null,
+        "not ann's to see"
     );
     server
         .ok(
@@ -309,6 +314,19 @@ async fn responding_and_revoking(server: TestServer) {
             .await["meet"]
             .is_null()
     );
+
+    // Revoking an attendee's invitation takes their seat back too.
+    let before = server
+        .ok(Some(&host), "MeetDetail", json!({ "id": private }))
+        .await;
+    assert_eq!(before["meet"]["goingCount"], 2);
+    server
+        .ok(Some(&host), "RevokeInvitation", json!({ "id": id(0) }))
+        .await;
+    let after = server
+        .ok(Some(&host), "MeetDetail", json!({ "id": private }))
+        .await;
+    assert_eq!(after["meet"]["goingCount"], 1, "ann's seat is free again");
 }
 
 async fn claiming_by_email(server: TestServer) {

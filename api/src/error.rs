@@ -97,15 +97,6 @@ impl From<std::sync::Arc<sea_orm::DbErr>> for ApiError {
     }
 }
 
-impl From<sea_orm::TransactionError<ApiError>> for ApiError {
-    fn from(err: sea_orm::TransactionError<ApiError>) -> Self {
-        match err {
-            sea_orm::TransactionError::Connection(db) => db.into(),
-            sea_orm::TransactionError::Transaction(api) => api,
-        }
-    }
-}
-
 /// A resolver's error: deliberately not `Display`, so only `ApiError` (and
 /// what converts into it) can become one.
 #[derive(Clone, Debug)]

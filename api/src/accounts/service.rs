@@ -7,7 +7,7 @@ use entity::{
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    SqlErr, TransactionTrait, sea_query::Expr,
+    SqlErr, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -267,20 +267,15 @@ pub async fn change_password(
         ));
     }
     let password_hash = services.passwords.hash(new).await?;
-    services
-        .db
-        .transaction::<_, _, ApiError>(|txn| {
-            Box::pin(async move {
-                users::Entity::update_many()
-                    .col_expr(users::Column::PasswordHash, Expr::value(password_hash))
-                    .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
-                    .filter(users::Column::Id.eq(user_id))
-                    .exec(txn)
-                    .await?;
-                revoke_all_sessions(txn, user_id).await
-            })
-        })
+    let txn = begin_write(&services.db).await?;
+    users::Entity::update_many()
+        .col_expr(users::Column::PasswordHash, Expr::value(password_hash))
+        .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(users::Column::Id.eq(user_id))
+        .exec(&txn)
         .await?;
+    revoke_all_sessions(&txn, user_id).await?;
+    txn.commit().await?;
     Ok(true)
 }
 

@@ -1,5 +1,6 @@
 //! GraphQL types of accounts.
 
+use crate::graphql::pagination::page_complexity;
 use async_graphql::{
     Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject, connection::Connection,
 };
@@ -121,6 +122,7 @@ impl User {
     }
 
     /// Meets this user hosts that the viewer may see, latest start first.
+    #[graphql(complexity = "page_complexity(first, child_complexity)")]
     async fn hosted_meets(
         &self,
         ctx: &Context<'_>,
@@ -140,8 +142,9 @@ impl User {
         ))
     }
 
-    /// Meets this user answered GOING, MAYBE or WAITLISTED that have not
-    /// ended, soonest first. Only the user themself may read it.
+    /// Meets this user answered GOING, MAYBE or WAITLISTED, soonest first.
+    /// Only the user themself may read it.
+    #[graphql(complexity = "page_complexity(first, child_complexity)")]
     async fn attending(
         &self,
         ctx: &Context<'_>,
@@ -162,6 +165,7 @@ impl User {
     }
 
     /// Stories this user wrote that the viewer may see, newest first.
+    #[graphql(complexity = "page_complexity(first, child_complexity)")]
     async fn stories(
         &self,
         ctx: &Context<'_>,

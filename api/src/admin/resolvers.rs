@@ -1,5 +1,6 @@
 //! The administration Query and Mutation roots: administrators only.
 
+use crate::graphql::pagination::page_complexity;
 use async_graphql::{Context, ID, Object, connection::Connection};
 
 use super::{service, types::AuditEntry};
@@ -15,6 +16,7 @@ pub struct AdminQuery;
 #[Object]
 impl AdminQuery {
     /// Every user, newest first; `search` matches handle, display name or e-mail.
+    #[graphql(complexity = "page_complexity(first, child_complexity)")]
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -36,6 +38,7 @@ impl AdminQuery {
     }
 
     /// Every administrative action, newest first.
+    #[graphql(complexity = "page_complexity(first, child_complexity)")]
     async fn admin_audit_log(
         &self,
         ctx: &Context<'_>,

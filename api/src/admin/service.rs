@@ -10,7 +10,7 @@ use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    sea_query::{Expr, ExprTrait, Func, LikeExpr},
+    sea_query::{Expr, ExprTrait, Func},
 };
 use uuid::Uuid;
 
@@ -55,12 +55,8 @@ pub async fn users(
     viewer.require_admin()?;
     let mut condition = Condition::all();
     if let Some(search) = search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        let escaped = search
-            .to_lowercase()
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        let pattern = || LikeExpr::new(format!("%{escaped}%")).escape('\\');
+        let search = search.to_lowercase();
+        let pattern = || crate::db::contains_pattern(&search);
         condition = condition.add(
             Condition::any()
                 .add(Expr::col(users::Column::Handle).like(pattern()))

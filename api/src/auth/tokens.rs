@@ -33,7 +33,6 @@ struct AccessClaims {
 #[derive(Clone, Copy, Debug)]
 pub struct AccessToken {
     pub user_id: Uuid,
-    pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -88,7 +87,6 @@ impl TokenKeys {
         let user_id = Uuid::parse_str(&claims.sub).map_err(|_| invalid())?;
         Ok(AccessToken {
             user_id,
-            issued_at: DateTime::from_timestamp(claims.iat, 0).ok_or_else(invalid)?,
             expires_at: DateTime::from_timestamp(claims.exp, 0).ok_or_else(invalid)?,
         })
     }

@@ -103,6 +103,13 @@ impl CursorKey for RankedTimeKey {
     }
 }
 
+/// The complexity of a connection field: its page size times what each row
+/// selects, so nested pages multiply (100 meets x 100 attendees x ...)
+/// and the schema's complexity limit stops them.
+pub fn page_complexity(first: Option<i32>, child_complexity: usize) -> usize {
+    first.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE) as usize * child_complexity
+}
+
 /// Validates `first` and `after` as the contract says: `first` defaults to
 /// 20, is at least 0 and at most 100; `after` must be a cursor we issued.
 pub fn page<K: CursorKey>(first: Option<i32>, after: Option<String>) -> ApiResult<Page<K>> {

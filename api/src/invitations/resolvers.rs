@@ -1,5 +1,6 @@
 //! The invitations' Query and Mutation roots.
 
+use crate::graphql::pagination::page_complexity;
 use async_graphql::{Context, ID, Object, connection::Connection};
 
 use super::{
@@ -17,6 +18,7 @@ pub struct InvitationsQuery;
 #[Object]
 impl InvitationsQuery {
     /// The viewer's invitations, newest first.
+    #[graphql(complexity = "page_complexity(first, child_complexity)")]
     async fn my_invitations(
         &self,
         ctx: &Context<'_>,

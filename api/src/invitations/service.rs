@@ -5,14 +5,14 @@ use std::collections::HashMap;
 
 use chrono::{Duration, Utc};
 use entity::{
-    attendances::{self, RsvpStatus},
+    attendances::RsvpStatus,
     invitations::{self, InvitationStatus},
-    meets::{self, MeetStatus, Visibility},
+    meets::{self, Visibility},
     users,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
-    QueryFilter,
+    QueryFilter, QuerySelect, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -34,11 +34,23 @@ use crate::{
 pub const MAX_PER_CALL: usize = 50;
 pub const CLAIM_VALIDITY: Duration = Duration::days(30);
 
-/// Who an invitation goes to.
-#[derive(Clone, PartialEq, Eq, Hash)]
-enum Invitee {
-    Member(Uuid),
-    Email(String),
+/// Who an invitation goes to: a member (by handle, or by an address that is
+/// theirs), or an address with no account yet.
+struct Invitee {
+    member: Option<Uuid>,
+    /// Set when invited by address; an invitation by address never tells the
+    /// inviter whose account the address is (see `Invitation.invitee`).
+    email: Option<String>,
+}
+
+impl Invitee {
+    fn same_person(&self, other: &Invitee) -> bool {
+        match (self.member, other.member) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => self.email == other.email,
+            _ => false,
+        }
+    }
 }
 
 fn invalid_claim() -> ApiError {
@@ -75,9 +87,7 @@ pub async fn invite(
     let txn = begin_write(&services.db).await?;
     let meet = meets_service::lock_visible(&txn, viewer, meet_id).await?;
     may_invite(&txn, &meet, inviter_id).await?;
-    if meet.status == MeetStatus::Cancelled || meet.effective_end_at <= Utc::now() {
-        return Err(ApiError::Conflict("this meet is cancelled or over".into()));
-    }
+    meets_service::require_open(&meet, Utc::now())?;
 
     // Resolve every target first: one unknown handle and nothing is created.
     let wanted: Vec<String> = handles
@@ -105,19 +115,19 @@ pub async fn invite(
         .map(|u| (u.email.clone(), u))
         .collect();
     let mut targets: Vec<Invitee> = Vec::new();
-    for invitee in wanted
-        .iter()
-        .map(|h| Invitee::Member(members[h].id))
-        .chain(emails.iter().map(|e| {
-            by_email
-                .get(e)
-                .map_or_else(|| Invitee::Email(e.clone()), |u| Invitee::Member(u.id))
-        }))
-    {
-        if invitee == Invitee::Member(inviter_id) {
+    let by_handle = wanted.iter().map(|h| Invitee {
+        member: Some(members[h].id),
+        email: None,
+    });
+    let by_address = emails.iter().map(|e| Invitee {
+        member: by_email.get(e).map(|u| u.id),
+        email: Some(e.clone()),
+    });
+    for invitee in by_handle.chain(by_address) {
+        if invitee.member == Some(inviter_id) {
             return Err(ApiError::bad_input("handles", "you cannot invite yourself"));
         }
-        if !targets.contains(&invitee) {
+        if !targets.iter().any(|t| t.same_person(&invitee)) {
             targets.push(invitee);
         }
     }
@@ -127,53 +137,50 @@ pub async fn invite(
     for target in targets {
         let existing = invitations::Entity::find()
             .filter(invitations::Column::MeetId.eq(meet_id))
-            .filter(match &target {
-                Invitee::Member(id) => invitations::Column::InviteeId.eq(*id),
-                Invitee::Email(email) => invitations::Column::Email.eq(email.clone()),
+            .filter(match target.member {
+                Some(id) => invitations::Column::InviteeId.eq(id),
+                None => invitations::Column::Email.eq(target.email.clone()),
             })
             .one(&txn)
             .await?;
-        if let Some(existing) = existing {
-            // Already invited: the same invitation, revived if it was revoked.
-            if existing.status == InvitationStatus::Revoked {
+        let now = Utc::now();
+        // A new claim token for an invitation to an address nobody holds yet.
+        let claim_token = target.member.is_none().then(random_token);
+        let invitation = match existing {
+            // Already invited: the same invitation, left as it is...
+            Some(existing) if existing.status != InvitationStatus::Revoked => {
+                result.push(existing);
+                continue;
+            }
+            // ...or revived, with a fresh claim token, if it was revoked.
+            Some(existing) => {
                 let mut active: invitations::ActiveModel = existing.into();
                 active.status = Set(InvitationStatus::Pending);
                 active.responded_at = Set(None);
-                let revived = active.update(&txn).await?;
-                if revived.invitee_id.is_some() {
-                    events.push(Event::InvitationReceived {
-                        invitation_id: revived.id,
-                    });
+                if let Some(token) = &claim_token {
+                    active.claim_token_hash = Set(Some(token_hash(token)));
+                    active.claim_expires_at = Set(Some(now + CLAIM_VALIDITY));
                 }
-                result.push(revived);
-            } else {
-                result.push(existing);
+                active.update(&txn).await?
             }
-            continue;
-        }
-        let now = Utc::now();
-        let claim_token = matches!(target, Invitee::Email(_)).then(random_token);
-        let invitation = invitations::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            meet_id: Set(meet_id),
-            inviter_id: Set(inviter_id),
-            invitee_id: Set(match &target {
-                Invitee::Member(id) => Some(*id),
-                Invitee::Email(_) => None,
-            }),
-            email: Set(match &target {
-                Invitee::Member(_) => None,
-                Invitee::Email(email) => Some(email.clone()),
-            }),
-            message: Set(message.clone()),
-            status: Set(InvitationStatus::Pending),
-            claim_token_hash: Set(claim_token.as_deref().map(token_hash)),
-            claim_expires_at: Set(claim_token.as_ref().map(|_| now + CLAIM_VALIDITY)),
-            created_at: Set(now),
-            responded_at: Set(None),
-        }
-        .insert(&txn)
-        .await?;
+            None => {
+                invitations::ActiveModel {
+                    id: Set(Uuid::now_v7()),
+                    meet_id: Set(meet_id),
+                    inviter_id: Set(inviter_id),
+                    invitee_id: Set(target.member),
+                    email: Set(target.email.clone()),
+                    message: Set(message.clone()),
+                    status: Set(InvitationStatus::Pending),
+                    claim_token_hash: Set(claim_token.as_deref().map(token_hash)),
+                    claim_expires_at: Set(claim_token.as_ref().map(|_| now + CLAIM_VALIDITY)),
+                    created_at: Set(now),
+                    responded_at: Set(None),
+                }
+                .insert(&txn)
+                .await?
+            }
+        };
         match &claim_token {
             Some(token) => {
                 notices::invitation_by_email(&txn, &services.config, &invitation, &meet, token)
@@ -201,13 +208,9 @@ async fn may_invite(
     if meet.host_id == user_id {
         return Ok(());
     }
-    let going = attendances::Entity::find()
-        .filter(attendances::Column::MeetId.eq(meet.id))
-        .filter(attendances::Column::UserId.eq(user_id))
-        .filter(attendances::Column::Status.eq(RsvpStatus::Going))
-        .one(db)
+    let going = meets_service::attendance_of(db, meet.id, user_id)
         .await?
-        .is_some();
+        .is_some_and(|a| a.status == RsvpStatus::Going);
     if going && meet.visibility == Visibility::Public {
         Ok(())
     } else {
@@ -234,35 +237,54 @@ pub async fn claim(
         .one(&txn)
         .await?
         .ok_or_else(invalid_claim)?;
+    // Serialise with invitations to the same meet (they lock it too).
+    meets::Entity::find_by_id(invitation.meet_id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?;
     let already = invitations::Entity::find()
         .filter(invitations::Column::MeetId.eq(invitation.meet_id))
         .filter(invitations::Column::InviteeId.eq(user_id))
         .one(&txn)
         .await?;
-    let mut active: invitations::ActiveModel = invitation.into();
-    active.claim_token_hash = Set(None);
-    let claimed = match already {
-        // Invited twice (by handle and by e-mail): the token is spent, and the
-        // invitation they already hold is theirs.
-        Some(existing) => {
-            active.status = Set(InvitationStatus::Revoked);
-            active.update(&txn).await?;
-            existing
-        }
-        None => {
-            active.invitee_id = Set(Some(user_id));
-            active.update(&txn).await?
-        }
-    };
-    services
-        .events
-        .commit(
-            txn,
-            vec![Event::InvitationReceived {
-                invitation_id: claimed.id,
-            }],
+    // Single use, also under concurrent claims: only the claim that still
+    // finds the token unspent succeeds.
+    let spend = invitations::Entity::update_many()
+        .col_expr(
+            invitations::Column::ClaimTokenHash,
+            Expr::value(Option::<String>::None),
         )
-        .await?;
+        .filter(invitations::Column::Id.eq(invitation.id))
+        .filter(invitations::Column::ClaimTokenHash.eq(token_hash(token)))
+        .filter(invitations::Column::InviteeId.is_null());
+    let spend = match &already {
+        // Invited twice (by handle and by e-mail): the token is spent, and the
+        // invitation they already hold stays theirs.
+        Some(_) => spend.col_expr(
+            invitations::Column::Status,
+            Expr::value(InvitationStatus::Revoked),
+        ),
+        None => spend.col_expr(invitations::Column::InviteeId, Expr::value(user_id)),
+    };
+    if spend.exec(&txn).await?.rows_affected != 1 {
+        return Err(invalid_claim());
+    }
+    let claimed = match already {
+        Some(existing) => existing,
+        None => invitations::Entity::find_by_id(invitation.id)
+            .one(&txn)
+            .await?
+            .ok_or_else(invalid_claim)?,
+    };
+    // Only a pending invitation is news.
+    let events = if claimed.status == InvitationStatus::Pending {
+        vec![Event::InvitationReceived {
+            invitation_id: claimed.id,
+        }]
+    } else {
+        Vec::new()
+    };
+    services.events.commit(txn, events).await?;
     Ok(claimed)
 }
 
@@ -272,7 +294,6 @@ pub async fn adopt_by_email(
     email: &str,
     user_id: Uuid,
 ) -> ApiResult<()> {
-    use sea_orm::sea_query::Expr;
     invitations::Entity::update_many()
         .col_expr(invitations::Column::InviteeId, Expr::value(user_id))
         .col_expr(
@@ -322,16 +343,10 @@ pub async fn respond(
     }
     let meet = meets_service::lock_visible(&txn, viewer, invitation.meet_id).await?;
     let now = Utc::now();
-    let existing = attendances::Entity::find()
-        .filter(attendances::Column::MeetId.eq(meet.id))
-        .filter(attendances::Column::UserId.eq(user_id))
-        .one(&txn)
-        .await?;
+    let existing = meets_service::attendance_of(&txn, meet.id, user_id).await?;
     let mut events = Vec::new();
     if accept {
-        if meet.status == MeetStatus::Cancelled || meet.effective_end_at <= now {
-            return Err(ApiError::Conflict("this meet is cancelled or over".into()));
-        }
+        meets_service::require_open(&meet, now)?;
         let (_, answered) = meets_service::answer_in(
             &txn,
             &services.config,
@@ -381,6 +396,7 @@ pub async fn revoke(
     let txn = begin_write(&services.db).await?;
     let invitation = find(&txn, id).await?;
     let meet = meets::Entity::find_by_id(invitation.meet_id)
+        .lock_exclusive()
         .one(&txn)
         .await?
         .ok_or_else(|| ApiError::not_found("invitation"))?;
@@ -396,11 +412,33 @@ pub async fn revoke(
     if invitation.status == InvitationStatus::Revoked {
         return Ok(invitation);
     }
+    let invitee = invitation.invitee_id;
     let mut active: invitations::ActiveModel = invitation.into();
     active.status = Set(InvitationStatus::Revoked);
     active.claim_token_hash = Set(None);
     let invitation = active.update(&txn).await?;
-    txn.commit().await?;
+    // Without the invitation an invite-only meet no longer exists for the
+    // invitee: their answer goes too, and the seat to the waitlist.
+    let mut events = Vec::new();
+    if let Some(invitee) = invitee
+        && meet.visibility == Visibility::InviteOnly
+        && meet.effective_end_at > Utc::now()
+        && let Some(attendance) = meets_service::attendance_of(&txn, meet.id, invitee).await?
+        && attendance.status != RsvpStatus::NotGoing
+    {
+        let (_, answered) = meets_service::answer_in(
+            &txn,
+            &services.config,
+            &meet,
+            invitee,
+            Some(attendance),
+            Answer::NotGoing,
+            Utc::now(),
+        )
+        .await?;
+        events = answered;
+    }
+    services.events.commit(txn, events).await?;
     Ok(invitation)
 }
 

@@ -101,11 +101,17 @@ impl Invitation {
         self.model.responded_at
     }
 
-    /// The member invited; `null` for an e-mail invitation not yet claimed.
+    /// The member invited. `null` for an invitation by e-mail address
+    /// unless the viewer is that member or an administrator: an address must
+    /// not reveal whose account it is.
     async fn invitee(&self, ctx: &Context<'_>) -> FieldResult<Option<User>> {
         let Some(id) = self.model.invitee_id else {
             return Ok(None);
         };
+        let viewer = ctx.viewer();
+        if self.model.email.is_some() && viewer.user_id() != Some(id) && !viewer.is_admin() {
+            return Ok(None);
+        }
         Ok(ctx.loaders().users.load_one(id).await?.map(User::from))
     }
 

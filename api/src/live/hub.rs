@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::{
     events::{ActivityKind, Event, EventBus},
-    meets::visibility::SEEING_INVITATIONS,
+    meets::visibility,
 };
 
 /// How many snapshots a subscriber may fall behind before it is dropped.
@@ -123,15 +123,7 @@ async fn meet_view(
         return Ok(None);
     };
     let invitees = if meet.visibility == meets::Visibility::InviteOnly {
-        invitations::Entity::find()
-            .filter(invitations::Column::MeetId.eq(meet_id))
-            .filter(invitations::Column::Status.is_in(SEEING_INVITATIONS))
-            .filter(invitations::Column::InviteeId.is_not_null())
-            .all(db)
-            .await?
-            .into_iter()
-            .filter_map(|i| i.invitee_id)
-            .collect()
+        visibility::invitees(db, meet_id).await?
     } else {
         HashSet::new()
     };

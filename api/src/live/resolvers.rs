@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, Subscription};
+use entity::invitations::InvitationStatus;
 use futures::Stream;
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -117,11 +118,15 @@ impl LiveSubscription {
                     invitation,
                     inviter,
                     meet,
-                } if invitation.invitee_id == Some(user_id) => Some(Invitation {
-                    model: invitation.clone(),
-                    inviter: Some(inviter.clone()),
-                    meet: Some(meet.clone()),
-                }),
+                } if invitation.invitee_id == Some(user_id)
+                    && invitation.status == InvitationStatus::Pending =>
+                {
+                    Some(Invitation {
+                        model: invitation.clone(),
+                        inviter: Some(inviter.clone()),
+                        meet: Some(meet.clone()),
+                    })
+                }
                 _ => None,
             },
         ))

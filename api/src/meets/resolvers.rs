@@ -1,5 +1,6 @@
 //! The meets' Query and Mutation roots.
 
+use crate::graphql::pagination::page_complexity;
 use async_graphql::{Context, ID, Object, connection::Connection};
 
 use super::{
@@ -18,6 +19,7 @@ pub struct MeetsQuery;
 impl MeetsQuery {
     /// Meets the viewer may see; by default scheduled ones that have not
     /// ended, soonest first.
+    #[graphql(complexity = "page_complexity(first, child_complexity)")]
     async fn meets(
         &self,
         ctx: &Context<'_>,

@@ -1,6 +1,6 @@
 //! Pure rules of meets: input validation, time windows, distances.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 
 use crate::error::{ApiError, ApiResult};
 
@@ -13,7 +13,7 @@ pub const CHECK_IN_OPENS: Duration = Duration::hours(1);
 pub const MAX_CAPACITY: i32 = 10_000;
 
 pub fn effective_end(starts_at: DateTime<Utc>, ends_at: Option<DateTime<Utc>>) -> DateTime<Utc> {
-    ends_at.unwrap_or(starts_at + DEFAULT_LENGTH)
+    ends_at.unwrap_or_else(|| starts_at + DEFAULT_LENGTH)
 }
 
 pub fn title(raw: &str) -> ApiResult<String> {
@@ -97,6 +97,21 @@ pub fn times(
     now: DateTime<Utc>,
     check_start: bool,
 ) -> ApiResult<()> {
+    // Four-digit years only: beyond them chrono's arithmetic can overflow and
+    // SQLite's text timestamps stop sorting.
+    let sane = |at: DateTime<Utc>| (1970..=9999).contains(&at.year());
+    if !sane(starts_at) {
+        return Err(ApiError::bad_input(
+            "startsAt",
+            "startsAt must fall between the years 1970 and 9999",
+        ));
+    }
+    if ends_at.is_some_and(|end| !sane(end)) {
+        return Err(ApiError::bad_input(
+            "endsAt",
+            "endsAt must fall between the years 1970 and 9999",
+        ));
+    }
     if check_start && starts_at < now - START_GRACE {
         return Err(ApiError::bad_input(
             "startsAt",
@@ -210,6 +225,12 @@ mod tests {
         assert!(times(now - Duration::minutes(59), None, now, true).is_ok());
         assert!(times(now - Duration::minutes(61), None, now, true).is_err());
         assert!(times(now, Some(now), now, true).is_err());
+        let far = "+262142-12-31T23:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert!(
+            times(far, None, now, true).is_err(),
+            "no overflow, no panic"
+        );
+        assert!(times(now, Some(far), now, true).is_err());
         assert!(capacity(Some(0)).is_err());
         assert!(capacity(Some(10_001)).is_err());
         assert!(capacity(None).is_ok());

@@ -15,7 +15,7 @@ use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, Order, QueryFilter,
     QueryOrder, QuerySelect, QueryTrait,
-    sea_query::{Expr, ExprTrait, Func, LikeExpr},
+    sea_query::{Expr, ExprTrait, Func},
 };
 use uuid::Uuid;
 
@@ -462,7 +462,8 @@ async fn promote_waitlisted(
     Ok(events)
 }
 
-fn require_open(meet: &meets::Model, now: DateTime<Utc>) -> ApiResult<()> {
+/// A meet takes answers and invitations until it is cancelled or over.
+pub(crate) fn require_open(meet: &meets::Model, now: DateTime<Utc>) -> ApiResult<()> {
     if meet.status == MeetStatus::Cancelled {
         return Err(ApiError::Conflict("this meet is cancelled".into()));
     }
@@ -483,7 +484,7 @@ pub async fn rsvp(
     let meet = lock_visible(&txn, viewer, meet_id).await?;
     if meet.visibility == Visibility::InviteOnly
         && meet.host_id != user_id
-        && !holds_invitation(&txn, meet_id, user_id).await?
+        && !visibility::holds_seeing_invitation(&txn, meet_id, user_id).await?
     {
         return Err(ApiError::Forbidden(
             "only the host and invitees may answer an invite-only meet".into(),
@@ -491,11 +492,7 @@ pub async fn rsvp(
     }
     let now = Utc::now();
     require_open(&meet, now)?;
-    let existing = attendances::Entity::find()
-        .filter(attendances::Column::MeetId.eq(meet_id))
-        .filter(attendances::Column::UserId.eq(user_id))
-        .one(&txn)
-        .await?;
+    let existing = attendance_of(&txn, meet_id, user_id).await?;
     let (attendance, events) = answer_in(
         &txn,
         &services.config,
@@ -589,19 +586,17 @@ pub(crate) async fn answer_in(
     Ok((attendance, events))
 }
 
-async fn holds_invitation(
+/// The user's answer to the meet, if any.
+pub(crate) async fn attendance_of(
     db: &impl ConnectionTrait,
     meet_id: Uuid,
     user_id: Uuid,
-) -> ApiResult<bool> {
-    use entity::invitations;
-    Ok(invitations::Entity::find()
-        .filter(invitations::Column::MeetId.eq(meet_id))
-        .filter(invitations::Column::InviteeId.eq(user_id))
-        .filter(invitations::Column::Status.is_in(visibility::SEEING_INVITATIONS))
+) -> ApiResult<Option<attendances::Model>> {
+    Ok(attendances::Entity::find()
+        .filter(attendances::Column::MeetId.eq(meet_id))
+        .filter(attendances::Column::UserId.eq(user_id))
         .one(db)
-        .await?
-        .is_some())
+        .await?)
 }
 
 pub async fn check_in(
@@ -616,10 +611,7 @@ pub async fn check_in(
     if meet.status == MeetStatus::Cancelled {
         return Err(ApiError::Conflict("this meet is cancelled".into()));
     }
-    let attendance = attendances::Entity::find()
-        .filter(attendances::Column::MeetId.eq(meet_id))
-        .filter(attendances::Column::UserId.eq(user_id))
-        .one(&txn)
+    let attendance = attendance_of(&txn, meet_id, user_id)
         .await?
         .filter(|a| a.status == RsvpStatus::Going)
         .ok_or_else(|| ApiError::Forbidden("only attendees who are going can check in".into()))?;
@@ -660,13 +652,7 @@ pub async fn check_in(
 
 /// `lower(column) LIKE '%word%'`, with the word's own wildcards escaped.
 fn contains_word(column: meets::Column, word: &str) -> Condition {
-    let escaped = word
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    Condition::all().add(
-        Func::lower(Expr::col(column)).like(LikeExpr::new(format!("%{escaped}%")).escape('\\')),
-    )
+    Condition::all().add(Func::lower(Expr::col(column)).like(crate::db::contains_pattern(word)))
 }
 
 /// The discovery list: meets the viewer may see, with their hosts, filtered,
@@ -811,8 +797,8 @@ pub async fn hosted_by(
     Ok(query.all(db).await?)
 }
 
-/// The meets a user answered GOING, MAYBE or WAITLISTED and that have not
-/// ended, soonest first. Only the user themself may read it.
+/// The meets a user answered GOING, MAYBE or WAITLISTED, soonest first.
+/// Only the user themself may read it.
 pub async fn attending(
     db: &impl ConnectionTrait,
     viewer: Viewer,
@@ -831,8 +817,7 @@ pub async fn attending(
             RsvpStatus::Going,
             RsvpStatus::Maybe,
             RsvpStatus::Waitlisted,
-        ]))
-        .add(meets::Column::EffectiveEndAt.gt(Utc::now()));
+        ]));
     let query = attendances::Entity::find()
         .find_also_related(meets::Entity)
         .filter(condition);

@@ -1,5 +1,6 @@
 //! GraphQL types of meets.
 
+use crate::graphql::pagination::page_complexity;
 use async_graphql::{
     Context, Enum, ID, InputObject, MaybeUndefined, Object, connection::Connection,
 };
@@ -239,6 +240,7 @@ impl Meet {
 
     /// Answers, GOING first, then by answer time. Without `status`, those
     /// who answered NOT_GOING are left out.
+    #[graphql(complexity = "page_complexity(first, child_complexity)")]
     async fn attendees(
         &self,
         ctx: &Context<'_>,
@@ -262,6 +264,7 @@ impl Meet {
     }
 
     /// Stories about this meet, newest first.
+    #[graphql(complexity = "page_complexity(first, child_complexity)")]
     async fn stories(
         &self,
         ctx: &Context<'_>,
@@ -272,6 +275,7 @@ impl Meet {
     }
 
     /// The meet's invitations: for the host and administrators only.
+    #[graphql(complexity = "page_complexity(first, child_complexity)")]
     async fn invitations(
         &self,
         ctx: &Context<'_>,

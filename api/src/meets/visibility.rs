@@ -11,8 +11,8 @@ use entity::{
     meets::{self, Visibility},
 };
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
-    sea_query::IntoCondition,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    QueryTrait, sea_query::IntoCondition,
 };
 use uuid::Uuid;
 
@@ -44,6 +44,32 @@ fn invited_meets(user_id: Uuid) -> sea_orm::sea_query::SelectStatement {
         .filter(invitations::Column::InviteeId.eq(user_id))
         .filter(invitations::Column::Status.is_in(SEEING_INVITATIONS))
         .into_query()
+}
+
+/// Whether `user_id` holds an invitation that lets them see (and answer) the meet.
+pub async fn holds_seeing_invitation(
+    db: &impl ConnectionTrait,
+    meet_id: Uuid,
+    user_id: Uuid,
+) -> Result<bool, DbErr> {
+    Ok(invitations::Entity::find()
+        .filter(invitations::Column::MeetId.eq(meet_id))
+        .filter(invitations::Column::InviteeId.eq(user_id))
+        .filter(invitations::Column::Status.is_in(SEEING_INVITATIONS))
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Everyone holding a seeing invitation to the meet: what `can_see` needs.
+pub async fn invitees(db: &impl ConnectionTrait, meet_id: Uuid) -> Result<HashSet<Uuid>, DbErr> {
+    let rows = invitations::Entity::find()
+        .filter(invitations::Column::MeetId.eq(meet_id))
+        .filter(invitations::Column::Status.is_in(SEEING_INVITATIONS))
+        .filter(invitations::Column::InviteeId.is_not_null())
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().filter_map(|i| i.invitee_id).collect())
 }
 
 /// The same rule for a meet already in memory, given who holds a seeing

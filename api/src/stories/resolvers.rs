@@ -1,5 +1,6 @@
 //! The stories' Query and Mutation roots.
 
+use crate::graphql::pagination::page_complexity;
 use async_graphql::{Context, ID, Object, connection::Connection};
 
 use super::{
@@ -17,6 +18,7 @@ pub struct StoriesQuery;
 #[Object]
 impl StoriesQuery {
     /// Stories the viewer may see, newest first; with `meetId`, that meet's only.
+    #[graphql(complexity = "page_complexity(first, child_complexity)")]
     async fn stories(
         &self,
         ctx: &Context<'_>,

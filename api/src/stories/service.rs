@@ -113,6 +113,25 @@ pub async fn find_visible(
         .await?)
 }
 
+/// A story its author may act on even after losing sight of its meet;
+/// anyone else only on what they may see.
+async fn find_own_or_visible(
+    db: &impl ConnectionTrait,
+    viewer: Viewer,
+    id: Uuid,
+) -> ApiResult<stories::Model> {
+    let story = stories::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("story"))?;
+    if Some(story.author_id) == viewer.user_id() {
+        return Ok(story);
+    }
+    find_visible(db, viewer, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("story"))
+}
+
 pub async fn update(
     db: &impl ConnectionTrait,
     viewer: Viewer,
@@ -121,9 +140,7 @@ pub async fn update(
     new_body: Option<String>,
 ) -> ApiResult<stories::Model> {
     let user_id = viewer.require()?;
-    let story = find_visible(db, viewer, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("story"))?;
+    let story = find_own_or_visible(db, viewer, id).await?;
     if story.author_id != user_id {
         return Err(ApiError::Forbidden(
             "only the author may edit a story".into(),
@@ -142,9 +159,7 @@ pub async fn update(
 
 pub async fn delete(db: &impl ConnectionTrait, viewer: Viewer, id: Uuid) -> ApiResult<bool> {
     let user_id = viewer.require()?;
-    let story = find_visible(db, viewer, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("story"))?;
+    let story = find_own_or_visible(db, viewer, id).await?;
     if story.author_id != user_id && !viewer.is_admin() {
         return Err(ApiError::Forbidden(
             "only the author or an administrator may delete a story".into(),
