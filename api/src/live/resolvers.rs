@@ -209,7 +209,7 @@ mod tests {
     #[tokio::test]
     async fn a_subscriber_that_falls_behind_is_dropped_not_buffered() {
         let (sender, receiver) = broadcast::channel::<Arc<u32>>(4);
-        let stream = snapshots(receiver, |n: &u32| (n % 2 == 0).then_some(*n));
+        let stream = snapshots(receiver, |n: &u32| n.is_multiple_of(2).then_some(*n));
         futures::pin_mut!(stream);
         sender.send(Arc::new(2)).unwrap();
         sender.send(Arc::new(3)).unwrap();
