@@ -13,6 +13,11 @@ pub struct Message {
     pub html: String,
 }
 
+/// A page of the web app, under the configured public URL.
+pub fn web_link(config: &Config, path: &str) -> String {
+    format!("{}/{path}", config.public_url.trim_end_matches('/'))
+}
+
 fn escape(raw: &str) -> String {
     raw.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -115,11 +120,7 @@ pub fn meet_changed(config: &Config, meet: &meets::Model, change: MeetChange) ->
         lines.push(format!("When: {}", local_time(config, meet)));
         lines.push(format!("Where: {}", venue(meet)));
     }
-    let link = format!(
-        "{}/meets/{}",
-        config.public_url.trim_end_matches('/'),
-        meet.id
-    );
+    let link = web_link(config, &format!("meets/{}", meet.id));
     compose(subject, &lines, Some(&link))
 }
 
@@ -129,11 +130,7 @@ pub fn promoted(config: &Config, meet: &meets::Model) -> Message {
         format!("When: {}", local_time(config, meet)),
         format!("Where: {}", venue(meet)),
     ];
-    let link = format!(
-        "{}/meets/{}",
-        config.public_url.trim_end_matches('/'),
-        meet.id
-    );
+    let link = web_link(config, &format!("meets/{}", meet.id));
     compose(format!("You're in: {}", meet.title), &lines, Some(&link))
 }
 
@@ -147,11 +144,7 @@ pub fn story_about_meet(
         "{} wrote about {}: {}",
         author.display_name, meet.title, story.title
     )];
-    let link = format!(
-        "{}/stories/{}",
-        config.public_url.trim_end_matches('/'),
-        story.id
-    );
+    let link = web_link(config, &format!("stories/{}", story.id));
     compose(
         format!("{} wrote about {}", author.display_name, meet.title),
         &lines,

@@ -19,6 +19,7 @@ use uuid::Uuid;
 use crate::{config::Config, error::ApiResult};
 
 pub use messages::Message;
+use messages::web_link;
 
 /// Writes one notice to the outbox, inside the caller's transaction.
 pub async fn enqueue(
@@ -64,10 +65,7 @@ pub async fn invitation_by_email(
     let Some(inviter) = user(db, invitation.inviter_id).await? else {
         return Ok(());
     };
-    let link = format!(
-        "{}/invitations/claim?token={claim_token}",
-        config.public_url.trim_end_matches('/')
-    );
+    let link = web_link(config, &format!("invitations/claim?token={claim_token}"));
     let message = messages::invitation(
         config,
         meet,
@@ -98,11 +96,7 @@ pub async fn invitation_to_member(
     let Some(inviter) = user(db, invitation.inviter_id).await? else {
         return Ok(());
     };
-    let link = format!(
-        "{}/meets/{}",
-        config.public_url.trim_end_matches('/'),
-        meet.id
-    );
+    let link = web_link(config, &format!("meets/{}", meet.id));
     let message = messages::invitation(
         config,
         meet,
