@@ -24,7 +24,7 @@ async fn subscriber(
     client.init(token).await.expect("connection acknowledged");
     client.subscribe(id, OPERATIONS, name, variables).await;
     // Let the server register the stream before anything happens.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
     client
 }
 
@@ -458,7 +458,7 @@ async fn event_cost_is_constant(server: TestServer) {
                 .await;
             clients.push(client);
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
         let before = server.statements();
         server
             .ok(
