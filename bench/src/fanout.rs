@@ -91,6 +91,17 @@ impl Server {
         bail!("the server did not come up")
     }
 
+    /// CPU time the server has used so far (user + system), from /proc.
+    fn cpu(&self) -> anyhow::Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        // Fields after the parenthesised command name; utime and stime are 14th and 15th.
+        let rest = stat.rsplit_once(')').context("stat format")?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+        // Linux reports these in clock ticks of 1/100 s.
+        Ok(Duration::from_millis(ticks * 10))
+    }
+
     fn rss_kib(&self) -> anyhow::Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
         let line = status
@@ -215,6 +226,7 @@ async fn run(args: &Args, subscribers: usize) -> anyhow::Result<()> {
     let idle = server.rss_kib()?;
     eprintln!("{subscribers} connected: server RSS {before} KiB before, {idle} KiB after");
 
+    let cpu_before = server.cpu()?;
     let started = Instant::now();
     server
         .graphql(
@@ -234,13 +246,15 @@ async fn run(args: &Args, subscribers: usize) -> anyhow::Result<()> {
     if latencies.is_empty() {
         bail!("no subscriber got the event");
     }
+    let server_cpu = server.cpu()?.saturating_sub(cpu_before);
     println!(
-        "| {subscribers:>6} | {:>6} | {:>8.1} | {:>8.1} | {:>8.1} | {:>8.1} |",
+        "| {subscribers:>6} | {:>6} | {:>8.1} | {:>8.1} | {:>8.1} | {:>8.1} | {:>6} |",
         latencies.len(),
         percentile(&latencies, 0.50).as_secs_f64() * 1e3,
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         latencies[latencies.len() - 1].as_secs_f64() * 1e3,
         (idle.saturating_sub(before)) as f64 / subscribers as f64,
+        server_cpu.as_millis(),
     );
     Ok(())
 }
@@ -249,8 +263,10 @@ async fn run(args: &Args, subscribers: usize) -> anyhow::Result<()> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    println!("| subscribers | received | p50 ms | p99 ms | max ms | KiB per idle subscriber |");
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| subscribers | received | p50 ms | p99 ms | max ms | KiB per idle subscriber | server CPU ms |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     for (i, &n) in args.subscribers.iter().enumerate() {
         let args = Args {
             port: args.port + i as u16,
