@@ -406,6 +406,49 @@ async fn claiming_by_email(server: TestServer) {
         mine["myInvitations"]["edges"][0]["node"]["meet"]["title"],
         "Second supper"
     );
+
+    // Re-inviting a revoked address sends a new link that works.
+    let third = server
+        .meet(
+            &host_again,
+            json!({ "title": "Third supper", "visibility": "INVITE_ONLY" }),
+        )
+        .await;
+    let sent = server
+        .ok(
+            Some(&host),
+            "InviteToMeet",
+            json!({ "meetId": third, "emails": ["fay@example.com"] }),
+        )
+        .await;
+    let invitation = sent["inviteToMeet"][0]["id"].clone();
+    server
+        .ok(Some(&host), "RevokeInvitation", json!({ "id": invitation }))
+        .await;
+    let again = server
+        .ok(
+            Some(&host),
+            "InviteToMeet",
+            json!({ "meetId": third, "emails": ["fay@example.com"] }),
+        )
+        .await;
+    assert_eq!(again["inviteToMeet"][0]["id"], invitation);
+    assert_eq!(again["inviteToMeet"][0]["status"], "PENDING");
+    let mail = server.mail_to("fay@example.com", 2).await;
+    assert_eq!(mail.len(), 2, "a second e-mail with a new link");
+    let tokens: Vec<String> = mail.iter().filter_map(|m| smtp::claim_token(m)).collect();
+    let (fay, _) = server.register("fay_elsewhere").await;
+    let results = futures::future::join_all(
+        tokens
+            .iter()
+            .map(|token| server.op(Some(&fay), "ClaimInvitation", json!({ "token": token }))),
+    )
+    .await;
+    assert_eq!(
+        results.iter().filter(|r| r.get("errors").is_none()).count(),
+        1,
+        "only the new link works: {results:?}"
+    );
 }
 
 async fn notices_for_members(server: TestServer) {

@@ -86,6 +86,15 @@ async fn hosting_and_validation(server: TestServer) {
             json!({ "title": "t", "venueName": "v", "startsAt": at(2), "latitude": 0.0, "longitude": 181.0 }),
             "longitude",
         ),
+        // Far-off dates are refused, not overflowed.
+        (
+            json!({ "title": "t", "venueName": "v", "startsAt": "+262142-12-31T23:00:00Z" }),
+            "startsAt",
+        ),
+        (
+            json!({ "title": "t", "venueName": "v", "startsAt": at(2), "endsAt": "+262142-12-31T23:00:00Z" }),
+            "endsAt",
+        ),
     ] {
         let response = server
             .op(Some(&host), "CreateMeet", json!({ "input": input }))
