@@ -410,7 +410,7 @@ async fn claiming_by_email(server: TestServer) {
     // Re-inviting a revoked address sends a new link that works.
     let third = server
         .meet(
-            &host_again,
+            &host,
             json!({ "title": "Third supper", "visibility": "INVITE_ONLY" }),
         )
         .await;
