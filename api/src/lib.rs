@@ -18,6 +18,7 @@ pub mod notices;
 pub mod seed;
 pub mod state;
 pub mod stories;
+pub mod validate;
 
 use std::{future::Future, path::PathBuf, sync::Arc};
 

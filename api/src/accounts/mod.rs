@@ -5,6 +5,5 @@ pub mod loaders;
 mod resolvers;
 pub mod service;
 pub mod types;
-pub mod validate;
 
 pub use resolvers::{AccountsMutation, AccountsQuery};

@@ -11,7 +11,6 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::validate;
 use crate::{
     auth::{
         Viewer,
@@ -20,6 +19,7 @@ use crate::{
     db::begin_write,
     error::{ApiError, ApiResult},
     state::Services,
+    validate,
 };
 
 /// What a successful register, login or refresh hands back.

@@ -142,7 +142,7 @@ pub async fn suspend(
     reason: &str,
 ) -> ApiResult<users::Model> {
     let admin_id = viewer.require_admin()?;
-    let reason = crate::accounts::validate::text("reason", reason, 1, 500)?;
+    let reason = crate::validate::text("reason", reason, 1, 500)?;
     let txn = begin_write(&services.db).await?;
     let user = target(&txn, user_id).await?;
     if user.suspended_at.is_some() {

@@ -17,7 +17,6 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::{
-    accounts::validate,
     auth::{
         Viewer,
         tokens::{random_token, token_hash},
@@ -29,6 +28,7 @@ use crate::{
     meets::service::{self as meets_service, Answer},
     notices,
     state::Services,
+    validate,
 };
 
 pub const MAX_PER_CALL: usize = 50;
@@ -78,7 +78,7 @@ pub async fn invite(
             "name at least one handle or e-mail",
         ));
     }
-    let message = crate::meets::rules::optional("message", message, 500)?;
+    let message = validate::optional_text("message", message.as_deref(), 500)?;
     let emails = emails
         .iter()
         .map(|e| validate::email("emails", e))

@@ -2,7 +2,10 @@
 
 use chrono::{DateTime, Datelike, Duration, Utc};
 
-use crate::error::{ApiError, ApiResult};
+use crate::{
+    error::{ApiError, ApiResult},
+    validate,
+};
 
 /// A meet without an end counts as ended this long after its start.
 pub const DEFAULT_LENGTH: Duration = Duration::hours(4);
@@ -17,36 +20,11 @@ pub fn effective_end(starts_at: DateTime<Utc>, ends_at: Option<DateTime<Utc>>) -
 }
 
 pub fn title(raw: &str) -> ApiResult<String> {
-    bounded("title", raw, 120)
+    validate::text("title", raw, 1, 120)
 }
 
 pub fn venue_name(raw: &str) -> ApiResult<String> {
-    bounded("venueName", raw, 120)
-}
-
-fn bounded(field: &str, raw: &str, max: usize) -> ApiResult<String> {
-    let value = raw.trim();
-    let length = value.chars().count();
-    if (1..=max).contains(&length) {
-        Ok(value.to_owned())
-    } else {
-        Err(ApiError::bad_input(
-            field,
-            format!("{field} must be 1 to {max} characters"),
-        ))
-    }
-}
-
-/// Optional free text: blank is none.
-pub fn optional(field: &str, raw: Option<String>, max: usize) -> ApiResult<Option<String>> {
-    match raw.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(value) if value.chars().count() <= max => Ok(Some(value.to_owned())),
-        Some(_) => Err(ApiError::bad_input(
-            field,
-            format!("{field} must be at most {max} characters"),
-        )),
-    }
+    validate::text("venueName", raw, 1, 120)
 }
 
 pub fn capacity(capacity: Option<i32>) -> ApiResult<Option<i32>> {

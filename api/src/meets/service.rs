@@ -20,6 +20,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{rules, visibility};
+use crate::validate;
 use crate::{
     auth::Viewer,
     config::Config,
@@ -169,14 +170,22 @@ pub async fn create(
     let coordinates = rules::coordinates(draft.latitude, draft.longitude)?;
     let capacity = rules::capacity(draft.capacity)?;
     rules::times(draft.starts_at, draft.ends_at, now, true)?;
-    let region = rules::optional("region", draft.region, 80)?;
+    let region = validate::optional_text("region", draft.region.as_deref(), 80)?;
     let meet = meets::ActiveModel {
         id: Set(Uuid::now_v7()),
         host_id: Set(host_id),
         title: Set(title),
-        description: Set(rules::optional("description", draft.description, 5000)?),
+        description: Set(validate::optional_text(
+            "description",
+            draft.description.as_deref(),
+            5000,
+        )?),
         venue_name: Set(venue_name),
-        address: Set(rules::optional("address", draft.address, 300)?),
+        address: Set(validate::optional_text(
+            "address",
+            draft.address.as_deref(),
+            300,
+        )?),
         latitude: Set(coordinates.map(|c| c.0)),
         longitude: Set(coordinates.map(|c| c.1)),
         region_key: Set(region_key(&region)),
@@ -245,13 +254,17 @@ pub async fn update(
         })?)?);
     }
     if let Some(description) = changes.description {
-        active.description = Set(rules::optional("description", description, 5000)?);
+        active.description = Set(validate::optional_text(
+            "description",
+            description.as_deref(),
+            5000,
+        )?);
     }
     if let Some(address) = changes.address {
-        active.address = Set(rules::optional("address", address, 300)?);
+        active.address = Set(validate::optional_text("address", address.as_deref(), 300)?);
     }
     if let Some(region) = changes.region {
-        let region = rules::optional("region", region, 80)?;
+        let region = validate::optional_text("region", region.as_deref(), 80)?;
         active.region_key = Set(region_key(&region));
         active.region = Set(region);
     }
@@ -331,7 +344,7 @@ pub async fn cancel(
     reason: Option<String>,
 ) -> ApiResult<meets::Model> {
     viewer.require()?;
-    let reason = rules::optional("reason", reason, 500)?;
+    let reason = validate::optional_text("reason", reason.as_deref(), 500)?;
     let txn = begin_write(&services.db).await?;
     let meet = lock_visible(&txn, viewer, id).await?;
     require_host_or_admin(&meet, viewer)?;

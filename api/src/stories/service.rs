@@ -35,15 +35,7 @@ fn visible(viewer: Viewer) -> Condition {
 }
 
 fn title(raw: &str) -> ApiResult<String> {
-    let value = raw.trim();
-    if (1..=TITLE_MAX).contains(&value.chars().count()) {
-        Ok(value.to_owned())
-    } else {
-        Err(ApiError::bad_input(
-            "title",
-            format!("title must be 1 to {TITLE_MAX} characters"),
-        ))
-    }
+    crate::validate::text("title", raw, 1, TITLE_MAX)
 }
 
 /// The body is kept exactly as written (Markdown is plain text to us).

@@ -1,4 +1,5 @@
-//! Input rules of accounts, as pure functions.
+//! Input rules shared by every domain, as pure functions: each returns the
+//! stored form or BAD_USER_INPUT naming the field.
 
 use crate::error::{ApiError, ApiResult};
 
