@@ -28,6 +28,24 @@ async fn subscriber(
     client
 }
 
+/// A subscriber to `MeetActivity` on `meet`, under id "m".
+async fn watch_meet(
+    server: &TestServer,
+    protocol: Protocol,
+    token: Option<&str>,
+    meet: &str,
+) -> WsClient {
+    subscriber(
+        server,
+        protocol,
+        token,
+        "m",
+        "MeetActivity",
+        json!({ "meetId": meet }),
+    )
+    .await
+}
+
 async fn meet_activity_in_both_protocols(server: TestServer) {
     let (host, _) = server.register("host").await;
     let (ann, _) = server.register("ann").await;
@@ -266,42 +284,18 @@ async fn visibility_at_delivery(server: TestServer) {
     let invitation_id = invitation["inviteToMeet"][0]["id"].clone();
 
     // Subscribing to a meet one may not see is refused.
-    let mut refused = subscriber(
-        &server,
-        Protocol::TransportWs,
-        Some(&stranger),
-        "m",
-        "MeetActivity",
-        json!({ "meetId": private }),
-    )
-    .await;
+    let mut refused = watch_meet(&server, Protocol::TransportWs, Some(&stranger), &private).await;
     assert_eq!(
         refused.next_payload("m").await["errors"][0]["extensions"]["code"],
         "NOT_FOUND"
     );
-    let mut anonymous = subscriber(
-        &server,
-        Protocol::TransportWs,
-        None,
-        "m",
-        "MeetActivity",
-        json!({ "meetId": private }),
-    )
-    .await;
+    let mut anonymous = watch_meet(&server, Protocol::TransportWs, None, &private).await;
     assert_eq!(
         anonymous.next_payload("m").await["errors"][0]["extensions"]["code"],
         "NOT_FOUND"
     );
 
-    let mut guest_socket = subscriber(
-        &server,
-        Protocol::TransportWs,
-        Some(&guest),
-        "m",
-        "MeetActivity",
-        json!({ "meetId": private }),
-    )
-    .await;
+    let mut guest_socket = watch_meet(&server, Protocol::TransportWs, Some(&guest), &private).await;
     let mut stories = subscriber(
         &server,
         Protocol::TransportWs,
@@ -496,24 +490,8 @@ async fn events_cross_server_processes() {
     let (host, _) = first.register("host").await;
     let (ann, _) = first.register("ann").await;
     let meet = first.meet(&host, json!({})).await;
-    let mut on_second = subscriber(
-        &second,
-        Protocol::TransportWs,
-        None,
-        "m",
-        "MeetActivity",
-        json!({ "meetId": meet }),
-    )
-    .await;
-    let mut on_first = subscriber(
-        &first,
-        Protocol::LegacyWs,
-        None,
-        "m",
-        "MeetActivity",
-        json!({ "meetId": meet }),
-    )
-    .await;
+    let mut on_second = watch_meet(&second, Protocol::TransportWs, None, &meet).await;
+    let mut on_first = watch_meet(&first, Protocol::LegacyWs, None, &meet).await;
     first
         .ok(
             Some(&ann),
@@ -553,24 +531,8 @@ async fn a_stalled_subscriber_holds_up_no_one() {
     let (fan, _) = server.register("fan").await;
     let meet = server.meet(&host, json!({})).await;
     // Subscribed, then never read again.
-    let _stalled = subscriber(
-        &server,
-        Protocol::TransportWs,
-        None,
-        "m",
-        "MeetActivity",
-        json!({ "meetId": meet }),
-    )
-    .await;
-    let mut reader = subscriber(
-        &server,
-        Protocol::TransportWs,
-        None,
-        "m",
-        "MeetActivity",
-        json!({ "meetId": meet }),
-    )
-    .await;
+    let _stalled = watch_meet(&server, Protocol::TransportWs, None, &meet).await;
+    let mut reader = watch_meet(&server, Protocol::TransportWs, None, &meet).await;
     let answers = ["GOING", "MAYBE"];
     for round in 0..30 {
         server

@@ -1,5 +1,7 @@
 //! Account rules and the database work behind them.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use entity::{
     refresh_tokens,
@@ -319,6 +321,30 @@ pub async fn update_profile(
 
 pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Option<users::Model>> {
     Ok(users::Entity::find_by_id(id).one(db).await?)
+}
+
+/// Members by handle (given lower-case), keyed by handle.
+pub async fn by_handles(
+    db: &impl ConnectionTrait,
+    handles: &[String],
+) -> ApiResult<HashMap<String, users::Model>> {
+    let rows = users::Entity::find()
+        .filter(users::Column::Handle.is_in(handles.iter().cloned()))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|u| (u.handle.clone(), u)).collect())
+}
+
+/// Members by e-mail (given lower-case), keyed by e-mail.
+pub async fn by_emails(
+    db: &impl ConnectionTrait,
+    emails: &[String],
+) -> ApiResult<HashMap<String, users::Model>> {
+    let rows = users::Entity::find()
+        .filter(users::Column::Email.is_in(emails.iter().cloned()))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|u| (u.email.clone(), u)).collect())
 }
 
 pub async fn find_by_handle(

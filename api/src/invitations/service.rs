@@ -1,14 +1,11 @@
 //! Invitation rules. Whether someone may see or answer a meet is the meets
 //! domain's to say; this module asks it.
 
-use std::collections::HashMap;
-
 use chrono::{Duration, Utc};
 use entity::{
     attendances::RsvpStatus,
     invitations::{self, InvitationStatus},
     meets::{self, Visibility},
-    users,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
@@ -17,6 +14,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::{
+    accounts::service as accounts,
     auth::{
         Viewer,
         tokens::{random_token, token_hash},
@@ -94,26 +92,14 @@ pub async fn invite(
         .iter()
         .map(|h| h.trim().to_ascii_lowercase())
         .collect();
-    let members: HashMap<String, users::Model> = users::Entity::find()
-        .filter(users::Column::Handle.is_in(wanted.clone()))
-        .all(&txn)
-        .await?
-        .into_iter()
-        .map(|u| (u.handle.clone(), u))
-        .collect();
+    let members = accounts::by_handles(&txn, &wanted).await?;
     if let Some(unknown) = wanted.iter().find(|h| !members.contains_key(*h)) {
         return Err(ApiError::bad_input(
             "handles",
             format!("no member has the handle {unknown:?}"),
         ));
     }
-    let by_email: HashMap<String, users::Model> = users::Entity::find()
-        .filter(users::Column::Email.is_in(emails.clone()))
-        .all(&txn)
-        .await?
-        .into_iter()
-        .map(|u| (u.email.clone(), u))
-        .collect();
+    let by_email = accounts::by_emails(&txn, &emails).await?;
     let mut targets: Vec<Invitee> = Vec::new();
     let by_handle = wanted.iter().map(|h| Invitee {
         member: Some(members[h].id),

@@ -16,7 +16,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::{config::Config, error::ApiResult};
+use crate::{accounts::service::find_by_id, config::Config, error::ApiResult};
 
 pub use messages::Message;
 use messages::web_link;
@@ -47,10 +47,6 @@ pub async fn enqueue(
     Ok(())
 }
 
-async fn user(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Option<users::Model>> {
-    Ok(users::Entity::find_by_id(id).one(db).await?)
-}
-
 /// An invitation by e-mail to an address with no account: the claim link.
 pub async fn invitation_by_email(
     db: &impl ConnectionTrait,
@@ -62,7 +58,7 @@ pub async fn invitation_by_email(
     let Some(email) = &invitation.email else {
         return Ok(());
     };
-    let Some(inviter) = user(db, invitation.inviter_id).await? else {
+    let Some(inviter) = find_by_id(db, invitation.inviter_id).await? else {
         return Ok(());
     };
     let link = web_link(config, &format!("invitations/claim?token={claim_token}"));
@@ -87,13 +83,13 @@ pub async fn invitation_to_member(
     let Some(invitee_id) = invitation.invitee_id else {
         return Ok(());
     };
-    let Some(invitee) = user(db, invitee_id).await? else {
+    let Some(invitee) = find_by_id(db, invitee_id).await? else {
         return Ok(());
     };
     if !invitee.email_notices {
         return Ok(());
     }
-    let Some(inviter) = user(db, invitation.inviter_id).await? else {
+    let Some(inviter) = find_by_id(db, invitation.inviter_id).await? else {
         return Ok(());
     };
     let link = web_link(config, &format!("meets/{}", meet.id));
@@ -147,7 +143,7 @@ pub async fn promoted(
     meet: &meets::Model,
     user_id: Uuid,
 ) -> ApiResult<()> {
-    let Some(attendee) = user(db, user_id).await? else {
+    let Some(attendee) = find_by_id(db, user_id).await? else {
         return Ok(());
     };
     enqueue(
@@ -173,8 +169,8 @@ pub async fn story_about_meet(
         return Ok(());
     }
     let (Some(host), Some(author)) = (
-        user(db, meet.host_id).await?,
-        user(db, story.author_id).await?,
+        find_by_id(db, meet.host_id).await?,
+        find_by_id(db, story.author_id).await?,
     ) else {
         return Ok(());
     };
