@@ -67,7 +67,7 @@ impl App {
         ));
         let services = Services {
             db,
-            keys: TokenKeys::new(secret.as_bytes(), config.access_token_ttl),
+            keys: Arc::new(TokenKeys::new(secret.as_bytes(), config.access_token_ttl)),
             passwords: PasswordHasherPool::new(config.argon2_concurrency),
             config: Arc::new(config),
             events,

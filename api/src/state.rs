@@ -16,7 +16,9 @@ use crate::{
 pub struct Services {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
-    pub keys: TokenKeys,
+    // Behind an Arc: `Services` is cloned per request and per socket, and
+    // the keys hold their own copies of the secret.
+    pub keys: Arc<TokenKeys>,
     pub passwords: PasswordHasherPool,
     /// Changes, published after commit.
     pub events: EventBus,

@@ -91,15 +91,17 @@ impl Server {
         bail!("the server did not come up")
     }
 
-    /// CPU time the server has used so far (user + system), from /proc.
-    fn cpu(&self) -> anyhow::Result<Duration> {
+    /// CPU time the server has used so far, (user, system), from /proc.
+    fn cpu(&self) -> anyhow::Result<(Duration, Duration)> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
         // Fields after the parenthesised command name; utime and stime are 14th and 15th.
         let rest = stat.rsplit_once(')').context("stat format")?.1;
         let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
         // Linux reports these in clock ticks of 1/100 s.
-        Ok(Duration::from_millis(ticks * 10))
+        let ticks = |field: &str| -> anyhow::Result<Duration> {
+            Ok(Duration::from_millis(field.parse::<u64>()? * 10))
+        };
+        Ok((ticks(fields[11])?, ticks(fields[12])?))
     }
 
     fn rss_kib(&self) -> anyhow::Result<u64> {
@@ -246,15 +248,20 @@ async fn run(args: &Args, subscribers: usize) -> anyhow::Result<()> {
     if latencies.is_empty() {
         bail!("no subscriber got the event");
     }
-    let server_cpu = server.cpu()?.saturating_sub(cpu_before);
+    let cpu_after = server.cpu()?;
+    let (user, system) = (
+        cpu_after.0.saturating_sub(cpu_before.0),
+        cpu_after.1.saturating_sub(cpu_before.1),
+    );
     println!(
-        "| {subscribers:>6} | {:>6} | {:>8.1} | {:>8.1} | {:>8.1} | {:>8.1} | {:>6} |",
+        "| {subscribers:>6} | {:>6} | {:>8.1} | {:>8.1} | {:>8.1} | {:>8.1} | {:>5} + {:<5} |",
         latencies.len(),
         percentile(&latencies, 0.50).as_secs_f64() * 1e3,
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         latencies[latencies.len() - 1].as_secs_f64() * 1e3,
         (idle.saturating_sub(before)) as f64 / subscribers as f64,
-        server_cpu.as_millis(),
+        user.as_millis(),
+        system.as_millis(),
     );
     Ok(())
 }
@@ -264,7 +271,7 @@ async fn run(args: &Args, subscribers: usize) -> anyhow::Result<()> {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     println!(
-        "| subscribers | received | p50 ms | p99 ms | max ms | KiB per idle subscriber | server CPU ms |"
+        "| subscribers | received | p50 ms | p99 ms | max ms | KiB per idle subscriber | server CPU ms, user + system |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     for (i, &n) in args.subscribers.iter().enumerate() {

@@ -25,7 +25,7 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use futures::{SinkExt, StreamExt, future};
-use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
 use uuid::Uuid;
 
 use super::AppState;
@@ -61,11 +61,13 @@ pub async fn upgrade(
             .into_response();
     };
     // Small buffers: tens of thousands of mostly idle subscribers each hold
-    // them (tungstenite's defaults are 128 KiB apiece). A client that stops
-    // reading fills its bounded write buffer and is dropped.
+    // them (tungstenite's defaults are 128 KiB apiece). Clients send little
+    // (a subscribe message is well under 1 KiB; the buffer grows for a larger
+    // one). A client that stops reading fills its bounded write buffer and is
+    // dropped.
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_write_buffer_size(256 * 1024)
         .max_message_size(64 * 1024)
@@ -155,44 +157,39 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
     });
     futures::pin_mut!(messages);
 
-    let mut suspensions = state.services.live.suspensions();
+    // Persistent futures, not made afresh on every message: with tens of
+    // thousands of sockets each event would otherwise register and drop as
+    // many timers and channel waiters.
+    let mut suspensions = BroadcastStream::new(state.services.live.suspensions());
     let started = tokio::time::Instant::now();
     let mut ping = tokio::time::interval_at(started + PING_INTERVAL, PING_INTERVAL);
     let ping_message = match protocol {
         WebSocketProtocols::GraphQLWS => r#"{"type":"ping"}"#,
         WebSocketProtocols::SubscriptionsTransportWS => r#"{"type":"ka"}"#,
     };
+    // The moment this connection must end, if any: no init in time, then the
+    // access token it was opened with expiring.
+    let deadline = tokio::time::sleep_until(started + INIT_TIMEOUT);
+    tokio::pin!(deadline);
+    let mut deadline_close = Some((INIT_TIMED_OUT, "Connection initialisation timeout"));
+    let mut initialised = false;
 
     loop {
         let current = init_state(&init);
-        // The moment this connection must end, if any: no init in time, or
-        // the access token it was opened with expiring.
-        let deadline = match current {
-            Init::Pending => Some((
-                started + INIT_TIMEOUT,
-                close(INIT_TIMED_OUT, "Connection initialisation timeout"),
-            )),
-            Init::Accepted {
-                expires_at: Some(at),
-                ..
-            } => {
-                let left = (at - Utc::now()).to_std().unwrap_or_default();
-                Some((
-                    tokio::time::Instant::now() + left,
-                    close(FORBIDDEN, "Forbidden: access token expired"),
-                ))
-            }
-            Init::Accepted {
-                expires_at: None, ..
-            }
-            | Init::Refused => None,
-        };
-        let until_deadline = async {
-            match &deadline {
-                Some((at, _)) => tokio::time::sleep_until(*at).await,
-                None => future::pending().await,
-            }
-        };
+        if !initialised && !matches!(current, Init::Pending) {
+            initialised = true;
+            deadline_close = match current {
+                Init::Accepted {
+                    expires_at: Some(at),
+                    ..
+                } => {
+                    let left = (at - Utc::now()).to_std().unwrap_or_default();
+                    deadline.as_mut().reset(tokio::time::Instant::now() + left);
+                    Some((FORBIDDEN, "Forbidden: access token expired"))
+                }
+                _ => None,
+            };
+        }
         let outgoing = tokio::select! {
             message = messages.next() => match message {
                 // A refused connection_init: graphql-transport-ws says 4403 Forbidden.
@@ -202,16 +199,16 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
                 Some(message) => message,
                 None => break,
             },
-            () = until_deadline => match deadline {
-                Some((_, message)) => message,
+            () = &mut deadline, if deadline_close.is_some() => match deadline_close.take() {
+                Some((code, reason)) => close(code, reason),
                 None => break,
             },
-            suspended = suspensions.recv() => match (suspended, current) {
+            suspended = suspensions.next() => match (suspended, current) {
                 // A suspended user's connections close at once.
-                (Ok(suspended), Init::Accepted { user_id: Some(user_id), .. }) if suspended == user_id => {
+                (Some(Ok(suspended)), Init::Accepted { user_id: Some(user_id), .. }) if suspended == user_id => {
                     close(FORBIDDEN, "Forbidden: account suspended")
                 }
-                (Err(broadcast::error::RecvError::Closed), _) => break,
+                (None, _) => break,
                 _ => continue,
             },
             _ = ping.tick() => match current {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, ID, Subscription};
 use entity::invitations::InvitationStatus;
-use futures::Stream;
+use futures::stream::BoxStream;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     auth::Viewer,
-    error::{ApiError, FieldError, FieldResult},
+    error::{ApiError, FieldResult},
     graphql::{ContextExt, parse_id},
     invitations::types::Invitation,
     meets::{
@@ -36,17 +36,38 @@ fn meet(view: &MeetView) -> Meet {
     Meet::with_host(view.meet.clone(), view.host.clone())
 }
 
+/// Refuses a subscription to a meet the viewer may not see. The query runs in
+/// its own allocation: async-graphql keeps a subscription resolver's future
+/// inline in the stream it returns for as long as the subscription lives, and
+/// a database query's future would make every idle subscriber kilobytes larger.
+async fn require_visible(ctx: &Context<'_>, viewer: Viewer, meet_id: Uuid) -> FieldResult<()> {
+    Box::pin(meets_service::find_visible(ctx.db(), viewer, meet_id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("meet"))?;
+    Ok(())
+}
+
+/// What a subscription resolver returns. Boxed, stream and items alike:
+/// async-graphql keeps a subscription's stream, and room for one item, inline
+/// in per-subscription state for as long as the subscription lives, so with
+/// tens of thousands of idle subscribers every byte of them counts.
+type LiveStream<T> = BoxStream<'static, FieldResult<Box<T>>>;
+
 /// The hub's snapshots as a stream of `T`, ending with an error when the
 /// subscriber lags too far behind (its buffer is the broadcast's, bounded).
 fn snapshots<S: Send + Sync + 'static, T: Send + 'static>(
     mut receiver: broadcast::Receiver<Arc<S>>,
     pick: impl Fn(&S) -> Option<T> + Send + 'static,
-) -> impl Stream<Item = Result<T, FieldError>> {
-    async_stream::stream! {
+) -> LiveStream<T> {
+    Box::pin(async_stream::stream! {
         loop {
             match receiver.recv().await {
                 Ok(snapshot) => {
-                    if let Some(item) = pick(&snapshot) {
+                    // Boxed before the `yield`: what lives across it is
+                    // kept in the stream's state between events.
+                    let item = pick(&snapshot).map(Box::new);
+                    drop(snapshot);
+                    if let Some(item) = item {
                         yield Ok(item);
                     }
                 }
@@ -57,7 +78,7 @@ fn snapshots<S: Send + Sync + 'static, T: Send + 'static>(
                 Err(broadcast::error::RecvError::Closed) => break,
             }
         }
-    }
+    })
 }
 
 #[derive(Default)]
@@ -70,12 +91,10 @@ impl LiveSubscription {
         &self,
         ctx: &Context<'_>,
         meet_id: ID,
-    ) -> FieldResult<impl Stream<Item = FieldResult<MeetActivity>> + use<>> {
+    ) -> FieldResult<LiveStream<MeetActivity>> {
         let viewer = ctx.viewer();
         let meet_id = parse_id(&meet_id, "meet")?;
-        meets_service::find_visible(ctx.db(), viewer, meet_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("meet"))?;
+        require_visible(ctx, viewer, meet_id).await?;
         Ok(snapshots(
             ctx.live().subscribe(),
             move |snapshot| match snapshot {
@@ -106,10 +125,7 @@ impl LiveSubscription {
     }
 
     /// The signed-in user's new invitations.
-    async fn invitation_received(
-        &self,
-        ctx: &Context<'_>,
-    ) -> FieldResult<impl Stream<Item = FieldResult<Invitation>> + use<>> {
+    async fn invitation_received(&self, ctx: &Context<'_>) -> FieldResult<LiveStream<Invitation>> {
         let user_id: Uuid = ctx.viewer().require()?;
         Ok(snapshots(
             ctx.live().subscribe(),
@@ -137,7 +153,7 @@ impl LiveSubscription {
         &self,
         ctx: &Context<'_>,
         region: Option<String>,
-    ) -> FieldResult<impl Stream<Item = FieldResult<Meet>> + use<>> {
+    ) -> FieldResult<LiveStream<Meet>> {
         let viewer = ctx.viewer();
         let region = region
             .map(|r| r.trim().to_lowercase())
@@ -163,14 +179,12 @@ impl LiveSubscription {
         &self,
         ctx: &Context<'_>,
         meet_id: Option<ID>,
-    ) -> FieldResult<impl Stream<Item = FieldResult<Story>> + use<>> {
+    ) -> FieldResult<LiveStream<Story>> {
         let viewer = ctx.viewer();
         let meet_id = match meet_id {
             Some(id) => {
                 let id = parse_id(&id, "meet")?;
-                meets_service::find_visible(ctx.db(), viewer, id)
-                    .await?
-                    .ok_or_else(|| ApiError::not_found("meet"))?;
+                require_visible(ctx, viewer, id).await?;
                 Some(id)
             }
             None => None,
@@ -209,12 +223,11 @@ mod tests {
     #[tokio::test]
     async fn a_subscriber_that_falls_behind_is_dropped_not_buffered() {
         let (sender, receiver) = broadcast::channel::<Arc<u32>>(4);
-        let stream = snapshots(receiver, |n: &u32| n.is_multiple_of(2).then_some(*n));
-        futures::pin_mut!(stream);
+        let mut stream = snapshots(receiver, |n: &u32| n.is_multiple_of(2).then_some(*n));
         sender.send(Arc::new(2)).unwrap();
         sender.send(Arc::new(3)).unwrap();
         assert_eq!(
-            stream.next().await.map(|r| r.ok()),
+            stream.next().await.map(|r| r.ok().map(|n| *n)),
             Some(Some(2)),
             "picked in order"
         );
