@@ -34,6 +34,11 @@ struct Args {
     /// a burst of simultaneous handshakes leaves transient peaks in it.
     #[arg(long, default_value_t = 32)]
     connect_concurrency: usize,
+    /// Subscribers sign in (all with one watcher account's access token)
+    /// instead of subscribing anonymously: the server then verifies a token
+    /// per socket and keeps a timer for its expiry.
+    #[arg(long)]
+    signed_in: bool,
 }
 
 const SUBSCRIPTION: &str = "subscription MeetActivity($meetId: ID!) { meetActivity(meetId: $meetId) { kind at meet { id status goingCount checkedInCount spotsLeft } attendance { status checkedInAt user { id handle displayName avatarUrl } } story { id title author { handle } } } }";
@@ -160,6 +165,12 @@ async fn run(args: &Args, subscribers: usize) -> anyhow::Result<()> {
     let server = Server::start(&args.server, args.port).await?;
     let host = server.register("host").await?;
     let fan = server.register("fan").await?;
+    let init_payload = if args.signed_in {
+        let watcher = server.register("watcher").await?;
+        json!({ "Authorization": format!("Bearer {watcher}") })
+    } else {
+        json!({})
+    };
     let meet = server
         .graphql(
             Some(&host),
@@ -178,12 +189,13 @@ async fn run(args: &Args, subscribers: usize) -> anyhow::Result<()> {
     let (arrivals, mut arrived) = mpsc::unbounded_channel::<Instant>();
     let gate = Arc::new(tokio::sync::Semaphore::new(args.connect_concurrency));
     for _ in 0..subscribers {
-        let (url, meet, ready, arrivals, gate) = (
+        let (url, meet, ready, arrivals, gate, init_payload) = (
             format!("ws://{}/graphql/ws", server.base),
             meet.clone(),
             ready.clone(),
             arrivals.clone(),
             gate.clone(),
+            init_payload.clone(),
         );
         tokio::spawn(async move {
             let permit = gate.acquire_owned().await;
@@ -198,7 +210,7 @@ async fn run(args: &Args, subscribers: usize) -> anyhow::Result<()> {
             };
             let _ = socket
                 .send(Message::Text(
-                    json!({ "type": "connection_init", "payload": {} })
+                    json!({ "type": "connection_init", "payload": init_payload })
                         .to_string()
                         .into(),
                 ))
@@ -280,6 +292,7 @@ async fn main() -> anyhow::Result<()> {
             subscribers: vec![],
             server: args.server.clone(),
             connect_concurrency: args.connect_concurrency,
+            signed_in: args.signed_in,
         };
         run(&args, n).await?;
     }
