@@ -393,6 +393,25 @@ on_both_databases!(
     sockets_close_with_4403
 );
 
+/// async-graphql's own errors (here: a required variable missing) get a
+/// code over WebSocket as over HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_subscriptions_are_bad_user_input() {
+    let server = TestServer::start(TestDatabase::sqlite().await).await;
+    for protocol in [Protocol::TransportWs, Protocol::LegacyWs] {
+        let mut client = WsClient::connect(&server.ws_url(), protocol).await;
+        client.init(None).await.expect("connection acknowledged");
+        client
+            .subscribe("m", OPERATIONS, "MeetActivity", json!({}))
+            .await;
+        let payload = client.next_payload("m").await;
+        assert_eq!(
+            payload["errors"][0]["extensions"]["code"], "BAD_USER_INPUT",
+            "{payload}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sockets_close_when_the_access_token_expires() {
     let db = Arc::new(TestDatabase::sqlite().await);

@@ -6,10 +6,8 @@ pub mod pagination;
 use std::sync::Arc;
 
 use async_graphql::{
-    Context, Data, ID, MergedObject, MergedSubscription, Request, Response, SDLExportOptions,
-    Schema, SchemaBuilder,
-    dataloader::DataLoader,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe},
+    Context, Data, Executor, ID, MergedObject, MergedSubscription, Request, Response,
+    SDLExportOptions, Schema, SchemaBuilder, dataloader::DataLoader,
     futures_util::stream::BoxStream,
 };
 use futures::StreamExt;
@@ -72,14 +70,14 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 pub struct Schemas {
     /// Introspection and "did you mean" suggestions: for everyone in
     /// development, for administrators only in production.
-    pub open: AppSchema,
+    pub open: ServedSchema,
     /// Neither: for everyone else in production.
-    pub closed: AppSchema,
+    pub closed: ServedSchema,
 }
 
 impl Schemas {
     /// The schema that serves this viewer.
-    pub fn for_viewer(&self, viewer: Viewer, production: bool) -> &AppSchema {
+    pub fn for_viewer(&self, viewer: Viewer, production: bool) -> &ServedSchema {
         if production && !viewer.is_admin() {
             &self.closed
         } else {
@@ -90,20 +88,49 @@ impl Schemas {
 
 pub fn build(services: Services) -> Schemas {
     Schemas {
-        open: builder()
-            .extension(ErrorCodes)
-            .data(services.clone())
-            .limit_depth(20)
-            .limit_complexity(50_000)
-            .finish(),
-        closed: builder()
-            .extension(ErrorCodes)
-            .data(services)
-            .limit_depth(12)
-            .limit_complexity(50_000)
-            .disable_introspection()
-            .disable_suggestions()
-            .finish(),
+        open: ServedSchema(
+            builder()
+                .data(services.clone())
+                .limit_depth(20)
+                .limit_complexity(50_000)
+                .finish(),
+        ),
+        closed: ServedSchema(
+            builder()
+                .data(services)
+                .limit_depth(12)
+                .limit_complexity(50_000)
+                .disable_introspection()
+                .disable_suggestions()
+                .finish(),
+        ),
+    }
+}
+
+/// The schema as HTTP and WebSocket execute it: every error in a response
+/// gets an `extensions.code`. async-graphql's own errors (parse, validation,
+/// coercion, limits) come without one; they are all the request's fault, so
+/// BAD_USER_INPUT. Done here rather than in a schema extension: with any
+/// extension registered, async-graphql sends every field of every response
+/// through the extension chain, which costs a subscription event fanned out
+/// to 10,000 sockets about a tenth of its time (see bench/).
+#[derive(Clone)]
+pub struct ServedSchema(AppSchema);
+
+impl Executor for ServedSchema {
+    async fn execute(&self, request: Request) -> Response {
+        with_codes(self.0.execute(request).await)
+    }
+
+    fn execute_stream(
+        &self,
+        request: Request,
+        session_data: Option<Arc<Data>>,
+    ) -> BoxStream<'static, Response> {
+        self.0
+            .execute_stream_with_session_data(request, session_data.unwrap_or_default())
+            .map(with_codes)
+            .boxed()
     }
 }
 
@@ -115,33 +142,6 @@ pub fn sdl() -> String {
             .sorted_arguments()
             .sorted_enum_items(),
     )
-}
-
-/// Gives every error an `extensions.code`, over HTTP and WebSocket alike.
-/// async-graphql's own errors (parse, validation, coercion, limits) come
-/// without one; they are all the request's fault, so BAD_USER_INPUT.
-struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodes)
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for ErrorCodes {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        with_codes(next.run(ctx).await)
-    }
-
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        next.run(ctx, stream).map(with_codes).boxed()
-    }
 }
 
 fn with_codes(mut response: Response) -> Response {

@@ -5,7 +5,7 @@
 //! MUST of the spec for clients that only accept `application/json`.
 
 use async_graphql::{
-    ServerError,
+    Executor, ServerError,
     parser::types::{DocumentOperations, OperationType},
 };
 use axum::{
