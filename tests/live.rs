@@ -192,6 +192,34 @@ async fn invitations_announcements_and_stories(server: TestServer) {
         json!({}),
     )
     .await;
+    // The same subscriptions in the other protocol see the same payloads.
+    let mut invited_legacy = subscriber(
+        &server,
+        Protocol::LegacyWs,
+        Some(&bob),
+        "i",
+        "InvitationReceived",
+        json!({}),
+    )
+    .await;
+    let mut toronto_legacy = subscriber(
+        &server,
+        Protocol::LegacyWs,
+        None,
+        "t",
+        "MeetAnnounced",
+        json!({ "region": "toronto" }),
+    )
+    .await;
+    let mut stories_transport = subscriber(
+        &server,
+        Protocol::TransportWs,
+        None,
+        "s",
+        "StoryPublished",
+        json!({}),
+    )
+    .await;
 
     let meet = server
         .meet(
@@ -215,6 +243,7 @@ async fn invitations_announcements_and_stories(server: TestServer) {
     );
     assert_eq!(announced["data"]["meetAnnounced"]["venueName"], "Red Lion");
     assert_eq!(announced["data"]["meetAnnounced"]["host"]["handle"], "host");
+    assert_eq!(toronto_legacy.next_payload("t").await, announced);
     toronto
         .expect_silence("t", Duration::from_millis(700))
         .await;
@@ -236,6 +265,7 @@ async fn invitations_announcements_and_stories(server: TestServer) {
         invitation["data"]["invitationReceived"]["meet"]["title"],
         "Downtown drinks"
     );
+    assert_eq!(invited_legacy.next_payload("i").await, invitation);
     eves.expect_silence("i", Duration::from_millis(500)).await;
 
     server
@@ -249,6 +279,7 @@ async fn invitations_announcements_and_stories(server: TestServer) {
     assert_eq!(story["data"]["storyPublished"]["title"], "Went well");
     assert_eq!(story["data"]["storyPublished"]["author"]["handle"], "bob");
     assert_eq!(story["data"]["storyPublished"]["meet"]["id"], meet);
+    assert_eq!(stories_transport.next_payload("s").await, story);
 
     // Anonymous callers cannot hold invitationReceived.
     let mut anonymous = subscriber(
@@ -357,11 +388,16 @@ async fn sockets_close_with_4403(server: TestServer) {
         bad.init(Some("not-a-token")).await,
         Err(Refusal::Closed(4403))
     );
+    // The legacy protocol says connection_error, then the same close.
     let mut legacy = WsClient::connect(&server.ws_url(), Protocol::LegacyWs).await;
     assert!(matches!(
         legacy.init(Some("not-a-token")).await,
         Err(Refusal::ConnectionError(_))
     ));
+    assert_eq!(
+        legacy.receive(Duration::from_secs(5)).await,
+        Some(Err(4403))
+    );
 
     // A suspended user's open socket closes at once.
     let (admin, _) = server.admin("admin").await;
@@ -384,6 +420,37 @@ async fn sockets_close_with_4403(server: TestServer) {
         .await;
     let closed = socket.receive(Duration::from_secs(5)).await;
     assert_eq!(closed, Some(Err(4403)));
+
+    // So do the sockets of a user whose role changes: they were opened as
+    // the old role (an administrator sees every INVITE_ONLY meet).
+    let (deputy, deputy_id) = server.register("deputy").await;
+    let mut sockets = Vec::new();
+    for protocol in [Protocol::TransportWs, Protocol::LegacyWs] {
+        sockets.push(
+            subscriber(
+                &server,
+                protocol,
+                Some(&deputy),
+                "i",
+                "InvitationReceived",
+                json!({}),
+            )
+            .await,
+        );
+    }
+    server
+        .ok(
+            Some(&admin),
+            "SetUserRole",
+            json!({ "userId": deputy_id, "role": "ADMIN" }),
+        )
+        .await;
+    for mut socket in sockets {
+        assert_eq!(
+            socket.receive(Duration::from_secs(5)).await,
+            Some(Err(4403))
+        );
+    }
 }
 
 on_both_databases!(
@@ -417,21 +484,52 @@ async fn sockets_close_when_the_access_token_expires() {
     let db = Arc::new(TestDatabase::sqlite().await);
     let server = TestServer::start_with(db, &[("TWEETMEET_ACCESS_TOKEN_TTL_SECS", "2")]).await;
     let (token, _) = server.register("brief").await;
-    let mut socket = subscriber(
-        &server,
-        Protocol::TransportWs,
-        Some(&token),
-        "i",
-        "InvitationReceived",
-        json!({}),
-    )
-    .await;
     let started = std::time::Instant::now();
-    assert_eq!(
-        socket.receive(Duration::from_secs(6)).await,
-        Some(Err(4403))
-    );
-    assert!(started.elapsed() < Duration::from_secs(4));
+    let mut sockets = Vec::new();
+    for protocol in [Protocol::TransportWs, Protocol::LegacyWs] {
+        sockets.push(
+            subscriber(
+                &server,
+                protocol,
+                Some(&token),
+                "i",
+                "InvitationReceived",
+                json!({}),
+            )
+            .await,
+        );
+    }
+    for mut socket in sockets {
+        assert_eq!(
+            socket.receive(Duration::from_secs(6)).await,
+            Some(Err(4403)),
+            "{:?}",
+            socket.protocol
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_are_pinged() {
+    let db = Arc::new(TestDatabase::sqlite().await);
+    let server = TestServer::start_with(db, &[("TWEETMEET_WS_PING_SECS", "1")]).await;
+    for protocol in [Protocol::TransportWs, Protocol::LegacyWs] {
+        let mut socket = WsClient::connect(&server.ws_url(), protocol).await;
+        socket.init(None).await.expect("connection acknowledged");
+        // Nothing but pings (answered with pongs) for 3.5 s.
+        let quiet = tokio::time::timeout(
+            Duration::from_millis(3500),
+            socket.receive(Duration::from_secs(10)),
+        )
+        .await;
+        assert!(quiet.is_err(), "{protocol:?}: {quiet:?}");
+        assert!(
+            socket.keepalives >= 2,
+            "{protocol:?}: {} pings",
+            socket.keepalives
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -542,18 +640,36 @@ async fn events_cross_server_processes() {
 
 on_both_databases!(event_cost_is_constant);
 
-/// A subscriber that stops reading holds up neither the others nor the writer.
+/// A subscriber that stops reading holds up neither the others nor the
+/// writer, and is disconnected rather than waited on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_subscriber_holds_up_no_one() {
-    let server = TestServer::start(TestDatabase::sqlite().await).await;
+    let db = Arc::new(TestDatabase::sqlite().await);
+    let server = TestServer::start_with(db, &[("TWEETMEET_WS_SEND_TIMEOUT_SECS", "1")]).await;
     let (host, _) = server.register("host").await;
     let (fan, _) = server.register("fan").await;
-    let meet = server.meet(&host, json!({})).await;
-    // Subscribed, then never read again.
-    let _stalled = watch_meet(&server, Protocol::TransportWs, None, &meet).await;
+    let meet = server
+        .meet(&host, json!({ "description": "war story ".repeat(500) }))
+        .await;
+    // About 100 KB an event: 60 of them are more than the socket buffers on
+    // both ends hold (loopback lets the server's grow to 4 MiB), so the
+    // server's send to a client that reads nothing has to wait.
+    let selection: String = (0..20)
+        .map(|i| format!("m{i}: meet {{ description }} "))
+        .collect();
+    let big = format!(
+        "subscription Big($meetId: ID!) {{ meetActivity(meetId: $meetId) {{ kind {selection}}} }}"
+    );
+    let mut stalled =
+        WsClient::connect_with_receive_buffer(&server.ws_url(), Protocol::TransportWs, 4096).await;
+    stalled.init(None).await.expect("connection acknowledged");
+    stalled
+        .subscribe("m", &big, "Big", json!({ "meetId": meet }))
+        .await;
     let mut reader = watch_meet(&server, Protocol::TransportWs, None, &meet).await;
     let answers = ["GOING", "MAYBE"];
-    for round in 0..30 {
+    let rounds = 60;
+    for round in 0..rounds {
         server
             .ok(
                 Some(&fan),
@@ -562,11 +678,27 @@ async fn a_stalled_subscriber_holds_up_no_one() {
             )
             .await;
     }
-    for round in 0..30 {
+    for round in 0..rounds {
         let event = reader.next_payload("m").await;
         assert_eq!(
             event["data"]["meetActivity"]["attendance"]["status"],
             answers[round % 2]
         );
     }
+    // Past the send timeout the stalled client was dropped: reading now, it
+    // finds what the socket held, then the end, not every event.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut received = 0;
+    loop {
+        match stalled.receive(Duration::from_secs(5)).await {
+            Some(Ok(message)) if message["type"] == "next" => received += 1,
+            Some(Ok(_)) => {}
+            Some(Err(_)) => break,
+            None => panic!("the stalled socket is still open after {received} events"),
+        }
+    }
+    assert!(
+        received < rounds,
+        "{received} events reached the stalled client"
+    );
 }

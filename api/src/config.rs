@@ -52,6 +52,11 @@ pub struct Config {
     pub mail_dir: PathBuf,
     /// `TWEETMEET_ARGON2_CONCURRENCY`: password hashes computed at once (2).
     pub argon2_concurrency: usize,
+    /// `TWEETMEET_WS_PING_SECS`: keepalive ping interval on WebSockets (20).
+    pub ws_ping_interval: Duration,
+    /// `TWEETMEET_WS_SEND_TIMEOUT_SECS`: how long a WebSocket client may
+    /// leave a message unread before it is disconnected (10).
+    pub ws_send_timeout: Duration,
 }
 
 /// Where settings come from: the process environment, or a map in tests.
@@ -117,6 +122,12 @@ impl Config {
             Some(other) => bail!("TWEETMEET_LOG_FORMAT must be text or json, not {other:?}"),
         };
         let bind = source.parsed("TWEETMEET_BIND", SocketAddr::from(([127, 0, 0, 1], 8000)))?;
+        let seconds = |name: &str, default: u64| -> anyhow::Result<Duration> {
+            match source.parsed(name, default)? {
+                0 => bail!("{name} must be at least 1"),
+                secs => Ok(Duration::from_secs(secs)),
+            }
+        };
         Ok(Self {
             database_url: var("TWEETMEET_DATABASE_URL")
                 .unwrap_or_else(|| "sqlite://tweetmeet.db?mode=rwc".into()),
@@ -147,6 +158,8 @@ impl Config {
                 .unwrap_or_else(|| "Tweet Meet <noreply@tweetmeet.local>".into()),
             mail_dir: PathBuf::from(var("TWEETMEET_MAIL_DIR").unwrap_or_else(|| "outbox".into())),
             argon2_concurrency: source.parsed("TWEETMEET_ARGON2_CONCURRENCY", 2)?,
+            ws_ping_interval: seconds("TWEETMEET_WS_PING_SECS", 20)?,
+            ws_send_timeout: seconds("TWEETMEET_WS_SEND_TIMEOUT_SECS", 10)?,
         })
     }
 
@@ -177,6 +190,8 @@ mod tests {
         assert_eq!(config.environment, Environment::Development);
         assert_eq!(config.access_token_ttl, Duration::from_secs(900));
         assert_eq!(config.body_limit, 1024 * 1024);
+        assert_eq!(config.ws_ping_interval, Duration::from_secs(20));
+        assert_eq!(config.ws_send_timeout, Duration::from_secs(10));
     }
 
     #[test]
@@ -200,5 +215,6 @@ mod tests {
         );
         assert!(config(&[("TWEETMEET_ENV", "staging")]).is_err());
         assert!(config(&[("TWEETMEET_BIND", "not an address")]).is_err());
+        assert!(config(&[("TWEETMEET_WS_PING_SECS", "0")]).is_err());
     }
 }

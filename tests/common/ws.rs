@@ -30,6 +30,8 @@ impl Protocol {
 pub struct WsClient {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub protocol: Protocol,
+    /// Keepalive pings (`ping`, or the legacy `ka`) received so far.
+    pub keepalives: usize,
 }
 
 /// What the server did instead of acknowledging.
@@ -41,14 +43,50 @@ pub enum Refusal {
 
 impl WsClient {
     pub async fn connect(url: &str, protocol: Protocol) -> Self {
+        let request = Self::request(url, protocol);
+        let (socket, response) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("ws connect");
+        Self::accepted(socket, &response, protocol)
+    }
+
+    /// A client whose socket takes little in before the server must wait:
+    /// the kernel's receive buffer set to about `bytes`.
+    pub async fn connect_with_receive_buffer(url: &str, protocol: Protocol, bytes: u32) -> Self {
+        let request = Self::request(url, protocol);
+        let authority = request.uri().authority().expect("host:port").as_str();
+        let address = tokio::net::lookup_host(authority)
+            .await
+            .expect("address")
+            .next()
+            .expect("an address");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
+        let stream = socket.connect(address).await.expect("tcp connect");
+        let (socket, response) =
+            tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
+                .await
+                .expect("ws handshake");
+        Self::accepted(socket, &response, protocol)
+    }
+
+    fn request(
+        url: &str,
+        protocol: Protocol,
+    ) -> tokio_tungstenite::tungstenite::handshake::client::Request {
         let mut request = url.into_client_request().expect("ws request");
         request.headers_mut().insert(
             "Sec-WebSocket-Protocol",
             HeaderValue::from_static(protocol.name()),
         );
-        let (socket, response) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("ws connect");
+        request
+    }
+
+    fn accepted(
+        socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+        response: &tokio_tungstenite::tungstenite::handshake::client::Response,
+        protocol: Protocol,
+    ) -> Self {
         assert_eq!(
             response
                 .headers()
@@ -57,7 +95,11 @@ impl WsClient {
             Some(protocol.name()),
             "the server picks the client's subprotocol"
         );
-        Self { socket, protocol }
+        Self {
+            socket,
+            protocol,
+            keepalives: 0,
+        }
     }
 
     async fn send(&mut self, message: Value) {
@@ -120,8 +162,11 @@ impl WsClient {
                 Some(Ok(Message::Text(text))) => {
                     let value: Value = serde_json::from_str(&text).expect("JSON message");
                     match value["type"].as_str() {
-                        Some("ping") => self.send(json!({ "type": "pong" })).await,
-                        Some("ka") => {}
+                        Some("ping") => {
+                            self.keepalives += 1;
+                            self.send(json!({ "type": "pong" })).await;
+                        }
+                        Some("ka") => self.keepalives += 1,
                         _ => return Some(Ok(value)),
                     }
                 }

@@ -128,7 +128,10 @@ pub async fn set_role(
         Role::Member => "set_role_member",
     };
     record(&txn, Some(admin_id), action, Some(user_id), None).await?;
-    txn.commit().await?;
+    services
+        .events
+        .commit(txn, vec![Event::AccessChanged { user_id }])
+        .await?;
     Ok(user)
 }
 
@@ -160,7 +163,7 @@ pub async fn suspend(
     record(&txn, Some(admin_id), "suspend", Some(user_id), Some(reason)).await?;
     services
         .events
-        .commit(txn, vec![Event::UserSuspended { user_id }])
+        .commit(txn, vec![Event::AccessChanged { user_id }])
         .await?;
     Ok(user)
 }

@@ -93,6 +93,16 @@ pub async fn resolve(
     ))
 }
 
+/// Whether a viewer resolved earlier (a WebSocket's, at `connection_init`)
+/// still holds: the user exists, is not suspended and has the same role.
+pub async fn still_holds(db: &impl ConnectionTrait, viewer: Viewer) -> ApiResult<bool> {
+    let Viewer::User { id, role } = viewer else {
+        return Ok(true);
+    };
+    let user = users::Entity::find_by_id(id).one(db).await?;
+    Ok(user.is_some_and(|user| user.suspended_at.is_none() && user.role == role))
+}
+
 #[cfg(test)]
 mod tests {
     use super::bearer;

@@ -51,8 +51,9 @@ pub enum Event {
     InvitationReceived {
         invitation_id: Uuid,
     },
-    /// Its open WebSocket connections must close.
-    UserSuspended {
+    /// The user was suspended or changed role: its open WebSocket
+    /// connections, which hold the viewer they were opened as, must close.
+    AccessChanged {
         user_id: Uuid,
     },
 }

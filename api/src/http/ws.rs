@@ -2,8 +2,9 @@
 //! `graphql-ws` protocol. async-graphql speaks the protocols; around it we add
 //! what it lacks: a refused `connection_init` closes with 4403 (it would say
 //! 1002), a connection that never initialises is closed after a timeout, one
-//! whose access token expires is closed with 4403 so the client reconnects
-//! with a fresh token, and the server pings idle connections.
+//! whose access token expires or whose user is suspended or changes role is
+//! closed with 4403 so the client reconnects with a fresh token, one whose
+//! client stops reading is dropped, and the server pings idle connections.
 
 use std::{
     str::FromStr,
@@ -25,8 +26,7 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use futures::{SinkExt, StreamExt, future};
-use tokio_stream::wrappers::BroadcastStream;
-use uuid::Uuid;
+use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 
 use super::AppState;
 use crate::{
@@ -35,8 +35,8 @@ use crate::{
 };
 
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
-const PING_INTERVAL: Duration = Duration::from_secs(20);
 const FORBIDDEN: u16 = 4403;
+const ACCESS_CHANGED: &str = "Forbidden: access changed";
 const INIT_TIMED_OUT: u16 = 4408;
 
 pub async fn upgrade(
@@ -79,7 +79,7 @@ pub async fn upgrade(
 enum Init {
     Pending,
     Accepted {
-        user_id: Option<Uuid>,
+        viewer: Viewer,
         expires_at: Option<DateTime<Utc>>,
     },
     Refused,
@@ -125,7 +125,7 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
             match outcome {
                 Ok((viewer, token)) => {
                     *init = Init::Accepted {
-                        user_id: viewer.user_id(),
+                        viewer,
                         expires_at: token.map(|t| t.expires_at),
                     };
                     let mut data = Data::default();
@@ -160,9 +160,11 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
     // Persistent futures, not made afresh on every message: with tens of
     // thousands of sockets each event would otherwise register and drop as
     // many timers and channel waiters.
-    let mut suspensions = BroadcastStream::new(state.services.live.suspensions());
+    let mut access_changes = BroadcastStream::new(state.services.live.access_changes());
+    let config = &state.services.config;
     let started = tokio::time::Instant::now();
-    let mut ping = tokio::time::interval_at(started + PING_INTERVAL, PING_INTERVAL);
+    let mut ping =
+        tokio::time::interval_at(started + config.ws_ping_interval, config.ws_ping_interval);
     let ping_message = match protocol {
         WebSocketProtocols::GraphQLWS => r#"{"type":"ping"}"#,
         WebSocketProtocols::SubscriptionsTransportWS => r#"{"type":"ka"}"#,
@@ -173,6 +175,10 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
     tokio::pin!(deadline);
     let mut deadline_close = Some((INIT_TIMED_OUT, "Connection initialisation timeout"));
     let mut initialised = false;
+    // Set when an access change may have concerned this connection without
+    // it being able to tell (during connection_init, or missed by lagging):
+    // the viewer is then checked against the database once accepted.
+    let mut recheck = false;
 
     loop {
         let current = init_state(&init);
@@ -190,23 +196,44 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
                 _ => None,
             };
         }
+        if recheck && let Init::Accepted { viewer, .. } = current {
+            recheck = false;
+            let holds = viewer::still_holds(&state.services.db, viewer)
+                .await
+                .unwrap_or_else(|err| {
+                    tracing::error!(error = %err, "checking a WebSocket viewer");
+                    false
+                });
+            if !holds {
+                let _ = sink.send(close(FORBIDDEN, ACCESS_CHANGED)).await;
+                break;
+            }
+        }
         let outgoing = tokio::select! {
-            message = messages.next() => match message {
-                // A refused connection_init: graphql-transport-ws says 4403 Forbidden.
-                Some(Message::Close(Some(frame))) if frame.code == 1002 && matches!(init_state(&init), Init::Refused) => {
+            message = messages.next() => match (message, init_state(&init)) {
+                // A refused connection_init: graphql-transport-ws says 4403
+                // Forbidden (async-graphql would say 1002); the legacy
+                // protocol's connection_error is followed by the same close.
+                (Some(Message::Close(Some(frame))), Init::Refused) if frame.code == 1002 => {
                     close(FORBIDDEN, "Forbidden")
                 }
-                Some(message) => message,
-                None => break,
+                (None, Init::Refused) => close(FORBIDDEN, "Forbidden"),
+                (Some(message), _) => message,
+                (None, _) => break,
             },
             () = &mut deadline, if deadline_close.is_some() => match deadline_close.take() {
                 Some((code, reason)) => close(code, reason),
                 None => break,
             },
-            suspended = suspensions.next() => match (suspended, current) {
-                // A suspended user's connections close at once.
-                (Some(Ok(suspended)), Init::Accepted { user_id: Some(user_id), .. }) if suspended == user_id => {
-                    close(FORBIDDEN, "Forbidden: account suspended")
+            changed = access_changes.next() => match (changed, current) {
+                // A suspended or re-roled user's connections close at once;
+                // the client reconnects with a fresh token, or is refused.
+                (Some(Ok(user_id)), Init::Accepted { viewer, .. }) if viewer.user_id() == Some(user_id) => {
+                    close(FORBIDDEN, ACCESS_CHANGED)
+                }
+                (Some(Ok(_)), Init::Pending) | (Some(Err(BroadcastStreamRecvError::Lagged(_))), _) => {
+                    recheck = true;
+                    continue;
                 }
                 (None, _) => break,
                 _ => continue,
@@ -217,8 +244,16 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
             },
         };
         let closing = matches!(outgoing, Message::Close(_));
-        if sink.send(outgoing).await.is_err() || closing {
-            break;
+        // A client that stops reading fills the socket's buffers and then
+        // the send waits: past the timeout it is disconnected (it may
+        // reconnect and subscribe again), never waited on or buffered for.
+        match tokio::time::timeout(config.ws_send_timeout, sink.send(outgoing)).await {
+            Ok(Ok(())) if !closing => {}
+            Ok(_) => break,
+            Err(_) => {
+                tracing::debug!("closing a WebSocket whose client stopped reading");
+                return;
+            }
         }
     }
     let _ = sink.close().await;

@@ -55,23 +55,23 @@ pub enum Snapshot {
 #[derive(Clone)]
 pub struct Hub {
     sender: broadcast::Sender<Arc<Snapshot>>,
-    /// Suspended users, apart: every open socket listens for these, and
-    /// should not be woken by every other event.
-    suspensions: broadcast::Sender<Uuid>,
+    /// Users suspended or re-roled, apart: every open socket listens for
+    /// these, and should not be woken by every other event.
+    access_changes: broadcast::Sender<Uuid>,
 }
 
 impl Hub {
     /// Starts loading snapshots from `bus` in the background.
     pub fn start(db: DatabaseConnection, bus: &EventBus) -> Self {
         let (sender, _) = broadcast::channel(SUBSCRIBER_BUFFER);
-        let (suspensions, _) = broadcast::channel(64);
+        let (access_changes, _) = broadcast::channel(64);
         let hub = Self {
             sender,
-            suspensions,
+            access_changes,
         };
         let mut events = bus.subscribe();
         let out = hub.sender.clone();
-        let suspended = hub.suspensions.clone();
+        let access_changed = hub.access_changes.clone();
         tokio::spawn(async move {
             loop {
                 let event = match events.recv().await {
@@ -82,8 +82,8 @@ impl Hub {
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 };
-                if let Event::UserSuspended { user_id } = *event {
-                    let _ = suspended.send(user_id);
+                if let Event::AccessChanged { user_id } = *event {
+                    let _ = access_changed.send(user_id);
                     continue;
                 }
                 // Nobody subscribed: nothing to load.
@@ -106,8 +106,8 @@ impl Hub {
         self.sender.subscribe()
     }
 
-    pub fn suspensions(&self) -> broadcast::Receiver<Uuid> {
-        self.suspensions.subscribe()
+    pub fn access_changes(&self) -> broadcast::Receiver<Uuid> {
+        self.access_changes.subscribe()
     }
 }
 
@@ -218,6 +218,6 @@ async fn load(db: &DatabaseConnection, event: &Event) -> Result<Option<Snapshot>
                 meet,
             })
         }
-        Event::UserSuspended { .. } => None,
+        Event::AccessChanged { .. } => None,
     })
 }
