@@ -50,6 +50,10 @@ pub enum Snapshot {
         inviter: users::Model,
         meet: meets::Model,
     },
+    /// The hub fell behind the event stream and skipped events: every
+    /// subscription ends with an error, so that clients subscribe again and
+    /// refetch what they show rather than miss changes without knowing.
+    Missed,
 }
 
 #[derive(Clone)]
@@ -78,6 +82,7 @@ impl Hub {
                     Ok(event) => event,
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "live hub fell behind the event stream");
+                        let _ = out.send(Arc::new(Snapshot::Missed));
                         continue;
                     }
                     Err(broadcast::error::RecvError::Closed) => break,

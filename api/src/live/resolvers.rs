@@ -53,15 +53,32 @@ async fn require_visible(ctx: &Context<'_>, viewer: Viewer, meet_id: Uuid) -> Fi
 /// tens of thousands of idle subscribers every byte of them counts.
 type LiveStream<T> = BoxStream<'static, FieldResult<Box<T>>>;
 
+/// What the hub broadcasts, as `snapshots` needs it.
+trait Broadcast {
+    /// Whether events were skipped before this one.
+    fn is_missed(&self) -> bool;
+}
+
+impl Broadcast for Snapshot {
+    fn is_missed(&self) -> bool {
+        matches!(self, Snapshot::Missed)
+    }
+}
+
 /// The hub's snapshots as a stream of `T`, ending with an error when the
-/// subscriber lags too far behind (its buffer is the broadcast's, bounded).
-fn snapshots<S: Send + Sync + 'static, T: Send + 'static>(
+/// subscriber lags too far behind (its buffer is the broadcast's, bounded)
+/// or the hub itself skipped events: the client subscribes again.
+fn snapshots<S: Broadcast + Send + Sync + 'static, T: Send + 'static>(
     mut receiver: broadcast::Receiver<Arc<S>>,
     pick: impl Fn(&S) -> Option<T> + Send + 'static,
 ) -> LiveStream<T> {
     Box::pin(async_stream::stream! {
         loop {
             match receiver.recv().await {
+                Ok(snapshot) if snapshot.is_missed() => {
+                    yield Err(ApiError::RateLimited.into());
+                    break;
+                }
                 Ok(snapshot) => {
                     // Boxed before the `yield`: what lives across it is
                     // kept in the stream's state between events.
@@ -218,7 +235,22 @@ mod tests {
     use futures::StreamExt;
     use tokio::sync::broadcast;
 
-    use super::snapshots;
+    use super::{Broadcast, snapshots};
+
+    /// Test events: 0 stands for "events were skipped".
+    impl Broadcast for u32 {
+        fn is_missed(&self) -> bool {
+            *self == 0
+        }
+    }
+
+    fn code(error: async_graphql::Error) -> Option<async_graphql::Value> {
+        error
+            .extensions
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .cloned()
+    }
 
     #[tokio::test]
     async fn a_subscriber_that_falls_behind_is_dropped_not_buffered() {
@@ -236,16 +268,34 @@ mod tests {
             sender.send(Arc::new(n)).unwrap();
         }
         let lagged = stream.next().await.expect("an error, then the end");
-        let error: async_graphql::Error = lagged.expect_err("lagging is an error").into();
-        let code = error
-            .extensions
-            .as_ref()
-            .and_then(|e| e.get("code"))
-            .cloned();
-        assert_eq!(code, Some(async_graphql::Value::from("RATE_LIMITED")));
+        let error = lagged.expect_err("lagging is an error").into();
+        assert_eq!(
+            code(error),
+            Some(async_graphql::Value::from("RATE_LIMITED"))
+        );
         assert!(
             stream.next().await.is_none(),
             "the subscription ends; the client may subscribe again"
         );
+    }
+
+    #[tokio::test]
+    async fn events_the_hub_skipped_end_every_subscription() {
+        let (sender, receiver) = broadcast::channel::<Arc<u32>>(4);
+        let mut stream = snapshots(receiver, |n: &u32| Some(*n));
+        sender.send(Arc::new(7)).unwrap();
+        sender.send(Arc::new(0)).unwrap();
+        sender.send(Arc::new(8)).unwrap();
+        assert_eq!(
+            stream.next().await.map(|r| r.ok().map(|n| *n)),
+            Some(Some(7))
+        );
+        let missed = stream.next().await.expect("an error, then the end");
+        let error = missed.expect_err("skipped events are an error").into();
+        assert_eq!(
+            code(error),
+            Some(async_graphql::Value::from("RATE_LIMITED"))
+        );
+        assert!(stream.next().await.is_none());
     }
 }
