@@ -198,7 +198,9 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
         }
         if recheck && let Init::Accepted { viewer, .. } = current {
             recheck = false;
-            let holds = viewer::still_holds(&state.services.db, viewer)
+            // Boxed: a query's future inline would make every idle
+            // connection's task larger, for a check that rarely runs.
+            let holds = Box::pin(viewer::still_holds(&state.services.db, viewer))
                 .await
                 .unwrap_or_else(|err| {
                     tracing::error!(error = %err, "checking a WebSocket viewer");
