@@ -8,6 +8,7 @@ use common::{
     TestDatabase, TestServer,
     ws::{Protocol, Refusal, WsClient},
 };
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 const OPERATIONS: &str = include_str!("operations/live.graphql");
@@ -638,6 +639,60 @@ async fn events_cross_server_processes() {
     );
 }
 
+/// When the LISTEN connection drops, what was NOTIFYed meanwhile is lost:
+/// subscriptions end with an error (clients subscribe again and refetch),
+/// and every socket checks its viewer again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_listen_connection_is_not_silent() {
+    let Some(db) = TestDatabase::postgres("a_lost_listen_connection_is_not_silent").await else {
+        return;
+    };
+    let url = db.url.clone();
+    let server = TestServer::start(db).await;
+    let (host, _) = server.register("host").await;
+    let (ghost, ghost_id) = server.register("ghost").await;
+    let meet = server.meet(&host, json!({})).await;
+    let mut watcher = watch_meet(&server, Protocol::TransportWs, None, &meet).await;
+    let mut ghosts = subscriber(
+        &server,
+        Protocol::TransportWs,
+        Some(&ghost),
+        "i",
+        "InvitationReceived",
+        json!({}),
+    )
+    .await;
+
+    // Suspended behind the server's back (no event), then the listener's
+    // connection is cut.
+    let sql = api::db::connect(&url).await.expect("connect");
+    sql.execute_unprepared(&format!(
+        "UPDATE users SET suspended_at = now() WHERE id = '{ghost_id}'"
+    ))
+    .await
+    .expect("suspend");
+    sql.execute_unprepared(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .await
+    .expect("terminate the listener");
+
+    let ended = watcher.next_payload("m").await;
+    assert_eq!(
+        ended["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{ended}"
+    );
+    // The ghost's subscription may end the same way first; its socket closes.
+    let closed = loop {
+        match ghosts.receive(Duration::from_secs(10)).await {
+            Some(Ok(_)) => continue,
+            other => break other,
+        }
+    };
+    assert_eq!(closed, Some(Err(4403)));
+}
+
 on_both_databases!(event_cost_is_constant);
 
 /// A subscriber that stops reading holds up neither the others nor the
@@ -651,9 +706,14 @@ async fn a_stalled_subscriber_holds_up_no_one() {
     let meet = server
         .meet(&host, json!({ "description": "war story ".repeat(500) }))
         .await;
-    // About 100 KB an event: 60 of them are more than the socket buffers on
-    // both ends hold (loopback lets the server's grow to 4 MiB), so the
-    // server's send to a client that reads nothing has to wait.
+    // About 100 KB an event, and more events than the socket buffers on
+    // both ends hold (loopback lets the server's grow to the kernel's
+    // maximum), so the server's send to a client that reads nothing waits.
+    let send_buffer_max: usize = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+        .ok()
+        .and_then(|v| v.split_whitespace().nth(2)?.parse().ok())
+        .unwrap_or(4 << 20);
+    let rounds = 2 * send_buffer_max / 100_000 + 10;
     let selection: String = (0..20)
         .map(|i| format!("m{i}: meet {{ description }} "))
         .collect();
@@ -668,7 +728,6 @@ async fn a_stalled_subscriber_holds_up_no_one() {
         .await;
     let mut reader = watch_meet(&server, Protocol::TransportWs, None, &meet).await;
     let answers = ["GOING", "MAYBE"];
-    let rounds = 60;
     for round in 0..rounds {
         server
             .ok(

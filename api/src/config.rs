@@ -124,8 +124,8 @@ impl Config {
         let bind = source.parsed("TWEETMEET_BIND", SocketAddr::from(([127, 0, 0, 1], 8000)))?;
         let seconds = |name: &str, default: u64| -> anyhow::Result<Duration> {
             match source.parsed(name, default)? {
-                0 => bail!("{name} must be at least 1"),
-                secs => Ok(Duration::from_secs(secs)),
+                secs @ 1..=86_400 => Ok(Duration::from_secs(secs)),
+                _ => bail!("{name} must be from 1 to 86400 (a day)"),
             }
         };
         Ok(Self {
@@ -216,5 +216,6 @@ mod tests {
         assert!(config(&[("TWEETMEET_ENV", "staging")]).is_err());
         assert!(config(&[("TWEETMEET_BIND", "not an address")]).is_err());
         assert!(config(&[("TWEETMEET_WS_PING_SECS", "0")]).is_err());
+        assert!(config(&[("TWEETMEET_WS_SEND_TIMEOUT_SECS", "99999999999")]).is_err());
     }
 }

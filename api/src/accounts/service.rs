@@ -8,8 +8,8 @@ use entity::{
     users::{self, Role},
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    SqlErr, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    EntityTrait, QueryFilter, SqlErr, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -20,6 +20,7 @@ use crate::{
     },
     db::begin_write,
     error::{ApiError, ApiResult},
+    events::{Event, EventBus},
     state::Services,
     validate,
 };
@@ -359,15 +360,21 @@ pub async fn find_by_handle(
 }
 
 /// Makes a user an administrator: the CLI's `promote`, the only way to
-/// create the first one.
-pub async fn promote(db: &impl ConnectionTrait, handle: &str) -> ApiResult<users::Model> {
-    let user = find_by_handle(db, handle)
+/// create the first one. Run beside the server, so the role change reaches
+/// the server's open sockets through the database (PostgreSQL only: on
+/// SQLite the event stream is in-process).
+pub async fn promote(db: &DatabaseConnection, handle: &str) -> ApiResult<users::Model> {
+    let txn = begin_write(db).await?;
+    let user = find_by_handle(&txn, handle)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
     let mut active: users::ActiveModel = user.into();
     active.role = Set(Role::Admin);
     active.updated_at = Set(Utc::now());
-    let user = active.update(db).await?;
-    crate::admin::service::record(db, None, "promote", Some(user.id), None).await?;
+    let user = active.update(&txn).await?;
+    crate::admin::service::record(&txn, None, "promote", Some(user.id), None).await?;
+    EventBus::new(db.get_database_backend())
+        .commit(txn, vec![Event::AccessChanged { user_id: user.id }])
+        .await?;
     Ok(user)
 }

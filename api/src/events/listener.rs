@@ -12,13 +12,19 @@ pub async fn spawn_listener(db: &DatabaseConnection, bus: EventBus) -> anyhow::R
     listener.listen(CHANNEL).await?;
     tokio::spawn(async move {
         loop {
-            // `recv` reconnects by itself after a lost connection; notifications
-            // sent while it was down are lost, as PostgreSQL does not keep them.
-            match listener.recv().await {
-                Ok(notification) => match serde_json::from_str::<Event>(notification.payload()) {
-                    Ok(event) => bus.deliver(event),
-                    Err(err) => tracing::warn!(error = %err, "ignoring an unreadable event"),
-                },
+            match listener.try_recv().await {
+                Ok(Some(notification)) => {
+                    match serde_json::from_str::<Event>(notification.payload()) {
+                        Ok(event) => bus.deliver(event),
+                        Err(err) => tracing::warn!(error = %err, "ignoring an unreadable event"),
+                    }
+                }
+                // The connection was lost; the next call reconnects. What was
+                // NOTIFYed meanwhile is gone, so say that something was missed.
+                Ok(None) => {
+                    tracing::warn!("event listener lost its connection; reconnecting");
+                    bus.deliver(Event::Missed);
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "event listener lost its connection; retrying");
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;

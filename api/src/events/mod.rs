@@ -56,6 +56,10 @@ pub enum Event {
     AccessChanged {
         user_id: Uuid,
     },
+    /// Events may have been lost (the LISTEN connection dropped, and
+    /// PostgreSQL keeps no notifications for the absent): whoever follows the
+    /// stream must assume it missed anything. Only ever delivered in-process.
+    Missed,
 }
 
 /// This process's event stream.

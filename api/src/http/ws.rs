@@ -32,6 +32,7 @@ use super::AppState;
 use crate::{
     auth::{Viewer, viewer},
     graphql::request_data_for_connection,
+    live::AccessChange,
 };
 
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -207,8 +208,9 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
                     false
                 });
             if !holds {
-                let _ = sink.send(close(FORBIDDEN, ACCESS_CHANGED)).await;
-                break;
+                let closing = sink.send(close(FORBIDDEN, ACCESS_CHANGED));
+                let _ = tokio::time::timeout(config.ws_send_timeout, closing).await;
+                return;
             }
         }
         let outgoing = tokio::select! {
@@ -230,10 +232,12 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
             changed = access_changes.next() => match (changed, current) {
                 // A suspended or re-roled user's connections close at once;
                 // the client reconnects with a fresh token, or is refused.
-                (Some(Ok(user_id)), Init::Accepted { viewer, .. }) if viewer.user_id() == Some(user_id) => {
+                (Some(Ok(AccessChange::User(user_id))), Init::Accepted { viewer, .. }) if viewer.user_id() == Some(user_id) => {
                     close(FORBIDDEN, ACCESS_CHANGED)
                 }
-                (Some(Ok(_)), Init::Pending) | (Some(Err(BroadcastStreamRecvError::Lagged(_))), _) => {
+                (Some(Ok(AccessChange::User(_))), Init::Pending)
+                | (Some(Ok(AccessChange::Unknown)), _)
+                | (Some(Err(BroadcastStreamRecvError::Lagged(_))), _) => {
                     recheck = true;
                     continue;
                 }
@@ -258,5 +262,5 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
             }
         }
     }
-    let _ = sink.close().await;
+    let _ = tokio::time::timeout(config.ws_send_timeout, sink.close()).await;
 }

@@ -56,12 +56,21 @@ pub enum Snapshot {
     Missed,
 }
 
+/// Whose access changed, as open sockets hear of it.
+#[derive(Clone, Copy, Debug)]
+pub enum AccessChange {
+    /// This user was suspended or changed role.
+    User(Uuid),
+    /// Changes may have been missed: every socket checks its viewer again.
+    Unknown,
+}
+
 #[derive(Clone)]
 pub struct Hub {
     sender: broadcast::Sender<Arc<Snapshot>>,
     /// Users suspended or re-roled, apart: every open socket listens for
     /// these, and should not be woken by every other event.
-    access_changes: broadcast::Sender<Uuid>,
+    access_changes: broadcast::Sender<AccessChange>,
 }
 
 impl Hub {
@@ -82,14 +91,21 @@ impl Hub {
                     Ok(event) => event,
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::warn!(missed, "live hub fell behind the event stream");
-                        let _ = out.send(Arc::new(Snapshot::Missed));
-                        continue;
+                        Arc::new(Event::Missed)
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 };
-                if let Event::AccessChanged { user_id } = *event {
-                    let _ = access_changed.send(user_id);
-                    continue;
+                match *event {
+                    Event::AccessChanged { user_id } => {
+                        let _ = access_changed.send(AccessChange::User(user_id));
+                        continue;
+                    }
+                    Event::Missed => {
+                        let _ = access_changed.send(AccessChange::Unknown);
+                        let _ = out.send(Arc::new(Snapshot::Missed));
+                        continue;
+                    }
+                    _ => {}
                 }
                 // Nobody subscribed: nothing to load.
                 if out.receiver_count() == 0 {
@@ -111,7 +127,7 @@ impl Hub {
         self.sender.subscribe()
     }
 
-    pub fn access_changes(&self) -> broadcast::Receiver<Uuid> {
+    pub fn access_changes(&self) -> broadcast::Receiver<AccessChange> {
         self.access_changes.subscribe()
     }
 }
@@ -223,6 +239,6 @@ async fn load(db: &DatabaseConnection, event: &Event) -> Result<Option<Snapshot>
                 meet,
             })
         }
-        Event::AccessChanged { .. } => None,
+        Event::AccessChanged { .. } | Event::Missed => None,
     })
 }

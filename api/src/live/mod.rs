@@ -4,5 +4,5 @@ mod hub;
 mod resolvers;
 pub mod types;
 
-pub use hub::{Hub, Snapshot};
+pub use hub::{AccessChange, Hub, Snapshot};
 pub use resolvers::LiveSubscription;
