@@ -37,6 +37,7 @@ use crate::{
 
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
 const FORBIDDEN: u16 = 4403;
+const TRY_AGAIN_LATER: u16 = 1013;
 const ACCESS_CHANGED: &str = "Forbidden: access changed";
 const INIT_TIMED_OUT: u16 = 4408;
 
@@ -201,15 +202,17 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
             recheck = false;
             // Boxed: a query's future inline would make every idle
             // connection's task larger, for a check that rarely runs.
-            let holds = Box::pin(viewer::still_holds(&state.services.db, viewer))
-                .await
-                .unwrap_or_else(|err| {
+            let verdict = match Box::pin(viewer::still_holds(&state.services.db, viewer)).await {
+                Ok(true) => None,
+                Ok(false) => Some(close(FORBIDDEN, ACCESS_CHANGED)),
+                // Not the client's fault: it may reconnect later.
+                Err(err) => {
                     tracing::error!(error = %err, "checking a WebSocket viewer");
-                    false
-                });
-            if !holds {
-                let closing = sink.send(close(FORBIDDEN, ACCESS_CHANGED));
-                let _ = tokio::time::timeout(config.ws_send_timeout, closing).await;
+                    Some(close(TRY_AGAIN_LATER, "Try again later"))
+                }
+            };
+            if let Some(closing) = verdict {
+                let _ = tokio::time::timeout(config.ws_send_timeout, sink.send(closing)).await;
                 return;
             }
         }
