@@ -76,6 +76,14 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// The rows of a `find_also_related` join whose related row exists: over a
+/// required foreign key it always does, unless it went between statements.
+pub fn with_related<A, B>(rows: Vec<(A, Option<B>)>) -> Vec<(A, B)> {
+    rows.into_iter()
+        .filter_map(|(row, related)| related.map(|related| (row, related)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::redact;

@@ -324,7 +324,7 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
             address: Set(Some(format!("{} {}, {town}, ON", rng.random_range(1..400), STREETS.choose(&mut rng).copied().unwrap_or("Main St")))),
             latitude: Set(Some(lat + rng.random_range(-0.05..0.05))),
             longitude: Set(Some(lon + rng.random_range(-0.07..0.07))),
-            region_key: Set(Some(region.to_lowercase())),
+            region_key: Set(rules::region_key(Some(region))),
             region: Set(Some(region.to_owned())),
             time_zone: Set(Some("America/Toronto".to_owned())),
             starts_at: Set(starts_at),

@@ -46,9 +46,14 @@ pub fn password(field: &str, password: &str) -> ApiResult<()> {
     }
 }
 
+/// A handle as stored and looked up (handles are case-insensitive).
+pub fn handle_key(raw: &str) -> String {
+    raw.trim().to_ascii_lowercase()
+}
+
 /// 3 to 30 of `a-z 0-9 _`, case-insensitive; returns the stored lower-case form.
 pub fn handle(raw: &str) -> ApiResult<String> {
-    let handle = raw.trim().to_ascii_lowercase();
+    let handle = handle_key(raw);
     let valid = (3..=30).contains(&handle.len())
         && handle
             .bytes()

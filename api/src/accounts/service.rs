@@ -352,9 +352,8 @@ pub async fn find_by_handle(
     db: &impl ConnectionTrait,
     handle: &str,
 ) -> ApiResult<Option<users::Model>> {
-    let handle = handle.trim().to_ascii_lowercase();
     Ok(users::Entity::find()
-        .filter(users::Column::Handle.eq(handle))
+        .filter(users::Column::Handle.eq(validate::handle_key(handle)))
         .one(db)
         .await?)
 }

@@ -134,10 +134,7 @@ impl User {
         Ok(pagination::connection(
             rows,
             page.first,
-            |m| pagination::TimeKey {
-                at: m.starts_at,
-                id: m.id,
-            },
+            meets::service::meet_key,
             Meet::from,
         ))
     }
@@ -156,10 +153,7 @@ impl User {
         Ok(pagination::connection(
             rows,
             page.first,
-            |(_, m)| pagination::TimeKey {
-                at: m.starts_at,
-                id: m.id,
-            },
+            |(_, m)| meets::service::meet_key(m),
             |(a, m)| Attendance::with_meet(a, m),
         ))
     }

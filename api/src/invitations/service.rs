@@ -88,10 +88,7 @@ pub async fn invite(
     meets_service::require_open(&meet, Utc::now())?;
 
     // Resolve every target first: one unknown handle and nothing is created.
-    let wanted: Vec<String> = handles
-        .iter()
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect();
+    let wanted: Vec<String> = handles.iter().map(|h| validate::handle_key(h)).collect();
     let members = accounts::by_handles(&txn, &wanted).await?;
     if let Some(unknown) = wanted.iter().find(|h| !members.contains_key(*h)) {
         return Err(ApiError::bad_input(
@@ -330,10 +327,9 @@ pub async fn respond(
     let meet = meets_service::lock_visible(&txn, viewer, invitation.meet_id).await?;
     let now = Utc::now();
     let existing = meets_service::attendance_of(&txn, meet.id, user_id).await?;
-    let mut events = Vec::new();
-    if accept {
+    let events = if accept {
         meets_service::require_open(&meet, now)?;
-        let (_, answered) = meets_service::answer_in(
+        let (_, events) = meets_service::answer_in(
             &txn,
             &services.config,
             &meet,
@@ -343,24 +339,11 @@ pub async fn respond(
             now,
         )
         .await?;
-        events = answered;
-    } else if existing
-        .as_ref()
-        .is_some_and(|a| a.status != RsvpStatus::NotGoing)
-        && meet.effective_end_at > now
-    {
-        let (_, answered) = meets_service::answer_in(
-            &txn,
-            &services.config,
-            &meet,
-            user_id,
-            existing,
-            Answer::NotGoing,
-            now,
-        )
-        .await?;
-        events = answered;
-    }
+        events
+    } else {
+        meets_service::withdraw_answer(&txn, &services.config, &meet, user_id, existing, now)
+            .await?
+    };
     let mut active: invitations::ActiveModel = invitation.into();
     active.status = Set(if accept {
         InvitationStatus::Accepted
@@ -405,25 +388,21 @@ pub async fn revoke(
     let invitation = active.update(&txn).await?;
     // Without the invitation an invite-only meet no longer exists for the
     // invitee: their answer goes too, and the seat to the waitlist.
-    let mut events = Vec::new();
-    if let Some(invitee) = invitee
-        && meet.visibility == Visibility::InviteOnly
-        && meet.effective_end_at > Utc::now()
-        && let Some(attendance) = meets_service::attendance_of(&txn, meet.id, invitee).await?
-        && attendance.status != RsvpStatus::NotGoing
-    {
-        let (_, answered) = meets_service::answer_in(
-            &txn,
-            &services.config,
-            &meet,
-            invitee,
-            Some(attendance),
-            Answer::NotGoing,
-            Utc::now(),
-        )
-        .await?;
-        events = answered;
-    }
+    let events = match invitee {
+        Some(invitee) if meet.visibility == Visibility::InviteOnly => {
+            let existing = meets_service::attendance_of(&txn, meet.id, invitee).await?;
+            meets_service::withdraw_answer(
+                &txn,
+                &services.config,
+                &meet,
+                invitee,
+                existing,
+                Utc::now(),
+            )
+            .await?
+        }
+        _ => Vec::new(),
+    };
     services.events.commit(txn, events).await?;
     Ok(invitation)
 }
@@ -450,11 +429,7 @@ pub async fn for_meet(
     meet: &meets::Model,
     page: &Page<TimeKey>,
 ) -> ApiResult<Vec<invitations::Model>> {
-    if viewer.user_id() != Some(meet.host_id) && !viewer.is_admin() {
-        return Err(ApiError::Forbidden(
-            "only the host or an administrator may see a meet's invitations".into(),
-        ));
-    }
+    meets_service::require_host_or_admin(meet, viewer, "see a meet's invitations")?;
     list(
         db,
         Condition::all().add(invitations::Column::MeetId.eq(meet.id)),

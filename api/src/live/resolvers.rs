@@ -21,7 +21,7 @@ use crate::{
     graphql::{ContextExt, parse_id},
     invitations::types::Invitation,
     meets::{
-        service as meets_service,
+        rules, service as meets_service,
         types::{Attendance, Meet},
         visibility,
     },
@@ -172,9 +172,7 @@ impl LiveSubscription {
         region: Option<String>,
     ) -> FieldResult<LiveStream<Meet>> {
         let viewer = ctx.viewer();
-        let region = region
-            .map(|r| r.trim().to_lowercase())
-            .filter(|r| !r.is_empty());
+        let region = rules::region_key(region.as_deref());
         Ok(snapshots(
             ctx.live().subscribe(),
             move |snapshot| match snapshot {

@@ -40,10 +40,7 @@ impl MeetsQuery {
         Ok(pagination::connection(
             rows,
             page.first,
-            |(m, _)| pagination::TimeKey {
-                at: m.starts_at,
-                id: m.id,
-            },
+            |(m, _)| service::meet_key(m),
             |(model, host)| Meet {
                 viewer_attendance: answers.as_mut().map(|a| a.remove(&model.id)),
                 model,

@@ -15,6 +15,16 @@ pub const START_GRACE: Duration = Duration::hours(1);
 pub const CHECK_IN_OPENS: Duration = Duration::hours(1);
 pub const MAX_CAPACITY: i32 = 10_000;
 
+/// How a region is stored for matching and compared: trimmed, lower-case;
+/// blank is none. Case-insensitive filters (the feed, `meetAnnounced`) and
+/// the stored key must agree.
+pub fn region_key(region: Option<&str>) -> Option<String> {
+    region
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_lowercase)
+}
+
 pub fn effective_end(starts_at: DateTime<Utc>, ends_at: Option<DateTime<Utc>>) -> DateTime<Utc> {
     ends_at.unwrap_or_else(|| starts_at + DEFAULT_LENGTH)
 }

@@ -24,7 +24,7 @@ use crate::validate;
 use crate::{
     auth::Viewer,
     config::Config,
-    db::begin_write,
+    db::{begin_write, with_related},
     error::{ApiError, ApiResult},
     events::{ActivityKind, Event},
     graphql::pagination::{Direction, Page, RankedTimeKey, TimeKey, after_ranked_key, keyset},
@@ -90,10 +90,6 @@ pub enum Answer {
     NotGoing,
 }
 
-fn region_key(region: &Option<String>) -> Option<String> {
-    region.as_ref().map(|r| r.to_lowercase())
-}
-
 /// The meet if the viewer may see it; otherwise it does not exist for them.
 pub async fn find_visible(
     db: &impl ConnectionTrait,
@@ -148,13 +144,14 @@ pub(crate) async fn lock_visible(
         .ok_or_else(|| ApiError::not_found("meet"))
 }
 
-fn require_host_or_admin(meet: &meets::Model, viewer: Viewer) -> ApiResult<()> {
+/// `action`: what is refused, as in "only the host or an administrator may …".
+pub fn require_host_or_admin(meet: &meets::Model, viewer: Viewer, action: &str) -> ApiResult<()> {
     if viewer.user_id() == Some(meet.host_id) || viewer.is_admin() {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(
-            "only the host or an administrator may change this meet".into(),
-        ))
+        Err(ApiError::Forbidden(format!(
+            "only the host or an administrator may {action}"
+        )))
     }
 }
 
@@ -188,7 +185,7 @@ pub async fn create(
         )?),
         latitude: Set(coordinates.map(|c| c.0)),
         longitude: Set(coordinates.map(|c| c.1)),
-        region_key: Set(region_key(&region)),
+        region_key: Set(rules::region_key(region.as_deref())),
         region: Set(region),
         time_zone: Set(rules::time_zone(draft.time_zone)?),
         starts_at: Set(draft.starts_at),
@@ -233,7 +230,7 @@ pub async fn update(
     viewer.require()?;
     let txn = begin_write(&services.db).await?;
     let meet = lock_visible(&txn, viewer, id).await?;
-    require_host_or_admin(&meet, viewer)?;
+    require_host_or_admin(&meet, viewer, "change this meet")?;
     if meet.status == MeetStatus::Cancelled {
         return Err(ApiError::Conflict(
             "a cancelled meet cannot be changed".into(),
@@ -265,7 +262,7 @@ pub async fn update(
     }
     if let Some(region) = changes.region {
         let region = validate::optional_text("region", region.as_deref(), 80)?;
-        active.region_key = Set(region_key(&region));
+        active.region_key = Set(rules::region_key(region.as_deref()));
         active.region = Set(region);
     }
     if let Some(zone) = changes.time_zone {
@@ -347,7 +344,7 @@ pub async fn cancel(
     let reason = validate::optional_text("reason", reason.as_deref(), 500)?;
     let txn = begin_write(&services.db).await?;
     let meet = lock_visible(&txn, viewer, id).await?;
-    require_host_or_admin(&meet, viewer)?;
+    require_host_or_admin(&meet, viewer, "change this meet")?;
     if meet.status == MeetStatus::Cancelled {
         // Cancelling a cancelled meet changes nothing.
         return Ok(meet);
@@ -520,6 +517,37 @@ pub async fn rsvp(
     Ok(attendance)
 }
 
+/// Takes a member's answer back (it becomes NOT_GOING, a seat going to the
+/// waitlist), unless there is none to take back or the meet has ended.
+/// Returns the events to publish with the change.
+pub(crate) async fn withdraw_answer(
+    txn: &DatabaseTransaction,
+    config: &Config,
+    meet: &meets::Model,
+    user_id: Uuid,
+    existing: Option<attendances::Model>,
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<Event>> {
+    match existing {
+        Some(attendance)
+            if attendance.status != RsvpStatus::NotGoing && meet.effective_end_at > now =>
+        {
+            let (_, events) = answer_in(
+                txn,
+                config,
+                meet,
+                user_id,
+                Some(attendance),
+                Answer::NotGoing,
+                now,
+            )
+            .await?;
+            Ok(events)
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
 /// Records `answer` inside an open write transaction holding the meet's lock
 /// (shared with accepting an invitation). The same answer twice changes
 /// nothing, and keeps the original answer time.
@@ -682,13 +710,8 @@ pub async fn list(
             .add(meets::Column::Status.eq(MeetStatus::Scheduled))
             .add(meets::Column::EffectiveEndAt.gt(Utc::now()));
     }
-    if let Some(region) = filter
-        .region
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-    {
-        condition = condition.add(meets::Column::RegionKey.eq(region.to_lowercase()));
+    if let Some(region) = rules::region_key(filter.region.as_deref()) {
+        condition = condition.add(meets::Column::RegionKey.eq(region));
     }
     if let Some(after) = filter.starts_after {
         condition = condition.add(meets::Column::StartsAt.gte(after));
@@ -710,7 +733,7 @@ pub async fn list(
         let host = users::Entity::find()
             .select_only()
             .column(users::Column::Id)
-            .filter(users::Column::Handle.eq(handle.trim().to_ascii_lowercase()))
+            .filter(users::Column::Handle.eq(validate::handle_key(handle)))
             .into_query();
         condition = condition.add(meets::Column::HostId.in_subquery(host));
     }
@@ -745,10 +768,7 @@ async fn page_of_meets(
         limit,
     );
     let rows = query.all(db).await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(meet, host)| host.map(|h| (meet, h)))
-        .collect())
+    Ok(with_related(rows))
 }
 
 /// The bounding box narrows in SQL; the exact great-circle distance filters
@@ -766,10 +786,7 @@ async fn list_near(
     loop {
         let rows = page_of_meets(db, condition.clone(), after, batch).await?;
         let exhausted = (rows.len() as u64) < batch;
-        after = rows.last().map(|(m, _)| TimeKey {
-            at: m.starts_at,
-            id: m.id,
-        });
+        after = rows.last().map(|(m, _)| meet_key(m));
         found.extend(
             rows.into_iter()
                 .filter(|(m, _)| match (m.latitude, m.longitude) {
@@ -843,10 +860,7 @@ pub async fn attending(
         page.limit(),
     );
     let rows = query.all(db).await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(attendance, meet)| meet.map(|m| (attendance, m)))
-        .collect())
+    Ok(with_related(rows))
 }
 
 /// `0` for GOING, `1` for every other answer: attendees list GOING first.
@@ -857,6 +871,14 @@ fn attendee_rank() -> Expr {
     )
     .finally(1)
     .into()
+}
+
+/// A meet's cursor key in lists ordered by start (`keyset(StartsAt, Id)`).
+pub fn meet_key(meet: &meets::Model) -> TimeKey {
+    TimeKey {
+        at: meet.starts_at,
+        id: meet.id,
+    }
 }
 
 pub fn attendee_key(attendance: &attendances::Model) -> RankedTimeKey {
@@ -904,8 +926,5 @@ pub async fn attendees(
         .limit(page.limit())
         .all(db)
         .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(attendance, user)| user.map(|u| (attendance, u)))
-        .collect())
+    Ok(with_related(rows))
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     auth::Viewer,
-    db::begin_write,
+    db::{begin_write, with_related},
     error::{ApiError, ApiResult},
     events::{ActivityKind, Event},
     graphql::pagination::{Direction, Page, TimeKey, keyset},
@@ -189,8 +189,5 @@ pub async fn list(
         page.limit(),
     );
     let rows = query.all(db).await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(story, author)| author.map(|a| (story, a)))
-        .collect())
+    Ok(with_related(rows))
 }
