@@ -107,13 +107,7 @@ async fn who_may_invite_and_all_or_nothing(server: TestServer) {
         code(&invite(&server, &bob, &public, json!(["cat"]), json!([])).await),
         "FORBIDDEN"
     );
-    server
-        .ok(
-            Some(&ann),
-            "Rsvp",
-            json!({ "meetId": public, "status": "GOING" }),
-        )
-        .await;
+    server.rsvp_ok(&ann, &public, "GOING").await;
     let by_attendee = invite(&server, &ann, &public, json!(["bob"]), json!([])).await;
     assert_eq!(
         by_attendee["data"]["inviteToMeet"][0]["id"], invitations[3]["id"],
@@ -125,19 +119,9 @@ async fn who_may_invite_and_all_or_nothing(server: TestServer) {
         "not ann's to see"
     );
     server
-        .ok(
-            Some(&host),
-            "InviteToMeet",
-            json!({ "meetId": private, "handles": ["ann"] }),
-        )
+        .invite_ok(&host, &private, json!({ "handles": ["ann"] }))
         .await;
-    server
-        .ok(
-            Some(&ann),
-            "Rsvp",
-            json!({ "meetId": private, "status": "GOING" }),
-        )
-        .await;
+    server.rsvp_ok(&ann, &private, "GOING").await;
     assert_eq!(
         code(&invite(&server, &ann, &private, json!(["cat"]), json!([])).await),
         "FORBIDDEN"
@@ -181,11 +165,7 @@ async fn responding_and_revoking(server: TestServer) {
         .meet(&host, json!({ "visibility": "INVITE_ONLY", "capacity": 2 }))
         .await;
     let created = server
-        .ok(
-            Some(&host),
-            "InviteToMeet",
-            json!({ "meetId": private, "handles": ["ann", "bob", "cat"] }),
-        )
+        .invite_ok(&host, &private, json!({ "handles": ["ann", "bob", "cat"] }))
         .await;
     let id = |n: usize| {
         created["inviteToMeet"][n]["id"]
@@ -344,18 +324,10 @@ async fn claiming_by_email(server: TestServer) {
         )
         .await;
     server
-        .ok(
-            Some(&host),
-            "InviteToMeet",
-            json!({ "meetId": private, "emails": ["dana@example.com"] }),
-        )
+        .invite_ok(&host, &private, json!({ "emails": ["dana@example.com"] }))
         .await;
     server
-        .ok(
-            Some(&host),
-            "InviteToMeet",
-            json!({ "meetId": other, "emails": ["eli@example.com"] }),
-        )
+        .invite_ok(&host, &other, json!({ "emails": ["eli@example.com"] }))
         .await;
 
     let mail = server.mail_to("dana@example.com", 1).await;
@@ -415,22 +387,14 @@ async fn claiming_by_email(server: TestServer) {
         )
         .await;
     let sent = server
-        .ok(
-            Some(&host),
-            "InviteToMeet",
-            json!({ "meetId": third, "emails": ["fay@example.com"] }),
-        )
+        .invite_ok(&host, &third, json!({ "emails": ["fay@example.com"] }))
         .await;
     let invitation = sent["inviteToMeet"][0]["id"].clone();
     server
         .ok(Some(&host), "RevokeInvitation", json!({ "id": invitation }))
         .await;
     let again = server
-        .ok(
-            Some(&host),
-            "InviteToMeet",
-            json!({ "meetId": third, "emails": ["fay@example.com"] }),
-        )
+        .invite_ok(&host, &third, json!({ "emails": ["fay@example.com"] }))
         .await;
     assert_eq!(again["inviteToMeet"][0]["id"], invitation);
     assert_eq!(again["inviteToMeet"][0]["status"], "PENDING");
@@ -457,11 +421,7 @@ async fn notices_for_members(server: TestServer) {
     let (bob, _) = server.register("bob").await;
     let meet = server.meet(&host, json!({ "title": "Sound techs", "capacity": 2, "timeZone": "America/Toronto", "startsAt": "2099-07-01T23:00:00Z" })).await;
     server
-        .ok(
-            Some(&host),
-            "InviteToMeet",
-            json!({ "meetId": meet, "handles": ["ann"] }),
-        )
+        .invite_ok(&host, &meet, json!({ "handles": ["ann"] }))
         .await;
     let invited = server.mail_to("ann@example.com", 1).await;
     assert!(
@@ -475,27 +435,9 @@ async fn notices_for_members(server: TestServer) {
         invited[0]
     );
 
-    server
-        .ok(
-            Some(&ann),
-            "Rsvp",
-            json!({ "meetId": meet, "status": "GOING" }),
-        )
-        .await;
-    server
-        .ok(
-            Some(&bob),
-            "Rsvp",
-            json!({ "meetId": meet, "status": "GOING" }),
-        )
-        .await;
-    server
-        .ok(
-            Some(&ann),
-            "Rsvp",
-            json!({ "meetId": meet, "status": "NOT_GOING" }),
-        )
-        .await;
+    server.rsvp_ok(&ann, &meet, "GOING").await;
+    server.rsvp_ok(&bob, &meet, "GOING").await;
+    server.rsvp_ok(&ann, &meet, "NOT_GOING").await;
     let promoted = server.mail_to("bob@example.com", 1).await;
     assert!(
         promoted
@@ -544,11 +486,7 @@ async fn notices_for_members(server: TestServer) {
         .await;
     let other = server.meet(&host, json!({})).await;
     server
-        .ok(
-            Some(&host),
-            "InviteToMeet",
-            json!({ "meetId": other, "handles": ["quiet", "ann"] }),
-        )
+        .invite_ok(&host, &other, json!({ "handles": ["quiet", "ann"] }))
         .await;
     assert_eq!(server.mail_to("ann@example.com", 2).await.len(), 2);
     assert!(

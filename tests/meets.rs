@@ -10,16 +10,6 @@ fn at(hours: i64) -> String {
     (Utc::now() + Duration::hours(hours)).to_rfc3339()
 }
 
-async fn rsvp(server: &TestServer, token: &str, meet: &str, status: &str) -> Value {
-    server
-        .op(
-            Some(token),
-            "Rsvp",
-            json!({ "meetId": meet, "status": status }),
-        )
-        .await
-}
-
 async fn hosting_and_validation(server: TestServer) {
     let (host, _) = server.register("host").await;
     let (stranger, _) = server.register("stranger").await;
@@ -150,7 +140,7 @@ async fn hosting_and_validation(server: TestServer) {
         .await;
 
     // Capacity never below the going count.
-    rsvp(&server, &stranger, &id, "GOING").await;
+    server.rsvp(&stranger, &id, "GOING").await;
     let lowered = server
         .op(
             Some(&host),
@@ -201,7 +191,7 @@ async fn hosting_and_validation(server: TestServer) {
         .await;
     assert_eq!(again["cancelMeet"]["cancellationReason"], "Venue flooded");
     let (late, _) = server.register("late").await;
-    assert_eq!(code(&rsvp(&server, &late, &id, "GOING").await), "CONFLICT");
+    assert_eq!(code(&server.rsvp(&late, &id, "GOING").await), "CONFLICT");
     assert_eq!(
         code(
             &server
@@ -224,11 +214,11 @@ async fn rsvps_and_the_waitlist(server: TestServer) {
     }
     let (ann, bob, cat, dan) = (&people[0], &people[1], &people[2], &people[3]);
 
-    let first = rsvp(&server, ann, &meet, "GOING").await;
+    let first = server.rsvp(ann, &meet, "GOING").await;
     assert_eq!(first["data"]["rsvp"]["status"], "GOING");
     assert_eq!(first["data"]["rsvp"]["meet"]["spotsLeft"], 0);
     let answered_at = first["data"]["rsvp"]["respondedAt"].clone();
-    let same = rsvp(&server, ann, &meet, "GOING").await;
+    let same = server.rsvp(ann, &meet, "GOING").await;
     assert_eq!(
         same["data"]["rsvp"]["respondedAt"], answered_at,
         "the same answer twice changes nothing"
@@ -236,19 +226,19 @@ async fn rsvps_and_the_waitlist(server: TestServer) {
     assert_eq!(same["data"]["rsvp"]["meet"]["goingCount"], 2);
 
     assert_eq!(
-        rsvp(&server, bob, &meet, "GOING").await["data"]["rsvp"]["status"],
+        server.rsvp(bob, &meet, "GOING").await["data"]["rsvp"]["status"],
         "WAITLISTED"
     );
     assert_eq!(
-        rsvp(&server, cat, &meet, "GOING").await["data"]["rsvp"]["status"],
+        server.rsvp(cat, &meet, "GOING").await["data"]["rsvp"]["status"],
         "WAITLISTED"
     );
     assert_eq!(
-        rsvp(&server, dan, &meet, "MAYBE").await["data"]["rsvp"]["status"],
+        server.rsvp(dan, &meet, "MAYBE").await["data"]["rsvp"]["status"],
         "MAYBE"
     );
     assert_eq!(
-        code(&rsvp(&server, dan, &meet, "WAITLISTED").await),
+        code(&server.rsvp(dan, &meet, "WAITLISTED").await),
         "BAD_USER_INPUT"
     );
     assert_eq!(
@@ -261,7 +251,7 @@ async fn rsvps_and_the_waitlist(server: TestServer) {
     );
 
     // Ann leaves: the longest-waiting (Bob) goes.
-    let left = rsvp(&server, ann, &meet, "NOT_GOING").await;
+    let left = server.rsvp(ann, &meet, "NOT_GOING").await;
     assert_eq!(left["data"]["rsvp"]["meet"]["goingCount"], 2);
     let attendees = server
         .ok(None, "MeetAttendees", json!({ "id": meet }))
@@ -341,7 +331,7 @@ async fn capacity_holds_under_concurrency(server: TestServer) {
         let server = server.clone();
         let meet = meet.clone();
         let token = token.clone();
-        async move { rsvp(&server, &token, &meet, "GOING").await }
+        async move { server.rsvp(&token, &meet, "GOING").await }
     }))
     .await;
     let going = answers
@@ -381,9 +371,9 @@ async fn check_ins(server: TestServer) {
         )
         .await;
     let later = server.meet(&host, json!({ "startsAt": at(5) })).await;
-    rsvp(&server, &guest, &now_meet, "GOING").await;
-    rsvp(&server, &guest, &later, "GOING").await;
-    rsvp(&server, &maybe, &now_meet, "MAYBE").await;
+    server.rsvp(&guest, &now_meet, "GOING").await;
+    server.rsvp(&guest, &later, "GOING").await;
+    server.rsvp(&maybe, &now_meet, "MAYBE").await;
 
     let first = server
         .ok(Some(&guest), "CheckIn", json!({ "meetId": now_meet }))
@@ -416,7 +406,7 @@ async fn check_ins(server: TestServer) {
     );
 
     // Leaving gives up the check-in too.
-    rsvp(&server, &guest, &now_meet, "NOT_GOING").await;
+    server.rsvp(&guest, &now_meet, "NOT_GOING").await;
     let detail = server
         .ok(None, "MeetDetail", json!({ "id": now_meet }))
         .await;
@@ -561,11 +551,7 @@ async fn visibility_of_invite_only_meets(server: TestServer) {
         )
         .await;
     server
-        .ok(
-            Some(&host),
-            "InviteToMeet",
-            json!({ "meetId": secret, "handles": ["invitee"] }),
-        )
+        .invite_ok(&host, &secret, json!({ "handles": ["invitee"] }))
         .await;
 
     let sees = |token: Option<String>| {
@@ -600,15 +586,15 @@ async fn visibility_of_invite_only_meets(server: TestServer) {
 
     // Only the host and invitees may answer; to strangers it does not exist.
     assert_eq!(
-        code(&rsvp(&server, &stranger, &secret, "GOING").await),
+        code(&server.rsvp(&stranger, &secret, "GOING").await),
         "NOT_FOUND"
     );
     assert_eq!(
-        rsvp(&server, &invitee, &secret, "GOING").await["data"]["rsvp"]["status"],
+        server.rsvp(&invitee, &secret, "GOING").await["data"]["rsvp"]["status"],
         "GOING"
     );
     assert_eq!(
-        code(&rsvp(&server, &admin, &secret, "GOING").await),
+        code(&server.rsvp(&admin, &secret, "GOING").await),
         "FORBIDDEN"
     );
 }
@@ -633,7 +619,7 @@ async fn no_n_plus_one(server: TestServer) {
         );
     }
     for meet in meets.iter().take(30) {
-        rsvp(&server, &viewer, meet, "GOING").await;
+        server.rsvp(&viewer, meet, "GOING").await;
     }
     let mut fans = Vec::new();
     for i in 0..100 {
@@ -642,9 +628,9 @@ async fn no_n_plus_one(server: TestServer) {
     let (small, large) = (&meets[100], &meets[101]);
     for (n, fan) in fans.iter().enumerate() {
         if n < 10 {
-            rsvp(&server, fan, small, "GOING").await;
+            server.rsvp(fan, small, "GOING").await;
         }
-        rsvp(&server, fan, large, "GOING").await;
+        server.rsvp(fan, large, "GOING").await;
     }
     let story = json!({ "input": { "title": "War story", "body": "It was a dark and stormy night", "meetId": large } });
     for fan in fans.iter().take(6) {

@@ -31,11 +31,7 @@ async fn delivery_survives_an_outage(backend: common::Backend) {
         .meet(&host, json!({ "title": "Freight brokers" }))
         .await;
     server
-        .ok(
-            Some(&host),
-            "InviteToMeet",
-            json!({ "meetId": meet, "emails": ["zed@example.com"] }),
-        )
+        .invite_ok(&host, &meet, json!({ "emails": ["zed@example.com"] }))
         .await;
 
     // Nothing listens yet: the first attempt fails and is retried with backoff.
@@ -86,11 +82,7 @@ async fn two_processes_deliver_each_notice_once() {
             .await;
         let emails: Vec<String> = (0..50).map(|i| format!("guest{i}@example.com")).collect();
         first
-            .ok(
-                Some(&host),
-                "InviteToMeet",
-                json!({ "meetId": meet, "emails": emails }),
-            )
+            .invite_ok(&host, &meet, json!({ "emails": emails }))
             .await;
     }
     let received = mailbox.wait_for(100, 30).await;

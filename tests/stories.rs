@@ -129,11 +129,7 @@ async fn feeds_and_visibility(server: TestServer) {
         )
         .await;
     server
-        .ok(
-            Some(&host),
-            "InviteToMeet",
-            json!({ "meetId": private, "handles": ["invitee"] }),
-        )
+        .invite_ok(&host, &private, json!({ "handles": ["invitee"] }))
         .await;
 
     let publish = |token: String, title: &'static str, meet: Option<String>| {

@@ -256,6 +256,33 @@ impl TestServer {
         response["data"].clone()
     }
 
+    /// Answers `meet` with `status`; the whole response (errors included).
+    pub async fn rsvp(&self, token: &str, meet: &str, status: &str) -> Value {
+        self.op(
+            Some(token),
+            "Rsvp",
+            json!({ "meetId": meet, "status": status }),
+        )
+        .await
+    }
+
+    /// Like `rsvp`, but panics on any error and returns `data`.
+    pub async fn rsvp_ok(&self, token: &str, meet: &str, status: &str) -> Value {
+        self.ok(
+            Some(token),
+            "Rsvp",
+            json!({ "meetId": meet, "status": status }),
+        )
+        .await
+    }
+
+    /// Invites to `meet` (`invitees`: `handles`, `emails`, `message`);
+    /// panics on any error and returns `data`.
+    pub async fn invite_ok(&self, token: &str, meet: &str, mut invitees: Value) -> Value {
+        invitees["meetId"] = json!(meet);
+        self.ok(Some(token), "InviteToMeet", invitees).await
+    }
+
     /// Registers a member; returns (access token, user id).
     pub async fn register(&self, handle: &str) -> (String, String) {
         let data = self
