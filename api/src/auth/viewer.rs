@@ -75,32 +75,42 @@ pub async fn resolve(
     let token =
         bearer(value).ok_or_else(|| ApiError::Unauthenticated("expected a Bearer token".into()))?;
     let access = keys.verify_access(token)?;
-    let user = users::Entity::find_by_id(access.user_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| ApiError::Unauthenticated("invalid or expired access token".into()))?;
-    if user.suspended_at.is_some() {
-        return Err(ApiError::Unauthenticated(
+    match user_standing(db, access.user_id).await? {
+        Standing::Active(viewer) => Ok((viewer, Some(access))),
+        Standing::Suspended => Err(ApiError::Unauthenticated(
             "this account is suspended".into(),
-        ));
+        )),
+        Standing::Gone => Err(ApiError::Unauthenticated(
+            "invalid or expired access token".into(),
+        )),
     }
-    Ok((
-        Viewer::User {
+}
+
+enum Standing {
+    Active(Viewer),
+    Suspended,
+    Gone,
+}
+
+/// What the database says of a user now: the one lookup behind every viewer.
+async fn user_standing(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Standing> {
+    Ok(match users::Entity::find_by_id(id).one(db).await? {
+        None => Standing::Gone,
+        Some(user) if user.suspended_at.is_some() => Standing::Suspended,
+        Some(user) => Standing::Active(Viewer::User {
             id: user.id,
             role: user.role,
-        },
-        Some(access),
-    ))
+        }),
+    })
 }
 
 /// Whether a viewer resolved earlier (a WebSocket's, at `connection_init`)
 /// still holds: the user exists, is not suspended and has the same role.
 pub async fn still_holds(db: &impl ConnectionTrait, viewer: Viewer) -> ApiResult<bool> {
-    let Viewer::User { id, role } = viewer else {
+    let Some(id) = viewer.user_id() else {
         return Ok(true);
     };
-    let user = users::Entity::find_by_id(id).one(db).await?;
-    Ok(user.is_some_and(|user| user.suspended_at.is_none() && user.role == role))
+    Ok(matches!(user_standing(db, id).await?, Standing::Active(now) if now == viewer))
 }
 
 #[cfg(test)]
