@@ -4,7 +4,8 @@ mod common;
 
 use std::{sync::Arc, time::Duration};
 
-use common::{TestDatabase, TestServer, smtp};
+use common::{TestDatabase, TestServer, assert_nothing_within, smtp, wait_until};
+use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 use tokio::net::TcpListener;
 
@@ -15,6 +16,19 @@ async fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// How many notices have had a delivery attempt fail.
+async fn failed_deliveries(db: &impl ConnectionTrait) -> i64 {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) FROM notices WHERE last_error IS NOT NULL",
+        ))
+        .await
+        .expect("count failed notices")
+        .expect("a row");
+    row.try_get_by_index(0).expect("a count")
 }
 
 /// Delivered with its claim link; after a failed first attempt (the SMTP
@@ -35,7 +49,13 @@ async fn delivery_survives_an_outage(backend: common::Backend) {
         .await;
 
     // Nothing listens yet: the first attempt fails and is retried with backoff.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let db = api::db::connect(&server.db.url).await.expect("connect");
+    wait_until(
+        Duration::from_secs(10),
+        "a failed first delivery",
+        async || failed_deliveries(&db).await > 0,
+    )
+    .await;
     let mailbox = smtp::serve(TcpListener::bind(("127.0.0.1", port)).await.unwrap());
     let received = mailbox.wait_for(1, 15).await;
     assert_eq!(received.len(), 1, "delivered once the server is back");
@@ -48,8 +68,12 @@ async fn delivery_survives_an_outage(backend: common::Backend) {
     assert!(
         smtp::unfold(&received[0].data).contains("https://tweetmeet.test/invitations/claim?token=")
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(mailbox.messages().len(), 1, "exactly once");
+    assert_nothing_within(
+        Duration::from_secs(3),
+        "a second delivery (it must be exactly once)",
+        async || mailbox.messages().len() > 1,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,7 +111,12 @@ async fn two_processes_deliver_each_notice_once() {
     }
     let received = mailbox.wait_for(100, 30).await;
     assert_eq!(received.len(), 100);
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_nothing_within(
+        Duration::from_secs(2),
+        "a notice delivered twice",
+        async || mailbox.messages().len() > 100,
+    )
+    .await;
     let received = mailbox.messages();
     let mut ids: Vec<String> = received
         .iter()

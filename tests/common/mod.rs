@@ -13,6 +13,7 @@ use std::{
         Arc,
         atomic::{AtomicUsize, Ordering},
     },
+    time::Duration,
 };
 
 use api::{App, config::Config};
@@ -21,6 +22,47 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 pub const POSTGRES_ENV: &str = "TWEETMEET_TEST_POSTGRES_URL";
+
+/// How often a bounded wait looks again.
+const POLL_INTERVAL: Duration = Duration::from_millis(25);
+
+/// Runs `probe` every 25 ms until `done` accepts what it returned or `timeout`
+/// has passed; returns the last value either way.
+pub async fn poll_until<T>(
+    timeout: Duration,
+    mut probe: impl AsyncFnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let value = probe().await;
+        if done(&value) || tokio::time::Instant::now() >= deadline {
+            return value;
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// Waits until `condition` holds; panics, naming `what`, after `timeout`.
+pub async fn wait_until(timeout: Duration, what: &str, condition: impl AsyncFnMut() -> bool) {
+    assert!(
+        poll_until(timeout, condition, |held| *held).await,
+        "waited {timeout:?} for {what}"
+    );
+}
+
+/// Asserts `happened` stays false for all of `window`: that something does
+/// not happen can only be checked over a bounded time.
+pub async fn assert_nothing_within(
+    window: Duration,
+    what: &str,
+    happened: impl AsyncFnMut() -> bool,
+) {
+    assert!(
+        !poll_until(window, happened, |happened| *happened).await,
+        "{what} within {window:?}"
+    );
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -201,24 +243,49 @@ impl TestServer {
             .collect()
     }
 
-    /// Waits for e-mails to `recipient` written as files (10 s at most).
+    /// Waits for e-mails to `recipient` written as files (10 s at most);
+    /// returns those found, however many.
     pub async fn mail_to(&self, recipient: &str, count: usize) -> Vec<String> {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            let found: Vec<String> = self
-                .mail_files()
-                .into_iter()
-                .filter(|m| m.contains(&format!("To: {recipient}")))
-                .collect();
-            if found.len() >= count || tokio::time::Instant::now() > deadline {
-                return found;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        let to = format!("To: {recipient}");
+        poll_until(
+            Duration::from_secs(10),
+            async || -> Vec<String> {
+                self.mail_files()
+                    .into_iter()
+                    .filter(|m| m.contains(&to))
+                    .collect()
+            },
+            |found| found.len() >= count,
+        )
+        .await
     }
 
     pub fn statements(&self) -> usize {
         self.statements.load(Ordering::SeqCst)
+    }
+
+    /// The statement count once it has held still for 200 ms (5 s at most):
+    /// work a request sets off may go on after its answer.
+    pub async fn settled_statements(&self) -> usize {
+        const QUIET: Duration = Duration::from_millis(200);
+        let mut last = (self.statements(), tokio::time::Instant::now());
+        let (count, since) = poll_until(
+            Duration::from_secs(5),
+            async || {
+                let now = self.statements();
+                if now != last.0 {
+                    last = (now, tokio::time::Instant::now());
+                }
+                last
+            },
+            |(_, since)| since.elapsed() >= QUIET,
+        )
+        .await;
+        assert!(
+            since.elapsed() >= QUIET,
+            "statements still running after 5 s"
+        );
+        count
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -333,6 +400,14 @@ impl TestServer {
             .as_str()
             .expect("meet id")
             .to_owned()
+    }
+
+    /// Registers "host", who hosts a meet (`input` as for `meet`); returns
+    /// (host's token, meet id).
+    pub async fn host_meet(&self, input: Value) -> (String, String) {
+        let (host, _) = self.register("host").await;
+        let meet = self.meet(&host, input).await;
+        (host, meet)
     }
 }
 

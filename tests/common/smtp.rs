@@ -1,6 +1,9 @@
 //! A small SMTP server speaking real SMTP over TCP, recording what it receives.
 
-use std::sync::{Arc, Mutex};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
@@ -22,16 +25,15 @@ impl Mailbox {
         self.0.lock().unwrap().clone()
     }
 
-    /// Waits until at least `count` messages arrived (10 s at most).
+    /// Waits until at least `count` messages arrived (`seconds` at most);
+    /// returns those received, however many.
     pub async fn wait_for(&self, count: usize, seconds: u64) -> Vec<Received> {
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
-        loop {
-            let messages = self.messages();
-            if messages.len() >= count || tokio::time::Instant::now() > deadline {
-                return messages;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
+        super::poll_until(
+            Duration::from_secs(seconds),
+            async || self.messages(),
+            |messages| messages.len() >= count,
+        )
+        .await
     }
 }
 
