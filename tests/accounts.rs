@@ -2,19 +2,51 @@
 
 mod common;
 
+use std::time::Duration;
+
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use common::{TestServer, code};
+use common::{TestServer, code, wait_until};
 use serde_json::{Value, json};
 
 fn register_input(email: &str, handle: &str) -> Value {
     json!({ "input": { "email": email, "password": "correct horse battery", "handle": handle, "displayName": "Ada L." } })
 }
 
-async fn registration_and_sessions(server: TestServer) {
-    let data = server
+/// Registers Ada as "Ada_L" with "Ada@Example.com"; returns the `register` payload.
+async fn register_ada(server: &TestServer) -> Value {
+    server
         .ok(None, "Register", register_input("Ada@Example.com", "Ada_L"))
-        .await;
-    let session = &data["register"];
+        .await["register"]
+        .clone()
+}
+
+/// Logs in with `email` and the password every test member has.
+async fn login(server: &TestServer, email: &str) -> Value {
+    server
+        .op(
+            None,
+            "Login",
+            json!({ "email": email, "password": "correct horse battery" }),
+        )
+        .await
+}
+
+async fn refresh(server: &TestServer, token: &str) -> Value {
+    server
+        .op(None, "RefreshSession", json!({ "refreshToken": token }))
+        .await
+}
+
+/// The refresh token a successful `RefreshSession` returns.
+fn rotated(response: &Value) -> String {
+    response["data"]["refreshSession"]["refreshToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a new refresh token: {response:#}"))
+        .to_owned()
+}
+
+async fn registering_stores_the_handle_lower_case_and_opens_a_session(server: TestServer) {
+    let session = register_ada(&server).await;
     assert_eq!(
         session["user"]["handle"], "ada_l",
         "handles are stored lower-case"
@@ -24,11 +56,11 @@ async fn registration_and_sessions(server: TestServer) {
         "the user sees their own e-mail"
     );
     assert_eq!(session["user"]["role"], "MEMBER");
-    let access = session["accessToken"].as_str().unwrap();
-    let refresh = session["refreshToken"].as_str().unwrap().to_owned();
     assert!(session["accessTokenExpiresAt"].as_str().unwrap().len() >= 20);
+}
 
-    // Unique case-insensitively.
+async fn emails_and_handles_are_unique_in_any_case(server: TestServer) {
+    register_ada(&server).await;
     let again = server
         .op(
             None,
@@ -45,7 +77,11 @@ async fn registration_and_sessions(server: TestServer) {
         )
         .await;
     assert_eq!(code(&again), "CONFLICT");
+}
 
+async fn me_is_the_token_holder_or_no_one(server: TestServer) {
+    let session = register_ada(&server).await;
+    let access = session["accessToken"].as_str().unwrap();
     let me = server.ok(Some(access), "Me", json!({})).await;
     assert_eq!(me["me"]["handle"], "ada_l");
     assert!(me["me"]["createdAt"].is_string());
@@ -54,8 +90,10 @@ async fn registration_and_sessions(server: TestServer) {
         Value::Null,
         "anonymous: no one"
     );
+}
 
-    // Login: a wrong e-mail and a wrong password get the same error.
+async fn a_wrong_email_and_a_wrong_password_get_the_same_error(server: TestServer) {
+    register_ada(&server).await;
     let wrong_password = server
         .op(
             None,
@@ -63,75 +101,58 @@ async fn registration_and_sessions(server: TestServer) {
             json!({ "email": "ada@example.com", "password": "wrong password!" }),
         )
         .await;
-    let wrong_email = server
-        .op(
-            None,
-            "Login",
-            json!({ "email": "nobody@example.com", "password": "correct horse battery" }),
-        )
-        .await;
+    let wrong_email = login(&server, "nobody@example.com").await;
     assert_eq!(code(&wrong_password), "UNAUTHENTICATED");
     assert_eq!(
         wrong_password["errors"][0]["message"],
         wrong_email["errors"][0]["message"]
     );
     assert_eq!(code(&wrong_email), "UNAUTHENTICATED");
-    let login = server
-        .ok(
-            None,
-            "Login",
-            json!({ "email": "ADA@example.com", "password": "correct horse battery" }),
-        )
-        .await;
-    assert_eq!(login["login"]["user"]["handle"], "ada_l");
+}
 
-    // Refresh rotates; the old token is spent; reusing it revokes the family.
-    let rotated = server
-        .ok(None, "RefreshSession", json!({ "refreshToken": refresh }))
-        .await;
-    let next = rotated["refreshSession"]["refreshToken"]
+async fn login_takes_the_email_in_any_case(server: TestServer) {
+    register_ada(&server).await;
+    let login = login(&server, "ADA@example.com").await;
+    assert_eq!(login["data"]["login"]["user"]["handle"], "ada_l");
+}
+
+async fn reusing_a_spent_refresh_token_revokes_its_family_only(server: TestServer) {
+    let spent = register_ada(&server).await["refreshToken"]
         .as_str()
         .unwrap()
         .to_owned();
-    assert_ne!(next, refresh);
-    let reused = server
-        .op(None, "RefreshSession", json!({ "refreshToken": refresh }))
-        .await;
-    assert_eq!(code(&reused), "UNAUTHENTICATED");
-    let descendant = server
-        .op(None, "RefreshSession", json!({ "refreshToken": next }))
-        .await;
+    let other_family = login(&server, "ada@example.com").await["data"]["login"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Refresh rotates; the old token is spent; reusing it revokes the family.
+    let next = rotated(&refresh(&server, &spent).await);
+    assert_ne!(next, spent);
+    assert_eq!(code(&refresh(&server, &spent).await), "UNAUTHENTICATED");
     assert_eq!(
-        code(&descendant),
+        code(&refresh(&server, &next).await),
         "UNAUTHENTICATED",
         "reuse revoked the whole family"
     );
-    // The other login's family is untouched; logout revokes its token.
-    let other = login["login"]["refreshToken"].as_str().unwrap();
-    let other_next = server
-        .ok(None, "RefreshSession", json!({ "refreshToken": other }))
-        .await["refreshSession"]["refreshToken"]
+    // The other login's family is untouched.
+    rotated(&refresh(&server, &other_family).await);
+}
+
+async fn logout_revokes_the_refresh_token(server: TestServer) {
+    register_ada(&server).await;
+    let first = login(&server, "ada@example.com").await["data"]["login"]["refreshToken"]
         .as_str()
         .unwrap()
         .to_owned();
+    let token = rotated(&refresh(&server, &first).await);
     assert_eq!(
         server
-            .ok(None, "Logout", json!({ "refreshToken": other_next }))
+            .ok(None, "Logout", json!({ "refreshToken": token }))
             .await["logout"],
         true
     );
-    assert_eq!(
-        code(
-            &server
-                .op(
-                    None,
-                    "RefreshSession",
-                    json!({ "refreshToken": other_next })
-                )
-                .await
-        ),
-        "UNAUTHENTICATED"
-    );
+    assert_eq!(code(&refresh(&server, &token).await), "UNAUTHENTICATED");
 }
 
 async fn validation_names_fields(server: TestServer) {
@@ -174,47 +195,41 @@ async fn validation_names_fields(server: TestServer) {
     }
 }
 
-async fn passwords_and_profiles(server: TestServer) {
-    let (token, _) = server.register("grace").await;
-    let login = server
-        .ok(
-            None,
-            "Login",
-            json!({ "email": "grace@example.com", "password": "correct horse battery" }),
-        )
-        .await;
-    let refresh = login["login"]["refreshToken"].as_str().unwrap().to_owned();
-
-    let wrong = server
+async fn change_password(server: &TestServer, token: &str, current: &str) -> Value {
+    server
         .op(
-            Some(&token),
+            Some(token),
             "ChangePassword",
-            json!({ "currentPassword": "not my password", "newPassword": "a brand new password" }),
+            json!({ "currentPassword": current, "newPassword": "a brand new password" }),
         )
-        .await;
+        .await
+}
+
+async fn update_profile(server: &TestServer, token: &str, input: Value) -> Value {
+    server
+        .op(Some(token), "UpdateProfile", json!({ "input": input }))
+        .await
+}
+
+async fn changing_the_password_takes_the_current_one(server: TestServer) {
+    let (token, _) = server.register("grace").await;
+    let wrong = change_password(&server, &token, "not my password").await;
     assert_eq!(code(&wrong), "BAD_USER_INPUT");
-    let changed = server
-        .ok(Some(&token), "ChangePassword", json!({ "currentPassword": "correct horse battery", "newPassword": "a brand new password" }))
-        .await;
-    assert_eq!(changed["changePassword"], true);
+}
+
+async fn a_new_password_ends_sessions_and_the_old_password(server: TestServer) {
+    let (token, _) = server.register("grace").await;
+    let session = login(&server, "grace@example.com").await;
+    let refresh_token = session["data"]["login"]["refreshToken"].as_str().unwrap();
+
+    let changed = change_password(&server, &token, "correct horse battery").await;
+    assert_eq!(changed["data"]["changePassword"], true, "{changed}");
     assert_eq!(
-        code(
-            &server
-                .op(None, "RefreshSession", json!({ "refreshToken": refresh }))
-                .await
-        ),
+        code(&refresh(&server, refresh_token).await),
         "UNAUTHENTICATED"
     );
     assert_eq!(
-        code(
-            &server
-                .op(
-                    None,
-                    "Login",
-                    json!({ "email": "grace@example.com", "password": "correct horse battery" })
-                )
-                .await
-        ),
+        code(&login(&server, "grace@example.com").await),
         "UNAUTHENTICATED"
     );
     server
@@ -224,7 +239,9 @@ async fn passwords_and_profiles(server: TestServer) {
             json!({ "email": "grace@example.com", "password": "a brand new password" }),
         )
         .await;
+}
 
+async fn anonymous_callers_cannot_change_a_password(server: TestServer) {
     let anonymous = server
         .op(
             None,
@@ -233,43 +250,39 @@ async fn passwords_and_profiles(server: TestServer) {
         )
         .await;
     assert_eq!(code(&anonymous), "UNAUTHENTICATED");
+}
 
-    // Left out stays, null clears, a value sets.
-    let updated = server
-        .ok(
-            Some(&token),
-            "UpdateProfile",
-            json!({ "input": { "headline": "Stagehand", "bio": "20 years", "region": "Toronto" } }),
-        )
-        .await;
-    assert_eq!(updated["updateProfile"]["headline"], "Stagehand");
-    let updated = server
-        .ok(
-            Some(&token),
-            "UpdateProfile",
-            json!({ "input": { "bio": null } }),
-        )
-        .await;
-    assert_eq!(updated["updateProfile"]["bio"], Value::Null);
-    assert_eq!(updated["updateProfile"]["headline"], "Stagehand");
-    let bad = server
-        .op(
-            Some(&token),
-            "UpdateProfile",
-            json!({ "input": { "avatarUrl": "javascript:alert(1)" } }),
-        )
-        .await;
+/// Left out stays, null clears, a value sets.
+async fn profile_updates_keep_what_is_left_out(server: TestServer) {
+    let (token, _) = server.register("grace").await;
+    let updated = update_profile(
+        &server,
+        &token,
+        json!({ "headline": "Stagehand", "bio": "20 years", "region": "Toronto" }),
+    )
+    .await;
+    assert_eq!(updated["data"]["updateProfile"]["headline"], "Stagehand");
+    let updated = update_profile(&server, &token, json!({ "bio": null })).await;
+    assert_eq!(updated["data"]["updateProfile"]["bio"], Value::Null);
+    assert_eq!(updated["data"]["updateProfile"]["headline"], "Stagehand");
+}
+
+async fn invalid_profile_updates_are_refused(server: TestServer) {
+    let (token, _) = server.register("grace").await;
+    let bad = update_profile(
+        &server,
+        &token,
+        json!({ "avatarUrl": "javascript:alert(1)" }),
+    )
+    .await;
     assert_eq!(bad["errors"][0]["extensions"]["field"], "avatarUrl");
-    let bad = server
-        .op(
-            Some(&token),
-            "UpdateProfile",
-            json!({ "input": { "displayName": null } }),
-        )
-        .await;
+    let bad = update_profile(&server, &token, json!({ "displayName": null })).await;
     assert_eq!(code(&bad), "BAD_USER_INPUT");
+}
 
-    // E-mail: the user and administrators only.
+async fn an_email_is_shown_to_its_owner_and_administrators_only(server: TestServer) {
+    let (token, _) = server.register("grace").await;
+    update_profile(&server, &token, json!({ "headline": "Stagehand" })).await;
     let (other, _) = server.register("hopper").await;
     let seen_by_other = server
         .ok(Some(&other), "UserProfile", json!({ "handle": "GRACE" }))
@@ -295,6 +308,9 @@ async fn passwords_and_profiles(server: TestServer) {
             .await["user"]["email"],
         "grace@example.com"
     );
+}
+
+async fn an_unknown_handle_is_no_one(server: TestServer) {
     assert_eq!(
         server
             .ok(None, "UserProfile", json!({ "handle": "nobody_here" }))
@@ -366,9 +382,21 @@ async fn forged_tokens_are_refused(server: TestServer) {
 }
 
 on_both_databases!(
-    registration_and_sessions,
+    registering_stores_the_handle_lower_case_and_opens_a_session,
+    emails_and_handles_are_unique_in_any_case,
+    me_is_the_token_holder_or_no_one,
+    a_wrong_email_and_a_wrong_password_get_the_same_error,
+    login_takes_the_email_in_any_case,
+    reusing_a_spent_refresh_token_revokes_its_family_only,
+    logout_revokes_the_refresh_token,
     validation_names_fields,
-    passwords_and_profiles,
+    changing_the_password_takes_the_current_one,
+    a_new_password_ends_sessions_and_the_old_password,
+    anonymous_callers_cannot_change_a_password,
+    profile_updates_keep_what_is_left_out,
+    invalid_profile_updates_are_refused,
+    an_email_is_shown_to_its_owner_and_administrators_only,
+    an_unknown_handle_is_no_one,
     forged_tokens_are_refused
 );
 
@@ -381,9 +409,14 @@ async fn expired_access_tokens_are_refused() {
         server.ok(Some(&token), "Me", json!({})).await["me"]["handle"],
         "shortlived"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    assert_eq!(
-        code(&server.op(Some(&token), "Me", json!({})).await),
-        "UNAUTHENTICATED"
-    );
+    // It lives 1 s: the server refuses it once that has passed.
+    wait_until(
+        Duration::from_secs(5),
+        "the expired token to be refused",
+        async || {
+            let me = server.op(Some(&token), "Me", json!({})).await;
+            me["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        },
+    )
+    .await;
 }
