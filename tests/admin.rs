@@ -36,26 +36,69 @@ async fn members_cannot_administer(server: TestServer) {
     assert_eq!(code(&log), "FORBIDDEN");
 }
 
-async fn roles_suspensions_and_the_audit_log(server: TestServer) {
-    let (admin, admin_id) = server.admin("root").await;
+/// A member registered as "troll" with "Troll@Example.com", who has
+/// published a story.
+struct Troll {
+    token: String,
+    refresh: String,
+    id: String,
+}
+
+async fn troll(server: &TestServer) -> Troll {
     let data = server
         .ok(None, "Register", json!({ "input": { "email": "Troll@Example.com", "password": "correct horse battery", "handle": "troll", "displayName": "Under Bridge" } }))
         .await;
-    let troll_token = data["register"]["accessToken"].as_str().unwrap().to_owned();
-    let troll_refresh = data["register"]["refreshToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let troll_id = data["register"]["user"]["id"].as_str().unwrap().to_owned();
+    let session = &data["register"];
+    let troll = Troll {
+        token: session["accessToken"].as_str().unwrap().to_owned(),
+        refresh: session["refreshToken"].as_str().unwrap().to_owned(),
+        id: session["user"]["id"].as_str().unwrap().to_owned(),
+    };
     server
         .ok(
-            Some(&troll_token),
+            Some(&troll.token),
             "PublishStory",
             json!({ "input": { "title": "Troll story", "body": "b" } }),
         )
         .await;
+    troll
+}
 
-    // Search by handle, display name or e-mail; e-mail, role and suspension shown.
+async fn login_troll(server: &TestServer) -> Value {
+    server
+        .op(
+            None,
+            "Login",
+            json!({ "email": "troll@example.com", "password": "correct horse battery" }),
+        )
+        .await
+}
+
+async fn suspend(server: &TestServer, admin: &str, user_id: &str) -> Value {
+    server
+        .ok(
+            Some(admin),
+            "SuspendUser",
+            json!({ "userId": user_id, "reason": "Spamming the feed" }),
+        )
+        .await
+}
+
+/// Sets a user's role; panics on any error and returns `data`.
+async fn set_role(server: &TestServer, admin: &str, user_id: &str, role: &str) -> Value {
+    server
+        .ok(
+            Some(admin),
+            "SetUserRole",
+            json!({ "userId": user_id, "role": role }),
+        )
+        .await
+}
+
+/// Search by handle, display name or e-mail; e-mail, role and suspension shown.
+async fn admins_find_users_by_handle_name_or_email(server: TestServer) {
+    let (admin, _) = server.admin("root").await;
+    troll(&server).await;
     for search in ["TROLL", "bridge", "troll@example"] {
         let found = server
             .ok(Some(&admin), "AdminUsers", json!({ "search": search }))
@@ -66,18 +109,16 @@ async fn roles_suspensions_and_the_audit_log(server: TestServer) {
         assert_eq!(edges[0]["node"]["role"], "MEMBER");
         assert_eq!(edges[0]["node"]["suspendedAt"], Value::Null);
     }
+}
 
-    // Suspension: at once, for tokens already issued too.
-    let suspended = server
-        .ok(
-            Some(&admin),
-            "SuspendUser",
-            json!({ "userId": troll_id, "reason": "Spamming the feed" }),
-        )
-        .await;
+/// At once, for tokens already issued too; their content stays.
+async fn a_suspension_locks_the_user_out_at_once(server: TestServer) {
+    let (admin, _) = server.admin("root").await;
+    let troll = troll(&server).await;
+    let suspended = suspend(&server, &admin, &troll.id).await;
     assert!(suspended["suspendUser"]["suspendedAt"].is_string());
     assert_eq!(
-        code(&server.op(Some(&troll_token), "Me", json!({})).await),
+        code(&server.op(Some(&troll.token), "Me", json!({})).await),
         "UNAUTHENTICATED"
     );
     assert_eq!(
@@ -86,41 +127,33 @@ async fn roles_suspensions_and_the_audit_log(server: TestServer) {
                 .op(
                     None,
                     "RefreshSession",
-                    json!({ "refreshToken": troll_refresh })
+                    json!({ "refreshToken": troll.refresh })
                 )
                 .await
         ),
         "UNAUTHENTICATED"
     );
-    assert_eq!(
-        code(
-            &server
-                .op(
-                    None,
-                    "Login",
-                    json!({ "email": "troll@example.com", "password": "correct horse battery" })
-                )
-                .await
-        ),
-        "UNAUTHENTICATED"
-    );
+    assert_eq!(code(&login_troll(&server).await), "UNAUTHENTICATED");
     let feed = server.ok(None, "StoryFeed", json!({})).await;
     assert_eq!(
         feed["stories"]["edges"][0]["node"]["title"], "Troll story",
         "their content stays"
     );
-    server
-        .ok(Some(&admin), "UnsuspendUser", json!({ "userId": troll_id }))
-        .await;
-    server
-        .ok(
-            None,
-            "Login",
-            json!({ "email": "troll@example.com", "password": "correct horse battery" }),
-        )
-        .await;
+}
 
-    // Roles; the last administrator cannot demote or suspend themself.
+async fn an_unsuspended_user_may_log_in_again(server: TestServer) {
+    let (admin, _) = server.admin("root").await;
+    let troll = troll(&server).await;
+    suspend(&server, &admin, &troll.id).await;
+    server
+        .ok(Some(&admin), "UnsuspendUser", json!({ "userId": troll.id }))
+        .await;
+    let login = login_troll(&server).await;
+    assert!(login.get("errors").is_none(), "{login:#}");
+}
+
+async fn the_last_admin_cannot_demote_or_suspend_themself(server: TestServer) {
+    let (admin, admin_id) = server.admin("root").await;
     assert_eq!(
         code(
             &server
@@ -145,36 +178,49 @@ async fn roles_suspensions_and_the_audit_log(server: TestServer) {
         ),
         "CONFLICT"
     );
-    let promoted = server
-        .ok(
-            Some(&admin),
-            "SetUserRole",
-            json!({ "userId": troll_id, "role": "ADMIN" }),
-        )
-        .await;
+}
+
+async fn a_demotion_takes_effect_at_once(server: TestServer) {
+    let (admin, admin_id) = server.admin("root").await;
+    let troll = troll(&server).await;
+    let promoted = set_role(&server, &admin, &troll.id, "ADMIN").await;
     assert_eq!(promoted["setUserRole"]["role"], "ADMIN");
-    server
-        .ok(
-            Some(&admin),
-            "SetUserRole",
-            json!({ "userId": admin_id, "role": "MEMBER" }),
-        )
-        .await;
+    set_role(&server, &admin, &admin_id, "MEMBER").await;
     assert_eq!(
         code(&server.op(Some(&admin), "AdminUsers", json!({})).await),
         "FORBIDDEN",
         "a demotion takes effect at once"
     );
+}
 
-    // Every action is in the audit log, newest first.
-    let new_admin = server
-        .ok(
-            None,
-            "Login",
-            json!({ "email": "troll@example.com", "password": "correct horse battery" }),
+/// Every action is in the audit log, newest first; refused ones are not.
+async fn the_audit_log_records_every_action(server: TestServer) {
+    let (admin, admin_id) = server.admin("root").await;
+    let troll = troll(&server).await;
+    suspend(&server, &admin, &troll.id).await;
+    server
+        .ok(Some(&admin), "UnsuspendUser", json!({ "userId": troll.id }))
+        .await;
+    // Refused: the last administrator may not demote or suspend themself.
+    server
+        .op(
+            Some(&admin),
+            "SetUserRole",
+            json!({ "userId": admin_id, "role": "MEMBER" }),
         )
         .await;
-    let token = new_admin["login"]["accessToken"].as_str().unwrap();
+    server
+        .op(
+            Some(&admin),
+            "SuspendUser",
+            json!({ "userId": admin_id, "reason": "tired" }),
+        )
+        .await;
+    set_role(&server, &admin, &troll.id, "ADMIN").await;
+    set_role(&server, &admin, &admin_id, "MEMBER").await;
+
+    let new_admin = login_troll(&server).await;
+    let token = new_admin["data"]["login"]["accessToken"].as_str().unwrap();
     let log = server
         .graphql(Some(token), json!({ "query": "{ adminAuditLog(first: 10) { edges { node { action detail actor { handle } target { handle } createdAt } } } }" }))
         .await;
@@ -214,7 +260,12 @@ async fn roles_suspensions_and_the_audit_log(server: TestServer) {
 
 on_both_databases!(
     members_cannot_administer,
-    roles_suspensions_and_the_audit_log
+    admins_find_users_by_handle_name_or_email,
+    a_suspension_locks_the_user_out_at_once,
+    an_unsuspended_user_may_log_in_again,
+    the_last_admin_cannot_demote_or_suspend_themself,
+    a_demotion_takes_effect_at_once,
+    the_audit_log_records_every_action
 );
 
 const INTROSPECTION: &str = "{ __schema { queryType { name } types { name fields { name type { name kind ofType { name kind ofType { name kind ofType { name kind ofType { name } } } } } } } } }";
