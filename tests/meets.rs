@@ -10,17 +10,42 @@ fn at(hours: i64) -> String {
     (Utc::now() + Duration::hours(hours)).to_rfc3339()
 }
 
-async fn hosting_and_validation(server: TestServer) {
+/// The meet the hosting tests use: in Toronto at the Rose & Crown, for 10,
+/// far in the future.
+fn stagehands_meet() -> Value {
+    json!({
+        "title": "Stagehands at the Rose & Crown", "venueName": "Rose & Crown", "region": "Toronto",
+        "startsAt": "2099-12-01T19:00:00-05:00", "capacity": 10, "latitude": 43.65, "longitude": -79.38,
+    })
+}
+
+async fn update_meet(server: &TestServer, token: &str, id: &str, input: Value) -> Value {
+    server
+        .op(
+            Some(token),
+            "UpdateMeet",
+            json!({ "id": id, "input": input }),
+        )
+        .await
+}
+
+async fn cancel_meet(server: &TestServer, token: &str, id: &str, reason: &str) -> Value {
+    server
+        .op(
+            Some(token),
+            "CancelMeet",
+            json!({ "id": id, "reason": reason }),
+        )
+        .await
+}
+
+async fn a_new_meet_is_stored_in_utc_with_the_host_going(server: TestServer) {
     let (host, _) = server.register("host").await;
-    let (stranger, _) = server.register("stranger").await;
     let created = server
         .ok(
             Some(&host),
             "CreateMeet",
-            json!({ "input": {
-                "title": "Stagehands at the Rose & Crown", "venueName": "Rose & Crown", "region": "Toronto",
-                "startsAt": "2099-12-01T19:00:00-05:00", "capacity": 10, "latitude": 43.65, "longitude": -79.38,
-            }}),
+            json!({ "input": stagehands_meet() }),
         )
         .await;
     let meet = &created["createMeet"];
@@ -33,8 +58,10 @@ async fn hosting_and_validation(server: TestServer) {
     assert_eq!(meet["status"], "SCHEDULED");
     assert_eq!(meet["visibility"], "PUBLIC");
     assert_eq!(meet["viewerAttendance"]["status"], "GOING");
-    let id = meet["id"].as_str().unwrap().to_owned();
+}
 
+async fn invalid_meets_are_refused_naming_the_field(server: TestServer) {
+    let (host, _) = server.register("host").await;
     for (input, field) in [
         (
             json!({ "title": "", "venueName": "v", "startsAt": at(2) }),
@@ -95,6 +122,9 @@ async fn hosting_and_validation(server: TestServer) {
             "{input}"
         );
     }
+}
+
+async fn anonymous_callers_cannot_host(server: TestServer) {
     let anonymous = server
         .op(
             None,
@@ -103,32 +133,39 @@ async fn hosting_and_validation(server: TestServer) {
         )
         .await;
     assert_eq!(code(&anonymous), "UNAUTHENTICATED");
-    // Starting up to an hour ago is fine: a meet called "now".
+}
+
+/// A meet called "now" may have started up to an hour ago.
+async fn a_meet_may_start_up_to_an_hour_ago(server: TestServer) {
+    let (host, _) = server.register("host").await;
     server
         .meet(
             &host,
             json!({ "startsAt": (Utc::now() - Duration::minutes(30)).to_rfc3339() }),
         )
         .await;
+}
 
-    // Update: left out stays, null clears; host or admin only.
-    let updated = server
-        .ok(
-            Some(&host),
-            "UpdateMeet",
-            json!({ "id": id, "input": { "region": null, "description": "Bring cards" } }),
-        )
-        .await;
-    assert_eq!(updated["updateMeet"]["region"], Value::Null);
-    assert_eq!(updated["updateMeet"]["description"], "Bring cards");
-    assert_eq!(updated["updateMeet"]["venueName"], "Rose & Crown");
-    let forbidden = server
-        .op(
-            Some(&stranger),
-            "UpdateMeet",
-            json!({ "id": id, "input": { "title": "Mine" } }),
-        )
-        .await;
+/// Left out stays, null clears.
+async fn updates_keep_what_is_left_out_and_clear_nulls(server: TestServer) {
+    let (host, id) = server.host_meet(stagehands_meet()).await;
+    let updated = update_meet(
+        &server,
+        &host,
+        &id,
+        json!({ "region": null, "description": "Bring cards" }),
+    )
+    .await;
+    let updated = &updated["data"]["updateMeet"];
+    assert_eq!(updated["region"], Value::Null, "{updated}");
+    assert_eq!(updated["description"], "Bring cards");
+    assert_eq!(updated["venueName"], "Rose & Crown");
+}
+
+async fn only_the_host_or_an_admin_may_update_a_meet(server: TestServer) {
+    let (_, id) = server.host_meet(stagehands_meet()).await;
+    let (stranger, _) = server.register("stranger").await;
+    let forbidden = update_meet(&server, &stranger, &id, json!({ "title": "Mine" })).await;
     assert_eq!(code(&forbidden), "FORBIDDEN");
     let (admin, _) = server.admin("boss").await;
     server
@@ -138,16 +175,13 @@ async fn hosting_and_validation(server: TestServer) {
             json!({ "id": id, "input": { "title": "Renamed by an admin" } }),
         )
         .await;
+}
 
-    // Capacity never below the going count.
-    server.rsvp(&stranger, &id, "GOING").await;
-    let lowered = server
-        .op(
-            Some(&host),
-            "UpdateMeet",
-            json!({ "id": id, "input": { "capacity": 1 } }),
-        )
-        .await;
+async fn capacity_never_drops_below_the_going_count(server: TestServer) {
+    let (host, id) = server.host_meet(stagehands_meet()).await;
+    let (guest, _) = server.register("guest").await;
+    server.rsvp_ok(&guest, &id, "GOING").await;
+    let lowered = update_meet(&server, &host, &id, json!({ "capacity": 1 })).await;
     assert_eq!(lowered["errors"][0]["extensions"]["field"], "capacity");
     server
         .ok(
@@ -156,75 +190,102 @@ async fn hosting_and_validation(server: TestServer) {
             json!({ "id": id, "input": { "capacity": 2 } }),
         )
         .await;
+}
 
-    // Cancel: keeps the reason, refuses answers and check-ins; twice changes nothing.
+async fn only_the_host_may_cancel_a_meet(server: TestServer) {
+    let (_, id) = server.host_meet(stagehands_meet()).await;
+    let (stranger, _) = server.register("stranger").await;
     assert_eq!(
-        code(
-            &server
-                .op(
-                    Some(&stranger),
-                    "CancelMeet",
-                    json!({ "id": id, "reason": "no" })
-                )
-                .await
-        ),
+        code(&cancel_meet(&server, &stranger, &id, "no").await),
         "FORBIDDEN"
     );
-    let cancelled = server
-        .ok(
-            Some(&host),
-            "CancelMeet",
-            json!({ "id": id, "reason": "Venue flooded" }),
-        )
-        .await;
-    assert_eq!(cancelled["cancelMeet"]["status"], "CANCELLED");
+}
+
+/// Cancelling keeps the reason; twice changes nothing.
+async fn a_cancelled_meet_keeps_the_first_reason(server: TestServer) {
+    let (host, id) = server.host_meet(stagehands_meet()).await;
+    let cancelled = cancel_meet(&server, &host, &id, "Venue flooded").await;
+    assert_eq!(cancelled["data"]["cancelMeet"]["status"], "CANCELLED");
     assert_eq!(
-        cancelled["cancelMeet"]["cancellationReason"],
+        cancelled["data"]["cancelMeet"]["cancellationReason"],
         "Venue flooded"
     );
-    let again = server
-        .ok(
-            Some(&host),
-            "CancelMeet",
-            json!({ "id": id, "reason": "other" }),
-        )
-        .await;
-    assert_eq!(again["cancelMeet"]["cancellationReason"], "Venue flooded");
-    let (late, _) = server.register("late").await;
-    assert_eq!(code(&server.rsvp(&late, &id, "GOING").await), "CONFLICT");
+    let again = cancel_meet(&server, &host, &id, "other").await;
     assert_eq!(
-        code(
-            &server
-                .op(Some(&stranger), "CheckIn", json!({ "meetId": id }))
-                .await
-        ),
-        "CONFLICT"
+        again["data"]["cancelMeet"]["cancellationReason"],
+        "Venue flooded"
     );
     let detail = server.ok(None, "MeetDetail", json!({ "id": id })).await;
     assert_eq!(detail["meet"]["status"], "CANCELLED");
     assert_eq!(detail["meet"]["cancellationReason"], "Venue flooded");
 }
 
-async fn rsvps_and_the_waitlist(server: TestServer) {
-    let (host, _) = server.register("host").await;
-    let meet = server.meet(&host, json!({ "capacity": 2 })).await;
-    let mut people = Vec::new();
-    for name in ["ann", "bob", "cat", "dan"] {
-        people.push(server.register(name).await.0);
-    }
-    let (ann, bob, cat, dan) = (&people[0], &people[1], &people[2], &people[3]);
+async fn a_cancelled_meet_refuses_answers_and_check_ins(server: TestServer) {
+    let (host, id) = server.host_meet(stagehands_meet()).await;
+    let (guest, _) = server.register("guest").await;
+    server.rsvp_ok(&guest, &id, "GOING").await;
+    server
+        .ok(
+            Some(&host),
+            "CancelMeet",
+            json!({ "id": id, "reason": "Venue flooded" }),
+        )
+        .await;
+    let (late, _) = server.register("late").await;
+    assert_eq!(code(&server.rsvp(&late, &id, "GOING").await), "CONFLICT");
+    assert_eq!(
+        code(
+            &server
+                .op(Some(&guest), "CheckIn", json!({ "meetId": id }))
+                .await
+        ),
+        "CONFLICT"
+    );
+}
 
-    let first = server.rsvp(ann, &meet, "GOING").await;
+/// A meet for 2 of "host"'s, with ann going, bob then cat waitlisted and dan
+/// a maybe; returns the host's token, the meet's id and ann's, bob's, cat's
+/// and dan's tokens.
+async fn full_meet_with_a_waitlist(server: &TestServer) -> (String, String, Vec<String>) {
+    let (host, meet) = server.host_meet(json!({ "capacity": 2 })).await;
+    let mut people = Vec::new();
+    for (name, answer) in [
+        ("ann", "GOING"),
+        ("bob", "GOING"),
+        ("cat", "GOING"),
+        ("dan", "MAYBE"),
+    ] {
+        let (token, _) = server.register(name).await;
+        server.rsvp_ok(&token, &meet, answer).await;
+        people.push(token);
+    }
+    (host, meet, people)
+}
+
+async fn the_same_answer_twice_changes_nothing(server: TestServer) {
+    let (_, meet) = server.host_meet(json!({ "capacity": 2 })).await;
+    let (ann, _) = server.register("ann").await;
+    let first = server.rsvp(&ann, &meet, "GOING").await;
     assert_eq!(first["data"]["rsvp"]["status"], "GOING");
     assert_eq!(first["data"]["rsvp"]["meet"]["spotsLeft"], 0);
     let answered_at = first["data"]["rsvp"]["respondedAt"].clone();
-    let same = server.rsvp(ann, &meet, "GOING").await;
+    let same = server.rsvp(&ann, &meet, "GOING").await;
     assert_eq!(
         same["data"]["rsvp"]["respondedAt"], answered_at,
         "the same answer twice changes nothing"
     );
     assert_eq!(same["data"]["rsvp"]["meet"]["goingCount"], 2);
+}
 
+/// A maybe on a full meet stays a maybe.
+async fn going_to_a_full_meet_joins_the_waitlist(server: TestServer) {
+    let (_, meet) = server.host_meet(json!({ "capacity": 2 })).await;
+    let mut people = Vec::new();
+    for name in ["ann", "bob", "cat", "dan"] {
+        people.push(server.register(name).await.0);
+    }
+    let (ann, bob, cat, dan) = (&people[0], &people[1], &people[2], &people[3]);
+    server.rsvp_ok(ann, &meet, "GOING").await;
     assert_eq!(
         server.rsvp(bob, &meet, "GOING").await["data"]["rsvp"]["status"],
         "WAITLISTED"
@@ -237,10 +298,19 @@ async fn rsvps_and_the_waitlist(server: TestServer) {
         server.rsvp(dan, &meet, "MAYBE").await["data"]["rsvp"]["status"],
         "MAYBE"
     );
+}
+
+async fn waitlisted_is_not_an_answer_to_give(server: TestServer) {
+    let (_, meet) = server.host_meet(json!({ "capacity": 2 })).await;
+    let (dan, _) = server.register("dan").await;
     assert_eq!(
-        code(&server.rsvp(dan, &meet, "WAITLISTED").await),
+        code(&server.rsvp(&dan, &meet, "WAITLISTED").await),
         "BAD_USER_INPUT"
     );
+}
+
+async fn anonymous_callers_cannot_answer(server: TestServer) {
+    let (_, meet) = server.host_meet(json!({ "capacity": 2 })).await;
     assert_eq!(
         code(
             &server
@@ -249,9 +319,12 @@ async fn rsvps_and_the_waitlist(server: TestServer) {
         ),
         "UNAUTHENTICATED"
     );
+}
 
-    // Ann leaves: the longest-waiting (Bob) goes.
-    let left = server.rsvp(ann, &meet, "NOT_GOING").await;
+/// Ann leaves: the longest-waiting (Bob) goes.
+async fn leaving_promotes_the_longest_waiting(server: TestServer) {
+    let (_, meet, people) = full_meet_with_a_waitlist(&server).await;
+    let left = server.rsvp(&people[0], &meet, "NOT_GOING").await;
     assert_eq!(left["data"]["rsvp"]["meet"]["goingCount"], 2);
     let attendees = server
         .ok(None, "MeetAttendees", json!({ "id": meet }))
@@ -278,6 +351,11 @@ async fn rsvps_and_the_waitlist(server: TestServer) {
         rows, expected,
         "GOING first, then by answer time; NOT_GOING left out"
     );
+}
+
+async fn those_not_going_are_listed_when_asked_for(server: TestServer) {
+    let (_, meet, people) = full_meet_with_a_waitlist(&server).await;
+    server.rsvp_ok(&people[0], &meet, "NOT_GOING").await;
     let not_going = server
         .ok(
             None,
@@ -289,8 +367,12 @@ async fn rsvps_and_the_waitlist(server: TestServer) {
         not_going["meet"]["attendees"]["edges"][0]["node"]["user"]["handle"],
         "ann"
     );
+}
 
-    // Raising capacity seats the waitlist.
+async fn raising_capacity_seats_the_waitlist(server: TestServer) {
+    let (host, meet, people) = full_meet_with_a_waitlist(&server).await;
+    // Ann leaves (Bob takes her seat); Cat still waits.
+    server.rsvp_ok(&people[0], &meet, "NOT_GOING").await;
     let raised = server
         .ok(
             Some(&host),
@@ -299,20 +381,24 @@ async fn rsvps_and_the_waitlist(server: TestServer) {
         )
         .await;
     assert_eq!(raised["updateMeet"]["goingCount"], 3);
-    let mine = server.ok(Some(cat), "MyMeets", json!({})).await;
+    let mine = server.ok(Some(&people[2]), "MyMeets", json!({})).await;
     assert_eq!(
         mine["me"]["attending"]["edges"][0]["node"]["status"],
         "GOING"
     );
+}
 
-    // Attending: the user themself only.
+/// What a user attends: the user themself only.
+async fn only_the_user_sees_what_they_attend(server: TestServer) {
+    let (bob, _) = server.register("bob").await;
+    server.register("cat").await;
     let others = server
-        .op(Some(bob), "UserProfile", json!({ "handle": "cat" }))
+        .op(Some(&bob), "UserProfile", json!({ "handle": "cat" }))
         .await;
     assert!(others.get("errors").is_none());
     let forbidden = server
         .graphql(
-            Some(bob),
+            Some(&bob),
             json!({ "query": "{ user(handle: \"cat\") { attending { edges { cursor } } } }" }),
         )
         .await;
@@ -664,8 +750,24 @@ async fn no_n_plus_one(server: TestServer) {
 }
 
 on_both_databases!(
-    hosting_and_validation,
-    rsvps_and_the_waitlist,
+    a_new_meet_is_stored_in_utc_with_the_host_going,
+    invalid_meets_are_refused_naming_the_field,
+    anonymous_callers_cannot_host,
+    a_meet_may_start_up_to_an_hour_ago,
+    updates_keep_what_is_left_out_and_clear_nulls,
+    only_the_host_or_an_admin_may_update_a_meet,
+    capacity_never_drops_below_the_going_count,
+    only_the_host_may_cancel_a_meet,
+    a_cancelled_meet_keeps_the_first_reason,
+    a_cancelled_meet_refuses_answers_and_check_ins,
+    the_same_answer_twice_changes_nothing,
+    going_to_a_full_meet_joins_the_waitlist,
+    waitlisted_is_not_an_answer_to_give,
+    anonymous_callers_cannot_answer,
+    leaving_promotes_the_longest_waiting,
+    those_not_going_are_listed_when_asked_for,
+    raising_capacity_seats_the_waitlist,
+    only_the_user_sees_what_they_attend,
     capacity_holds_under_concurrency,
     check_ins,
     discovery_filters,
