@@ -5,23 +5,33 @@ mod common;
 use common::{TestServer, code};
 use serde_json::{Value, json};
 
-async fn publishing_and_editing(server: TestServer) {
+const BODY: &str = "# Night shift\n\n<script>alert('x')</script> *kept as written*";
+
+/// Publishes a story with `input`; panics on any error and returns its id.
+async fn publish(server: &TestServer, token: &str, input: Value) -> String {
+    let data = server
+        .ok(Some(token), "PublishStory", json!({ "input": input }))
+        .await;
+    data["publishStory"]["id"].as_str().unwrap().to_owned()
+}
+
+async fn bodies_come_back_exactly_as_written(server: TestServer) {
     let (author, _) = server.register("author").await;
-    let (other, _) = server.register("other").await;
-    let body = "# Night shift\n\n<script>alert('x')</script> *kept as written*";
     let published = server
         .ok(
             Some(&author),
             "PublishStory",
-            json!({ "input": { "title": "The 2019 outage", "body": body } }),
+            json!({ "input": { "title": "The 2019 outage", "body": BODY } }),
         )
         .await;
     let story = &published["publishStory"];
-    assert_eq!(story["body"], body, "bodies come back exactly as written");
+    assert_eq!(story["body"], BODY, "bodies come back exactly as written");
     assert_eq!(story["author"]["handle"], "author");
     assert_eq!(story["meet"], Value::Null);
-    let id = story["id"].as_str().unwrap().to_owned();
+}
 
+async fn invalid_stories_are_refused_naming_the_field(server: TestServer) {
+    let (author, _) = server.register("author").await;
     for (input, field) in [
         (json!({ "title": "", "body": "b" }), "title"),
         (json!({ "title": "x".repeat(201), "body": "b" }), "title"),
@@ -40,6 +50,9 @@ async fn publishing_and_editing(server: TestServer) {
             "{input}"
         );
     }
+}
+
+async fn anonymous_callers_cannot_publish(server: TestServer) {
     assert_eq!(
         code(
             &server
@@ -52,7 +65,18 @@ async fn publishing_and_editing(server: TestServer) {
         ),
         "UNAUTHENTICATED"
     );
+}
 
+/// Only the author edits; what an edit leaves out stays.
+async fn only_the_author_may_edit_a_story(server: TestServer) {
+    let (author, _) = server.register("author").await;
+    let (other, _) = server.register("other").await;
+    let id = publish(
+        &server,
+        &author,
+        json!({ "title": "The 2019 outage", "body": BODY }),
+    )
+    .await;
     assert_eq!(
         code(
             &server
@@ -76,8 +100,18 @@ async fn publishing_and_editing(server: TestServer) {
         updated["updateStory"]["title"],
         "The 2019 outage, revisited"
     );
-    assert_eq!(updated["updateStory"]["body"], body);
+    assert_eq!(updated["updateStory"]["body"], BODY);
+}
 
+async fn the_author_or_an_admin_may_delete_a_story(server: TestServer) {
+    let (author, _) = server.register("author").await;
+    let (other, _) = server.register("other").await;
+    let id = publish(
+        &server,
+        &author,
+        json!({ "title": "The 2019 outage", "body": BODY }),
+    )
+    .await;
     assert_eq!(
         code(
             &server
@@ -86,21 +120,11 @@ async fn publishing_and_editing(server: TestServer) {
         ),
         "FORBIDDEN"
     );
-    let second = server
-        .ok(
-            Some(&other),
-            "PublishStory",
-            json!({ "input": { "title": "Second", "body": "b" } }),
-        )
-        .await;
+    let second = publish(&server, &other, json!({ "title": "Second", "body": "b" })).await;
     let (admin, _) = server.admin("admin").await;
     assert_eq!(
         server
-            .ok(
-                Some(&admin),
-                "DeleteStory",
-                json!({ "id": second["publishStory"]["id"] })
-            )
+            .ok(Some(&admin), "DeleteStory", json!({ "id": second }))
             .await["deleteStory"],
         true
     );
@@ -116,7 +140,22 @@ async fn publishing_and_editing(server: TestServer) {
     );
 }
 
-async fn feeds_and_visibility(server: TestServer) {
+/// Two meets of "host"'s, with stories about them.
+struct Bar {
+    host: String,
+    invitee: String,
+    stranger: String,
+    admin: String,
+    public: String,
+    private: String,
+    /// The story about the back room.
+    secret: String,
+}
+
+/// "host"'s public "Open bar" and invite-only "Back room" (invitee invited);
+/// a stranger's story "On my own", then invitee's "About the open bar" and
+/// "About the back room".
+async fn bar(server: &TestServer) -> Bar {
     let (host, _) = server.register("host").await;
     let (invitee, _) = server.register("invitee").await;
     let (stranger, _) = server.register("stranger").await;
@@ -131,53 +170,57 @@ async fn feeds_and_visibility(server: TestServer) {
     server
         .invite_ok(&host, &private, json!({ "handles": ["invitee"] }))
         .await;
-
-    let publish = |token: String, title: &'static str, meet: Option<String>| {
-        let server = &server;
-        async move {
-            let data = server
-                .ok(
-                    Some(&token),
-                    "PublishStory",
-                    json!({ "input": { "title": title, "body": "It happened.", "meetId": meet } }),
-                )
-                .await;
-            data["publishStory"]["id"].as_str().unwrap().to_owned()
-        }
-    };
-    publish(stranger.clone(), "On my own", None).await;
-    publish(invitee.clone(), "About the open bar", Some(public.clone())).await;
+    let story = |title: &str, meet: Option<&str>| json!({ "title": title, "body": "It happened.", "meetId": meet });
+    publish(server, &stranger, story("On my own", None)).await;
+    publish(server, &invitee, story("About the open bar", Some(&public))).await;
     let secret = publish(
-        invitee.clone(),
-        "About the back room",
-        Some(private.clone()),
+        server,
+        &invitee,
+        story("About the back room", Some(&private)),
     )
     .await;
-    // A stranger cannot write about a meet they cannot see.
+    Bar {
+        host,
+        invitee,
+        stranger,
+        admin,
+        public,
+        private,
+        secret,
+    }
+}
+
+fn titles(data: &Value) -> Vec<String> {
+    data["stories"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["title"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn no_one_writes_about_a_meet_they_cannot_see(server: TestServer) {
+    let bar = bar(&server).await;
     let refused = server
         .op(
-            Some(&stranger),
+            Some(&bar.stranger),
             "PublishStory",
-            json!({ "input": { "title": "t", "body": "b", "meetId": private } }),
+            json!({ "input": { "title": "t", "body": "b", "meetId": bar.private } }),
         )
         .await;
     assert_eq!(refused["errors"][0]["extensions"]["field"], "meetId");
+}
 
-    let titles = |data: &Value| -> Vec<String> {
-        data["stories"]["edges"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["node"]["title"].as_str().unwrap().to_owned())
-            .collect()
-    };
+/// In feeds, by id and on the author's profile alike.
+async fn stories_of_an_invite_only_meet_are_for_those_who_see_it(server: TestServer) {
+    let bar = bar(&server).await;
     let everyone = ["About the back room", "About the open bar", "On my own"];
     for (token, sees_secret) in [
         (None, false),
-        (Some(stranger.clone()), false),
-        (Some(invitee.clone()), true),
-        (Some(host.clone()), true),
-        (Some(admin.clone()), true),
+        (Some(bar.stranger.clone()), false),
+        (Some(bar.invitee.clone()), true),
+        (Some(bar.host.clone()), true),
+        (Some(bar.admin.clone()), true),
     ] {
         let feed = server.ok(token.as_deref(), "StoryFeed", json!({})).await;
         let expected: Vec<&str> = everyone
@@ -187,7 +230,7 @@ async fn feeds_and_visibility(server: TestServer) {
             .collect();
         assert_eq!(titles(&feed), expected, "newest first; {token:?}");
         let detail = server
-            .ok(token.as_deref(), "StoryDetail", json!({ "id": secret }))
+            .ok(token.as_deref(), "StoryDetail", json!({ "id": bar.secret }))
             .await;
         assert_eq!(!detail["story"].is_null(), sees_secret);
         let by_author = server
@@ -205,31 +248,41 @@ async fn feeds_and_visibility(server: TestServer) {
             if sees_secret { 2 } else { 1 }
         );
     }
+}
+
+async fn a_meets_stories_come_with_it(server: TestServer) {
+    let bar = bar(&server).await;
     let of_meet = server
-        .ok(None, "StoryFeed", json!({ "meetId": public }))
+        .ok(None, "StoryFeed", json!({ "meetId": bar.public }))
         .await;
     assert_eq!(titles(&of_meet), ["About the open bar"]);
-    let detail = server.ok(None, "MeetDetail", json!({ "id": public })).await;
+    let detail = server
+        .ok(None, "MeetDetail", json!({ "id": bar.public }))
+        .await;
     assert_eq!(
         detail["meet"]["stories"]["edges"][0]["node"]["author"]["handle"],
         "invitee"
     );
+}
 
-    // Paging newest first with cursors.
+async fn the_story_feed_pages_newest_first(server: TestServer) {
+    let bar = bar(&server).await;
     let first = server
-        .ok(Some(&admin), "StoryFeed", json!({ "first": 2 }))
+        .ok(Some(&bar.admin), "StoryFeed", json!({ "first": 2 }))
         .await;
     assert_eq!(first["stories"]["pageInfo"]["hasNextPage"], true);
     let rest = server
         .ok(
-            Some(&admin),
+            Some(&bar.admin),
             "StoryFeed",
             json!({ "first": 2, "after": first["stories"]["pageInfo"]["endCursor"] }),
         )
         .await;
     assert_eq!(titles(&rest), ["On my own"]);
+}
 
-    // The host hears of a story about their meet.
+async fn the_host_hears_of_a_story_about_their_meet(server: TestServer) {
+    bar(&server).await;
     let mail = server.mail_to("host@example.com", 2).await;
     assert!(
         mail.iter()
@@ -238,4 +291,15 @@ async fn feeds_and_visibility(server: TestServer) {
     );
 }
 
-on_both_databases!(publishing_and_editing, feeds_and_visibility);
+on_both_databases!(
+    bodies_come_back_exactly_as_written,
+    invalid_stories_are_refused_naming_the_field,
+    anonymous_callers_cannot_publish,
+    only_the_author_may_edit_a_story,
+    the_author_or_an_admin_may_delete_a_story,
+    no_one_writes_about_a_meet_they_cannot_see,
+    stories_of_an_invite_only_meet_are_for_those_who_see_it,
+    a_meets_stories_come_with_it,
+    the_story_feed_pages_newest_first,
+    the_host_hears_of_a_story_about_their_meet,
+);
