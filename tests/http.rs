@@ -10,17 +10,16 @@ async fn server() -> TestServer {
     TestServer::start(TestDatabase::sqlite().await).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn graphql_over_http() {
-    let server = server().await;
-    let client = reqwest::Client::new();
-    let query = "{ meets(first: 1) { edges { cursor } } }";
+const QUERY: &str = "{ meets(first: 1) { edges { cursor } } }";
 
-    // POST with JSON, answered as JSON when the client accepts JSON.
-    let response = client
+/// POST with JSON, answered as JSON when the client accepts JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_is_answered_as_json() {
+    let server = server().await;
+    let response = reqwest::Client::new()
         .post(server.url("/graphql"))
         .header(header::ACCEPT, "application/json")
-        .json(&json!({ "query": query }))
+        .json(&json!({ "query": QUERY }))
         .send()
         .await
         .unwrap();
@@ -33,15 +32,21 @@ async fn graphql_over_http() {
     );
     let body: Value = response.json().await.unwrap();
     assert!(body["data"]["meets"]["edges"].is_array());
+}
 
-    // ... and as graphql-response+json when that is what it prefers.
+/// Answered as graphql-response+json when the client prefers it; a request
+/// that cannot execute is then a 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphql_response_json_when_preferred() {
+    let server = server().await;
+    let client = reqwest::Client::new();
     let response = client
         .post(server.url("/graphql"))
         .header(
             header::ACCEPT,
             "application/graphql-response+json, application/json;q=0.9",
         )
-        .json(&json!({ "query": query }))
+        .json(&json!({ "query": QUERY }))
         .send()
         .await
         .unwrap();
@@ -65,11 +70,15 @@ async fn graphql_over_http() {
     );
     let body: Value = invalid.json().await.unwrap();
     assert_eq!(code(&body), "BAD_USER_INPUT", "every error has a code");
+}
 
-    // GET for queries only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_runs_queries_only() {
+    let server = server().await;
+    let client = reqwest::Client::new();
     let response = client
         .get(server.url("/graphql"))
-        .query(&[("query", query)])
+        .query(&[("query", QUERY)])
         .send()
         .await
         .unwrap();
@@ -83,12 +92,17 @@ async fn graphql_over_http() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(response.headers()[header::ALLOW], "POST");
+}
 
-    // Only JSON bodies (no CSRF through simple form posts), no batches, no garbage.
+/// Only JSON bodies (no CSRF through simple form posts), no batches, no garbage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_one_request_as_json_is_accepted() {
+    let server = server().await;
+    let client = reqwest::Client::new();
     let response = client
         .post(server.url("/graphql"))
         .header(header::CONTENT_TYPE, "text/plain")
-        .body(json!({ "query": query }).to_string())
+        .body(json!({ "query": QUERY }).to_string())
         .send()
         .await
         .unwrap();
@@ -103,7 +117,7 @@ async fn graphql_over_http() {
     assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let response = client
         .post(server.url("/graphql"))
-        .json(&json!([{ "query": query }, { "query": query }]))
+        .json(&json!([{ "query": QUERY }, { "query": QUERY }]))
         .send()
         .await
         .unwrap();
@@ -118,19 +132,25 @@ async fn graphql_over_http() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let body: Value = response.json().await.unwrap();
     assert_eq!(code(&body), "BAD_USER_INPUT");
+}
 
-    // Bodies over the limit: 413.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_limit_are_413() {
+    let server = server().await;
     let huge = "x".repeat(1024 * 1024 + 10);
-    let response = client
+    let response = reqwest::Client::new()
         .post(server.url("/graphql"))
         .json(&json!({ "query": huge }))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
 
-    // A bad token is UNAUTHENTICATED, not anonymous.
-    let response = client
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_token_is_unauthenticated_not_anonymous() {
+    let server = server().await;
+    let response = reqwest::Client::new()
         .post(server.url("/graphql"))
         .bearer_auth("nope")
         .json(&json!({ "query": "{ me { id } }" }))
@@ -140,9 +160,16 @@ async fn graphql_over_http() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let body: Value = response.json().await.unwrap();
     assert_eq!(code(&body), "UNAUTHENTICATED");
+}
 
-    // Every response carries a request id.
-    let response = client.get(server.url("/healthz")).send().await.unwrap();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_carries_a_request_id() {
+    let server = server().await;
+    let response = reqwest::Client::new()
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
     assert!(response.headers().contains_key("x-request-id"));
 }
 
