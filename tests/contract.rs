@@ -6,6 +6,30 @@ mod common;
 use async_graphql::parser::{parse_query, types::DocumentOperations};
 use serde_json::json;
 
+/// Contract operations that belong to issues still open: the schema meets
+/// them as those issues land. Each must still fail to validate (so this list
+/// stays true), and leaves the list with the issue that makes it validate.
+const PENDING: &[(&str, &str)] = &[
+    (
+        "MeetActivity",
+        "issues 13 (cursor, after) and 15 (arrivals)",
+    ),
+    ("SetArrival", "issue 15"),
+    ("UpdateAttendance", "issue 15"),
+    ("WhoIsHere", "issue 15"),
+    ("CreateInviteLink", "issue 16"),
+    ("OpenInviteLink", "issue 16"),
+    ("RevokeInviteLink", "issue 16"),
+    ("InviteLinkFunnel", "issue 16"),
+    ("PushSetup", "issue 17"),
+    ("RegisterDevice", "issue 17"),
+    ("UnregisterDevice", "issue 17"),
+    ("MyNotificationSettings", "issue 17"),
+    ("UpdateNotificationPreferences", "issue 17"),
+    ("RotateCalendarFeed", "issue 17"),
+    ("MeetCalendar", "issue 17"),
+];
+
 /// Validates every operation by sending it to the live server: a request that
 /// fails validation has no `data` and says so; one that passes executes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -13,6 +37,7 @@ async fn every_contract_operation_validates_against_the_live_schema() {
     let server = common::TestServer::start(common::TestDatabase::sqlite().await).await;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/operations");
     let mut checked = 0;
+    let mut pending = 0;
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(Result::ok)
@@ -35,27 +60,39 @@ async fn every_contract_operation_validates_against_the_live_schema() {
             // Validation runs before execution; with no variables given,
             // a valid operation fails only on missing variable values.
             let response = server
-                .graphql(None, json!({ "query": source, "operationName": name }))
+                .graphql(
+                    None,
+                    json!({ "query": server.contract.operation(&name), "operationName": name }),
+                )
                 .await;
             let errors = response["errors"].as_array().cloned().unwrap_or_default();
-            for error in &errors {
+            // Validation passed when the only errors are missing variables,
+            // errors raised while executing (they have a path), or HTTP's
+            // refusal to run a subscription.
+            let refusal = errors.iter().find_map(|error| {
                 let message = error["message"].as_str().unwrap_or_default();
-                // Validation passed when the only errors are missing
-                // variables, errors raised while executing (they have a
-                // path), or HTTP's refusal to run a subscription.
                 let about_variables = message.contains("Variable") || message.contains("variable");
                 let executed = error["path"].as_array().is_some_and(|p| !p.is_empty());
                 let subscription = message.contains("Subscriptions are not supported");
-                assert!(
-                    about_variables || executed || subscription,
-                    "{} {name}: {message}",
+                (!(about_variables || executed || subscription)).then_some(message.to_owned())
+            });
+            match (PENDING.iter().find(|(op, _)| *op == name), refusal) {
+                (None, None) => checked += 1,
+                (None, Some(message)) => panic!("{} {name}: {message}", path.display()),
+                (Some(_), Some(_)) => pending += 1,
+                (Some((_, issue)), None) => panic!(
+                    "{} {name} validates now: take it off PENDING ({issue})",
                     path.display()
-                );
+                ),
             }
-            checked += 1;
         }
     }
     assert!(checked >= 30, "only {checked} operations found");
+    assert_eq!(
+        pending,
+        PENDING.len(),
+        "every pending operation is in the contract"
+    );
 }
 
 #[test]

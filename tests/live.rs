@@ -11,7 +11,27 @@ use common::{
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
-const OPERATIONS: &str = include_str!("operations/live.graphql");
+/// `MeetActivity` as the contract had it before issues 13 (resuming from a
+/// cursor) and 15 (arrivals) added fields the schema does not serve yet; the
+/// contract's own replaces it when they land (tests/contract.rs, PENDING).
+const MEET_ACTIVITY_BEFORE_ISSUES_13_AND_15: &str = r#"
+subscription MeetActivity($meetId: ID!) {
+  meetActivity(meetId: $meetId) {
+    kind
+    at
+    meet { id status goingCount checkedInCount spotsLeft }
+    attendance { status checkedInAt user { id handle displayName avatarUrl } }
+    story { id title author { handle } }
+  }
+}"#;
+
+/// A live operation of the contract, as the web frontend sends it.
+fn operation(server: &TestServer, name: &str) -> String {
+    match name {
+        "MeetActivity" => MEET_ACTIVITY_BEFORE_ISSUES_13_AND_15.to_owned(),
+        _ => server.contract.operation(name),
+    }
+}
 
 async fn subscriber(
     server: &TestServer,
@@ -23,7 +43,9 @@ async fn subscriber(
 ) -> WsClient {
     let mut client = WsClient::connect(&server.ws_url(), protocol).await;
     client.init(token).await.expect("connection acknowledged");
-    client.subscribe(id, OPERATIONS, name, variables).await;
+    client
+        .subscribe(id, &operation(server, name), name, variables)
+        .await;
     // Neither protocol acknowledges a subscription, and an event sent before
     // the server registers it is not delivered: with no condition to wait
     // for, a pause gives the server the time.
@@ -403,7 +425,12 @@ async fn malformed_subscriptions_are_bad_user_input() {
         let mut client = WsClient::connect(&server.ws_url(), protocol).await;
         client.init(None).await.expect("connection acknowledged");
         client
-            .subscribe("m", OPERATIONS, "MeetActivity", json!({}))
+            .subscribe(
+                "m",
+                &operation(&server, "MeetActivity"),
+                "MeetActivity",
+                json!({}),
+            )
             .await;
         let payload = client.next_payload("m").await;
         assert_eq!(code(&payload), "BAD_USER_INPUT", "{payload}");
@@ -486,7 +513,12 @@ async fn event_cost_is_constant(server: TestServer) {
                 .await
                 .expect("ack");
             client
-                .subscribe("m", OPERATIONS, "MeetActivity", json!({ "meetId": meet }))
+                .subscribe(
+                    "m",
+                    &operation(&server, "MeetActivity"),
+                    "MeetActivity",
+                    json!({ "meetId": meet }),
+                )
                 .await;
             clients.push(client);
         }
@@ -573,7 +605,7 @@ async fn a_lost_listen_connection_is_not_silent() {
     .expect("terminate the listener");
 
     let ended = watcher.next_payload("m").await;
-    assert_eq!(code(&ended), "RATE_LIMITED", "{ended}");
+    assert_eq!(code(&ended), "EVENTS_MISSED", "{ended}");
     // The ghost's subscription may end the same way first; its socket closes.
     let closed = loop {
         match ghosts.receive(Duration::from_secs(10)).await {

@@ -87,7 +87,7 @@ pub async fn run() -> anyhow::Result<()> {
         Command::Promote { handle } => {
             let db = db::connect(&config.database_url).await?;
             db::migrate(&db).await?;
-            let user = crate::accounts::service::promote(&db, &handle)
+            let user = crate::admin::service::promote(&db, &handle)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{} is now an administrator", user.handle);

@@ -21,8 +21,10 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Conflict(String),
-    #[error("too many requests, try again later")]
-    RateLimited,
+    /// A live stream lost events (the subscriber or the server fell behind,
+    /// or the database's event stream dropped): refetch, then subscribe again.
+    #[error("this subscription missed events; refetch, then subscribe again")]
+    EventsMissed,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -60,7 +62,7 @@ impl ApiError {
             Self::NotFound(_) => "NOT_FOUND",
             Self::BadInput { .. } => "BAD_USER_INPUT",
             Self::Conflict(_) => "CONFLICT",
-            Self::RateLimited => "RATE_LIMITED",
+            Self::EventsMissed => "EVENTS_MISSED",
             Self::Internal(_) => "INTERNAL",
         }
     }

@@ -1,5 +1,26 @@
 //! Tweet Meet's GraphQL server as a library: the binary and the tests both
 //! start it through [`App`].
+//!
+//! A request travels one way: `http` → `graphql` → a domain's resolvers →
+//! its services (plain async functions over a connection and a [`auth::Viewer`],
+//! owning transactions and rules) → `entity`. Calls between domain services
+//! go one way too: `accounts::service` → `invitations` → `meets` → `notices`
+//! → `accounts::members`; `admin` → `accounts`; `stories` → `meets`.
+//!
+//! Rules and their homes:
+//! - who may see, answer and edit a meet: `meets::visibility`;
+//! - capacity, the waitlist, check-in: `meets::attendance` (and the limits
+//!   in `meets::rules`);
+//! - a member's private fields: `accounts::members::may_see_private_fields`;
+//! - who may invite, and see an invitation's address and invitee:
+//!   `invitations::rules`;
+//! - stories: `stories::service`; admin-only fields and actions:
+//!   `admin::service`; tokens and the viewer: `auth`; shared input limits:
+//!   `validate`; every list's order and cursor: `keyset`.
+//!
+//! Deliberate exceptions: the live hub (`live::hub`) and the notices
+//! (`notices`) read other domains' tables directly, to load once per event or
+//! notice and apply visibility per subscriber or recipient.
 
 pub mod accounts;
 pub mod admin;
@@ -12,6 +33,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod invitations;
+pub mod keyset;
 pub mod live;
 pub mod meets;
 pub mod notices;

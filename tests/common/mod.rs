@@ -163,24 +163,99 @@ pub struct TestServer {
     pub db: Arc<TestDatabase>,
     pub mail_dir: Arc<tempfile::TempDir>,
     statements: Arc<AtomicUsize>,
-    operations: Arc<String>,
+    pub contract: Arc<Contract>,
 }
 
 /// Every operation of the contract, concatenated: a request names the one
 /// it runs, and the fragments come along.
-fn contract_operations() -> String {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/operations");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("tests/operations")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "graphql"))
-        .map(|p| std::fs::read_to_string(p).expect("read"))
-        .collect()
+/// The client contract (tests/operations/), one operation at a time: a
+/// request carries one operation and the fragments it spreads, as a client's
+/// does. (GraphQL validates a document whole, so an operation of an issue
+/// still open must not ride along with the others.)
+pub struct Contract {
+    operations: HashMap<String, String>,
+    fragments: HashMap<String, String>,
+}
+
+impl Contract {
+    pub fn load() -> Self {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/operations");
+        let mut contract = Self {
+            operations: HashMap::new(),
+            fragments: HashMap::new(),
+        };
+        for entry in std::fs::read_dir(&dir).expect("tests/operations") {
+            let path = entry.expect("directory entry").path();
+            if path.extension().is_some_and(|e| e == "graphql") {
+                contract.add(&std::fs::read_to_string(&path).expect("read"));
+            }
+        }
+        contract
+    }
+
+    /// Splits a document into its top-level definitions by brace depth
+    /// (comments dropped; the contract has no braces in strings).
+    fn add(&mut self, document: &str) {
+        let text: String = document
+            .lines()
+            .map(|line| line.split('#').next().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let (mut depth, mut start) = (0, None);
+        for (at, c) in text.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                c if depth == 0 && start.is_none() && !c.is_whitespace() => start = Some(at),
+                _ => {}
+            }
+            if c == '}'
+                && depth == 0
+                && let Some(from) = start.take()
+            {
+                let definition = text[from..=at].to_owned();
+                let mut words = definition
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .filter(|w| !w.is_empty());
+                let kind = words.next().unwrap_or_default();
+                let name = words.next().unwrap_or_default().to_owned();
+                match kind {
+                    "fragment" => self.fragments.insert(name, definition),
+                    _ => self.operations.insert(name, definition),
+                };
+            }
+        }
+    }
+
+    /// The named operation with every fragment it spreads, directly or not.
+    pub fn operation(&self, name: &str) -> String {
+        let operation = self
+            .operations
+            .get(name)
+            .unwrap_or_else(|| panic!("no operation {name} in the contract"));
+        let mut document = operation.clone();
+        let mut included: Vec<&str> = Vec::new();
+        let mut pending = vec![operation.as_str()];
+        while let Some(text) = pending.pop() {
+            for spread in text.split("...").skip(1) {
+                let fragment = spread
+                    .trim_start()
+                    .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .next()
+                    .unwrap_or_default();
+                if fragment == "on" || included.contains(&fragment) {
+                    continue;
+                }
+                if let Some((name, body)) = self.fragments.get_key_value(fragment) {
+                    included.push(name);
+                    document.push('\n');
+                    document.push_str(body);
+                    pending.push(body);
+                }
+            }
+        }
+        document
+    }
 }
 
 impl TestServer {
@@ -228,7 +303,7 @@ impl TestServer {
             db,
             mail_dir,
             statements,
-            operations: Arc::new(contract_operations()),
+            contract: Arc::new(Contract::load()),
         }
     }
 
@@ -310,7 +385,12 @@ impl TestServer {
 
     /// Runs a contract operation by name, as the clients send it.
     pub async fn op(&self, token: Option<&str>, name: &str, variables: Value) -> Value {
-        self.graphql(token, json!({ "query": self.operations.as_str(), "operationName": name, "variables": variables })).await
+        let query = self.contract.operation(name);
+        self.graphql(
+            token,
+            json!({ "query": query, "operationName": name, "variables": variables }),
+        )
+        .await
     }
 
     /// Like `op`, but panics on any error and returns `data`.
@@ -375,7 +455,7 @@ impl TestServer {
     pub async fn admin(&self, handle: &str) -> (String, String) {
         let (token, id) = self.register(handle).await;
         let db = api::db::connect(&self.db.url).await.expect("connect");
-        api::accounts::service::promote(&db, handle)
+        api::admin::service::promote(&db, handle)
             .await
             .expect("promote");
         (token, id)

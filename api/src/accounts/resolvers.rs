@@ -3,6 +3,7 @@
 use async_graphql::{Context, Object};
 
 use super::{
+    members,
     service::{self, NewAccount},
     types::{AuthPayload, RegisterInput, UpdateProfileInput, User},
 };
@@ -18,11 +19,11 @@ impl AccountsQuery {
         let Some(id) = ctx.viewer().user_id() else {
             return Ok(None);
         };
-        Ok(service::find_by_id(ctx.db(), id).await?.map(User::from))
+        Ok(members::find_by_id(ctx.db(), id).await?.map(User::from))
     }
 
     async fn user(&self, ctx: &Context<'_>, handle: String) -> FieldResult<Option<User>> {
-        Ok(service::find_by_handle(ctx.db(), &handle)
+        Ok(members::find_by_handle(ctx.db(), &handle)
             .await?
             .map(User::from))
     }

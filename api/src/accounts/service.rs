@@ -1,6 +1,5 @@
-//! Account rules and the database work behind them.
-
-use std::collections::HashMap;
+//! Account rules and the database work behind them: registration,
+//! sessions (login, refresh rotation, logout), passwords and profiles.
 
 use chrono::{DateTime, Utc};
 use entity::{
@@ -8,11 +7,12 @@ use entity::{
     users::{self, Role},
 };
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, SqlErr, sea_query::Expr,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    SqlErr, sea_query::Expr,
 };
 use uuid::Uuid;
 
+use super::members::find_by_id;
 use crate::{
     auth::{
         Viewer,
@@ -20,7 +20,7 @@ use crate::{
     },
     db::begin_write,
     error::{ApiError, ApiResult},
-    events::{Event, EventBus},
+    invitations::service as invitations,
     state::Services,
     validate,
 };
@@ -141,7 +141,7 @@ pub async fn register(services: &Services, input: NewAccount) -> ApiResult<Sessi
         _ => err.into(),
     })?;
     // Pending invitations addressed to this e-mail become the new member's.
-    crate::invitations::service::adopt_by_email(&txn, &email, user.id).await?;
+    invitations::adopt_by_email(&txn, &email, user.id).await?;
     let session = open_session(services, &txn, user, Uuid::now_v7()).await?;
     txn.commit().await?;
     Ok(session)
@@ -318,62 +318,4 @@ pub async fn update_profile(
     }
     active.updated_at = Set(Utc::now());
     Ok(active.update(db).await?)
-}
-
-pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Option<users::Model>> {
-    Ok(users::Entity::find_by_id(id).one(db).await?)
-}
-
-/// Members by handle (given lower-case), keyed by handle.
-pub async fn by_handles(
-    db: &impl ConnectionTrait,
-    handles: &[String],
-) -> ApiResult<HashMap<String, users::Model>> {
-    let rows = users::Entity::find()
-        .filter(users::Column::Handle.is_in(handles.iter().cloned()))
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().map(|u| (u.handle.clone(), u)).collect())
-}
-
-/// Members by e-mail (given lower-case), keyed by e-mail.
-pub async fn by_emails(
-    db: &impl ConnectionTrait,
-    emails: &[String],
-) -> ApiResult<HashMap<String, users::Model>> {
-    let rows = users::Entity::find()
-        .filter(users::Column::Email.is_in(emails.iter().cloned()))
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().map(|u| (u.email.clone(), u)).collect())
-}
-
-pub async fn find_by_handle(
-    db: &impl ConnectionTrait,
-    handle: &str,
-) -> ApiResult<Option<users::Model>> {
-    Ok(users::Entity::find()
-        .filter(users::Column::Handle.eq(validate::handle_key(handle)))
-        .one(db)
-        .await?)
-}
-
-/// Makes a user an administrator: the CLI's `promote`, the only way to
-/// create the first one. Run beside the server, so the role change reaches
-/// the server's open sockets through the database (PostgreSQL only: on
-/// SQLite the event stream is in-process).
-pub async fn promote(db: &DatabaseConnection, handle: &str) -> ApiResult<users::Model> {
-    let txn = begin_write(db).await?;
-    let user = find_by_handle(&txn, handle)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
-    let mut active: users::ActiveModel = user.into();
-    active.role = Set(Role::Admin);
-    active.updated_at = Set(Utc::now());
-    let user = active.update(&txn).await?;
-    crate::admin::service::record(&txn, None, "promote", Some(user.id), None).await?;
-    EventBus::new(db.get_database_backend())
-        .commit(txn, vec![Event::AccessChanged { user_id: user.id }])
-        .await?;
-    Ok(user)
 }

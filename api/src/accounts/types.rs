@@ -1,124 +1,118 @@
 //! GraphQL types of accounts.
 
-use crate::graphql::pagination::page_complexity;
 use async_graphql::{
     Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject, connection::Connection,
 };
 use chrono::{DateTime, Utc};
 use entity::users;
 
-use super::service::{ProfileChanges, Session};
+use super::{
+    members,
+    service::{ProfileChanges, Session},
+};
 use crate::{
     error::FieldResult,
-    graphql::{ContextExt, pagination},
+    graphql::{
+        ContextExt,
+        pagination::{self, page_complexity},
+    },
     meets::{
-        self,
+        discovery,
         types::{Attendance, Meet},
     },
     stories::types::Story,
 };
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "users::Role")]
 pub enum Role {
     Member,
     Admin,
 }
 
-impl From<users::Role> for Role {
-    fn from(role: users::Role) -> Self {
-        match role {
-            users::Role::Member => Self::Member,
-            users::Role::Admin => Self::Admin,
-        }
-    }
+/// A member of Tweet Meet.
+pub struct User {
+    pub model: users::Model,
+    /// The member a register, login or refresh just signed in: see
+    /// `members::may_see_private_fields`.
+    pub session_owner: bool,
 }
-
-impl From<Role> for users::Role {
-    fn from(role: Role) -> Self {
-        match role {
-            Role::Member => Self::Member,
-            Role::Admin => Self::Admin,
-        }
-    }
-}
-
-/// A member of Tweet Meet. `session_owner` marks the user a register, login
-/// or refresh just signed in: their own e-mail is theirs to see even though
-/// the request itself came without a token.
-pub struct User(pub users::Model, pub bool);
 
 impl From<users::Model> for User {
     fn from(model: users::Model) -> Self {
-        Self(model, false)
+        Self {
+            model,
+            session_owner: false,
+        }
     }
 }
 
 impl User {
     fn private_fields_visible(&self, ctx: &Context<'_>) -> bool {
-        self.1 || ctx.viewer().is_self_or_admin(self.0.id)
+        members::may_see_private_fields(ctx.viewer(), self.model.id, self.session_owner)
     }
 }
 
 #[Object]
 impl User {
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.model.id.to_string())
     }
 
     /// Unique, lower-case.
     async fn handle(&self) -> &str {
-        &self.0.handle
+        &self.model.handle
     }
 
     async fn display_name(&self) -> &str {
-        &self.0.display_name
+        &self.model.display_name
     }
 
     /// Visible to the user themself and to administrators; `null` to everyone else.
     async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
         self.private_fields_visible(ctx)
-            .then_some(self.0.email.as_str())
+            .then_some(self.model.email.as_str())
     }
 
     /// Whether the user gets an e-mail when invited; visible to the user
     /// themself and to administrators.
     async fn email_notices(&self, ctx: &Context<'_>) -> Option<bool> {
         self.private_fields_visible(ctx)
-            .then_some(self.0.email_notices)
+            .then_some(self.model.email_notices)
     }
 
     async fn role(&self) -> Role {
-        self.0.role.into()
+        self.model.role.into()
     }
 
     async fn headline(&self) -> Option<&str> {
-        self.0.headline.as_deref()
+        self.model.headline.as_deref()
     }
 
     async fn bio(&self) -> Option<&str> {
-        self.0.bio.as_deref()
+        self.model.bio.as_deref()
     }
 
     async fn avatar_url(&self) -> Option<&str> {
-        self.0.avatar_url.as_deref()
+        self.model.avatar_url.as_deref()
     }
 
     async fn region(&self) -> Option<&str> {
-        self.0.region.as_deref()
+        self.model.region.as_deref()
     }
 
     /// When the user was suspended, `null` if not. Visible to the user themself
     /// and to administrators.
     async fn suspended_at(&self, ctx: &Context<'_>) -> Option<DateTime<Utc>> {
         if self.private_fields_visible(ctx) {
-            self.0.suspended_at
+            self.model.suspended_at
         } else {
             None
         }
     }
 
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.model.created_at
     }
 
     /// Meets this user hosts that the viewer may see, latest start first.
@@ -130,13 +124,8 @@ impl User {
         after: Option<String>,
     ) -> FieldResult<Connection<String, Meet>> {
         let page = pagination::page(first, after)?;
-        let rows = meets::service::hosted_by(ctx.db(), ctx.viewer(), self.0.id, &page).await?;
-        Ok(pagination::connection(
-            rows,
-            page.first,
-            meets::service::meet_key,
-            Meet::from,
-        ))
+        let paged = discovery::hosted_by(ctx.db(), ctx.viewer(), self.model.id, &page).await?;
+        Ok(pagination::connection(paged, Meet::from))
     }
 
     /// Meets this user answered GOING, MAYBE or WAITLISTED, soonest first.
@@ -149,13 +138,10 @@ impl User {
         after: Option<String>,
     ) -> FieldResult<Connection<String, Attendance>> {
         let page = pagination::page(first, after)?;
-        let rows = meets::service::attending(ctx.db(), ctx.viewer(), self.0.id, &page).await?;
-        Ok(pagination::connection(
-            rows,
-            page.first,
-            |(_, m)| meets::service::meet_key(m),
-            |(a, m)| Attendance::with_meet(a, m),
-        ))
+        let paged = discovery::attending(ctx.db(), ctx.viewer(), self.model.id, &page).await?;
+        Ok(pagination::connection(paged, |(a, m)| {
+            Attendance::with_meet(a, m)
+        }))
     }
 
     /// Stories this user wrote that the viewer may see, newest first.
@@ -166,7 +152,7 @@ impl User {
         first: Option<i32>,
         after: Option<String>,
     ) -> FieldResult<Connection<String, Story>> {
-        crate::stories::types::list(ctx, None, Some(self.0.id), first, after).await
+        crate::stories::types::list(ctx, None, Some(self.model.id), first, after).await
     }
 }
 
@@ -186,7 +172,10 @@ pub struct AuthPayload {
 #[async_graphql::ComplexObject]
 impl AuthPayload {
     async fn user(&self) -> User {
-        User(self.user.clone(), true)
+        User {
+            model: self.user.clone(),
+            session_owner: true,
+        }
     }
 }
 

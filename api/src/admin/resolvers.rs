@@ -1,13 +1,16 @@
 //! The administration Query and Mutation roots: administrators only.
 
-use crate::graphql::pagination::page_complexity;
 use async_graphql::{Context, ID, Object, connection::Connection};
 
 use super::{service, types::AuditEntry};
 use crate::{
     accounts::types::{Role, User},
     error::FieldResult,
-    graphql::{ContextExt, pagination, parse_id},
+    graphql::{
+        ContextExt,
+        pagination::{self, page_complexity},
+        parse_id,
+    },
 };
 
 #[derive(Default)]
@@ -25,16 +28,8 @@ impl AdminQuery {
         after: Option<String>,
     ) -> FieldResult<Connection<String, User>> {
         let page = pagination::page(first, after)?;
-        let rows = service::users(ctx.db(), ctx.viewer(), search, &page).await?;
-        Ok(pagination::connection(
-            rows,
-            page.first,
-            |u| pagination::TimeKey {
-                at: u.created_at,
-                id: u.id,
-            },
-            User::from,
-        ))
+        let paged = service::list_users(ctx.db(), ctx.viewer(), search, &page).await?;
+        Ok(pagination::connection(paged, User::from))
     }
 
     /// Every administrative action, newest first.
@@ -46,16 +41,8 @@ impl AdminQuery {
         after: Option<String>,
     ) -> FieldResult<Connection<String, AuditEntry>> {
         let page = pagination::page(first, after)?;
-        let rows = service::audit_log(ctx.db(), ctx.viewer(), &page).await?;
-        Ok(pagination::connection(
-            rows,
-            page.first,
-            |e| pagination::TimeKey {
-                at: e.created_at,
-                id: e.id,
-            },
-            AuditEntry,
-        ))
+        let paged = service::audit_log(ctx.db(), ctx.viewer(), &page).await?;
+        Ok(pagination::connection(paged, AuditEntry))
     }
 }
 

@@ -9,19 +9,42 @@ use entity::{
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter,
     sea_query::{Expr, ExprTrait, Func},
 };
 use uuid::Uuid;
 
 use crate::{
-    accounts::service as accounts,
+    accounts::{members, service::revoke_all_sessions},
     auth::Viewer,
     db::begin_write,
     error::{ApiError, ApiResult},
-    events::Event,
-    graphql::pagination::{Direction, Page, TimeKey, keyset},
+    events::{Event, EventBus},
+    keyset::{Direction, Page, Paged, TimeKey, TimeOrder},
     state::Services,
+};
+
+/// Users newest first.
+const USERS_NEWEST_FIRST: TimeOrder<users::Column, users::Model> = TimeOrder {
+    time: users::Column::CreatedAt,
+    id: users::Column::Id,
+    direction: Direction::Descending,
+    key: |user| TimeKey {
+        at: user.created_at,
+        id: user.id,
+    },
+};
+
+/// The audit log newest first.
+const AUDIT_NEWEST_FIRST: TimeOrder<admin_audit::Column, admin_audit::Model> = TimeOrder {
+    time: admin_audit::Column::CreatedAt,
+    id: admin_audit::Column::Id,
+    direction: Direction::Descending,
+    key: |entry| TimeKey {
+        at: entry.created_at,
+        id: entry.id,
+    },
 };
 
 /// Records an administrative action (`actor` is `None` for the CLI).
@@ -46,12 +69,12 @@ pub async fn record(
 }
 
 /// Users, newest first; `search` matches handle, display name or e-mail.
-pub async fn users(
+pub async fn list_users(
     db: &impl ConnectionTrait,
     viewer: Viewer,
     search: Option<String>,
     page: &Page<TimeKey>,
-) -> ApiResult<Vec<users::Model>> {
+) -> ApiResult<Paged<users::Model>> {
     viewer.require_admin()?;
     let mut condition = Condition::all();
     if let Some(search) = search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
@@ -64,20 +87,12 @@ pub async fn users(
                 .add(Expr::col(users::Column::Email).like(pattern())),
         );
     }
-    let query = users::Entity::find().filter(condition);
-    let query = keyset(
-        query,
-        users::Column::CreatedAt,
-        users::Column::Id,
-        Direction::Descending,
-        page.after.as_ref(),
-        page.limit(),
-    );
-    Ok(query.all(db).await?)
+    let query = USERS_NEWEST_FIRST.select(users::Entity::find().filter(condition), page);
+    Ok(USERS_NEWEST_FIRST.paged(query.all(db).await?, page, |u| u))
 }
 
 async fn target(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<users::Model> {
-    accounts::find_by_id(db, id)
+    members::find_by_id(db, id)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))
 }
@@ -159,7 +174,7 @@ pub async fn suspend(
     active.suspension_reason = Set(Some(reason.clone()));
     active.updated_at = Set(Utc::now());
     let user = active.update(&txn).await?;
-    accounts::revoke_all_sessions(&txn, user_id).await?;
+    revoke_all_sessions(&txn, user_id).await?;
     record(&txn, Some(admin_id), "suspend", Some(user_id), Some(reason)).await?;
     services
         .events
@@ -194,15 +209,28 @@ pub async fn audit_log(
     db: &impl ConnectionTrait,
     viewer: Viewer,
     page: &Page<TimeKey>,
-) -> ApiResult<Vec<admin_audit::Model>> {
+) -> ApiResult<Paged<admin_audit::Model>> {
     viewer.require_admin()?;
-    let query = keyset(
-        admin_audit::Entity::find(),
-        admin_audit::Column::CreatedAt,
-        admin_audit::Column::Id,
-        Direction::Descending,
-        page.after.as_ref(),
-        page.limit(),
-    );
-    Ok(query.all(db).await?)
+    let query = AUDIT_NEWEST_FIRST.select(admin_audit::Entity::find(), page);
+    Ok(AUDIT_NEWEST_FIRST.paged(query.all(db).await?, page, |e| e))
+}
+
+/// Makes a user an administrator: the CLI's `promote`, the only way to
+/// create the first one. Run beside the server, so the role change reaches
+/// the server's open sockets through the database (PostgreSQL only: on
+/// SQLite the event stream is in-process).
+pub async fn promote(db: &DatabaseConnection, handle: &str) -> ApiResult<users::Model> {
+    let txn = begin_write(db).await?;
+    let user = members::find_by_handle(&txn, handle)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    let mut active: users::ActiveModel = user.into();
+    active.role = Set(Role::Admin);
+    active.updated_at = Set(Utc::now());
+    let user = active.update(&txn).await?;
+    record(&txn, None, "promote", Some(user.id), None).await?;
+    EventBus::new(db.get_database_backend())
+        .commit(txn, vec![Event::AccessChanged { user_id: user.id }])
+        .await?;
+    Ok(user)
 }

@@ -62,6 +62,24 @@ pub enum Event {
     Missed,
 }
 
+impl Event {
+    /// Something happened to a meet (not a story: see `StoryPublished`).
+    pub fn meet_activity(
+        kind: ActivityKind,
+        meet_id: Uuid,
+        user_id: Option<Uuid>,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self::MeetActivity {
+            kind,
+            meet_id,
+            user_id,
+            story_id: None,
+            at,
+        }
+    }
+}
+
 /// This process's event stream.
 #[derive(Clone)]
 pub struct EventBus {

@@ -13,13 +13,27 @@ use axum::{
     routing::get,
 };
 
+#[cfg(not(playground_without_assets))]
 const INDEX_HTML: &str = include_str!("../../playground/index.html");
+
+/// What `/playground` shows when the build had no npm to fetch GraphiQL with.
+#[cfg(playground_without_assets)]
+const INDEX_HTML: &str = "<!doctype html><meta charset=utf-8><title>Tweet Meet</title>\
+<h1>No playground in this build</h1>\
+<p>This server was built without npm, so GraphiQL is not embedded. \
+Install Node.js and npm and build again (<code>cargo build --release</code> runs \
+<code>npm ci</code> in <code>api/playground</code>). \
+The GraphQL endpoint itself works: <code>POST /graphql</code>.</p>";
 
 const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const CACHE_CONTROL: &str = "public, max-age=86400";
 
 /// `(name under /playground/assets/, content type, bytes)`.
+#[cfg(playground_without_assets)]
+const ASSETS: &[(&str, &str, &[u8])] = &[];
+
+#[cfg(not(playground_without_assets))]
 const ASSETS: &[(&str, &str, &[u8])] = &[
     (
         "graphiql.min.css",
@@ -68,7 +82,7 @@ async fn asset(Path(file): Path<String>) -> Response {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(playground_without_assets)))]
 mod tests {
     use super::*;
 

@@ -7,6 +7,7 @@
 //! client stops reading is dropped, and the server pings idle connections.
 
 use std::{
+    pin::Pin,
     str::FromStr,
     sync::{Arc, Mutex},
     time::Duration,
@@ -25,14 +26,17 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Utc};
-use futures::{SinkExt, StreamExt, future};
+use futures::{SinkExt, StreamExt, future, stream::SplitSink};
+use tokio::time::{Instant, Interval, Sleep};
 use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 
 use super::AppState;
 use crate::{
     auth::{Viewer, viewer},
+    config::Config,
     graphql::request_data_for_connection,
     live::AccessChange,
+    state::Services,
 };
 
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -87,10 +91,6 @@ enum Init {
     Refused,
 }
 
-fn init_state(init: &Mutex<Init>) -> Init {
-    *init.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 fn close(code: u16, reason: &str) -> Message {
     Message::Close(Some(CloseFrame {
         code,
@@ -99,7 +99,7 @@ fn close(code: u16, reason: &str) -> Message {
 }
 
 async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols) {
-    let (mut sink, stream) = socket.split();
+    let (sink, stream) = socket.split();
     let input = stream
         .take_while(|message| future::ready(message.is_ok()))
         .filter_map(|message| {
@@ -114,32 +114,7 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
     let on_init = {
         let init = init.clone();
         let services = state.services.clone();
-        move |payload: serde_json::Value| async move {
-            let authorization = ["authorization", "Authorization"].iter().find_map(|key| {
-                payload
-                    .get(*key)
-                    .and_then(|v| v.as_str())
-                    .map(str::to_owned)
-            });
-            let outcome =
-                viewer::resolve(&services.db, &services.keys, authorization.as_deref()).await;
-            let mut init = init.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            match outcome {
-                Ok((viewer, token)) => {
-                    *init = Init::Accepted {
-                        viewer,
-                        expires_at: token.map(|t| t.expires_at),
-                    };
-                    let mut data = Data::default();
-                    request_data_for_connection(&mut data, &services, viewer);
-                    Ok(data)
-                }
-                Err(err) => {
-                    *init = Init::Refused;
-                    Err(err.to_graphql())
-                }
-            }
-        }
+        move |payload: serde_json::Value| connection_init(services, init, payload)
     };
 
     // The viewer is known only after connection_init, so subscriptions get the
@@ -159,111 +134,249 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
     });
     futures::pin_mut!(messages);
 
-    // Persistent futures, not made afresh on every message: with tens of
-    // thousands of sockets each event would otherwise register and drop as
-    // many timers and channel waiters.
-    let mut access_changes = BroadcastStream::new(state.services.live.access_changes());
-    let config = &state.services.config;
-    let started = tokio::time::Instant::now();
-    let mut ping =
-        tokio::time::interval_at(started + config.ws_ping_interval, config.ws_ping_interval);
-    let ping_message = match protocol {
-        WebSocketProtocols::GraphQLWS => r#"{"type":"ping"}"#,
-        WebSocketProtocols::SubscriptionsTransportWS => r#"{"type":"ka"}"#,
-    };
-    // The moment this connection must end, if any: no init in time, then the
-    // access token it was opened with expiring.
-    let deadline = tokio::time::sleep_until(started + INIT_TIMEOUT);
-    tokio::pin!(deadline);
-    let mut deadline_close = Some((INIT_TIMED_OUT, "Connection initialisation timeout"));
-    let mut initialised = false;
-    // Set when an access change may have concerned this connection without
-    // it being able to tell (during connection_init, or missed by lagging):
-    // the viewer is then checked against the database once accepted.
-    let mut recheck = false;
-
+    let mut socket = Socket::new(&state.services, sink, init, protocol);
     loop {
-        let current = init_state(&init);
-        if !initialised && !matches!(current, Init::Pending) {
-            initialised = true;
-            deadline_close = match current {
-                Init::Accepted {
-                    expires_at: Some(at),
-                    ..
-                } => {
-                    let left = (at - Utc::now()).to_std().unwrap_or_default();
-                    deadline.as_mut().reset(tokio::time::Instant::now() + left);
-                    Some((FORBIDDEN, "Forbidden: access token expired"))
-                }
-                _ => None,
-            };
+        socket.settle_init();
+        if let Some(closing) = socket.recheck_viewer().await {
+            socket.send(closing).await;
+            return;
         }
-        if recheck && let Init::Accepted { viewer, .. } = current {
-            recheck = false;
-            // Boxed: a query's future inline would make every idle
-            // connection's task larger, for a check that rarely runs.
-            let verdict = match Box::pin(viewer::still_holds(&state.services.db, viewer)).await {
-                Ok(true) => None,
-                Ok(false) => Some(close(FORBIDDEN, ACCESS_CHANGED)),
-                // Not the client's fault: it may reconnect later.
-                Err(err) => {
-                    tracing::error!(error = %err, "checking a WebSocket viewer");
-                    Some(close(TRY_AGAIN_LATER, "Try again later"))
-                }
-            };
-            if let Some(closing) = verdict {
-                let _ = tokio::time::timeout(config.ws_send_timeout, sink.send(closing)).await;
-                return;
-            }
-        }
-        let outgoing = tokio::select! {
-            message = messages.next() => match (message, init_state(&init)) {
-                // A refused connection_init: graphql-transport-ws says 4403
-                // Forbidden (async-graphql would say 1002); the legacy
-                // protocol's connection_error is followed by the same close.
-                (Some(Message::Close(Some(frame))), Init::Refused) if frame.code == 1002 => {
-                    close(FORBIDDEN, "Forbidden")
-                }
-                (None, Init::Refused) => close(FORBIDDEN, "Forbidden"),
-                (Some(message), _) => message,
-                (None, _) => break,
-            },
-            () = &mut deadline, if deadline_close.is_some() => match deadline_close.take() {
-                Some((code, reason)) => close(code, reason),
-                None => break,
-            },
-            changed = access_changes.next() => match (changed, current) {
-                // A suspended or re-roled user's connections close at once;
-                // the client reconnects with a fresh token, or is refused.
-                (Some(Ok(AccessChange::User(user_id))), Init::Accepted { viewer, .. }) if viewer.user_id() == Some(user_id) => {
-                    close(FORBIDDEN, ACCESS_CHANGED)
-                }
-                (Some(Ok(AccessChange::User(_))), Init::Pending)
-                | (Some(Ok(AccessChange::Unknown)), _)
-                | (Some(Err(BroadcastStreamRecvError::Lagged(_))), _) => {
-                    recheck = true;
-                    continue;
-                }
-                (None, _) => break,
-                _ => continue,
-            },
-            _ = ping.tick() => match current {
-                Init::Accepted { .. } => Message::Text(ping_message.into()),
-                _ => continue,
-            },
+        let step = tokio::select! {
+            message = messages.next() => socket.on_protocol_message(message),
+            () = &mut socket.deadline, if socket.deadline_close.is_some() => socket.on_deadline(),
+            changed = socket.access_changes.next() => socket.on_access_change(changed),
+            _ = socket.ping.tick() => socket.on_ping(),
         };
-        let closing = matches!(outgoing, Message::Close(_));
-        // A client that stops reading fills the socket's buffers and then
-        // the send waits: past the timeout it is disconnected (it may
-        // reconnect and subscribe again), never waited on or buffered for.
-        match tokio::time::timeout(config.ws_send_timeout, sink.send(outgoing)).await {
-            Ok(Ok(())) if !closing => {}
-            Ok(_) => break,
-            Err(_) => {
-                tracing::debug!("closing a WebSocket whose client stopped reading");
-                return;
+        match step {
+            Step::Wait => {}
+            Step::Send(message) => {
+                let closing = matches!(message, Message::Close(_));
+                if !socket.send(message).await {
+                    return;
+                }
+                if closing {
+                    break;
+                }
+            }
+            Step::End => break,
+        }
+    }
+    socket.close().await;
+}
+
+/// `connection_init`: resolves the viewer from the payload's token, records
+/// the outcome for the socket, and gives the connection its context.
+async fn connection_init(
+    services: Services,
+    init: Arc<Mutex<Init>>,
+    payload: serde_json::Value,
+) -> async_graphql::Result<Data> {
+    let authorization = ["authorization", "Authorization"].iter().find_map(|key| {
+        payload
+            .get(*key)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    });
+    let outcome = viewer::resolve(&services.db, &services.keys, authorization.as_deref()).await;
+    let mut init = init.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    match outcome {
+        Ok((viewer, token)) => {
+            *init = Init::Accepted {
+                viewer,
+                expires_at: token.map(|t| t.expires_at),
+            };
+            let mut data = Data::default();
+            request_data_for_connection(&mut data, &services, viewer);
+            Ok(data)
+        }
+        Err(err) => {
+            *init = Init::Refused;
+            Err(err.to_graphql())
+        }
+    }
+}
+
+/// What the socket does after an event.
+enum Step {
+    Send(Message),
+    Wait,
+    End,
+}
+
+/// One WebSocket's state beside async-graphql's protocol handling: its
+/// viewer, its deadline, its keepalive and the access changes it watches.
+/// Its timers and channel waiter persist across messages: with tens of
+/// thousands of sockets each event would otherwise register and drop as many.
+struct Socket<'a> {
+    config: &'a Config,
+    db: &'a sea_orm::DatabaseConnection,
+    sink: SplitSink<WebSocket, Message>,
+    init: Arc<Mutex<Init>>,
+    initialised: bool,
+    /// The moment this connection must end, if any: no init in time, then the
+    /// access token it was opened with expiring; and how it then closes.
+    deadline: Pin<Box<Sleep>>,
+    deadline_close: Option<(u16, &'static str)>,
+    access_changes: BroadcastStream<AccessChange>,
+    /// Set when an access change may have concerned this connection without
+    /// it being able to tell (during connection_init, or missed by lagging):
+    /// the viewer is then checked against the database once accepted.
+    recheck: bool,
+    ping: Interval,
+    ping_message: &'static str,
+}
+
+impl<'a> Socket<'a> {
+    fn new(
+        services: &'a Services,
+        sink: SplitSink<WebSocket, Message>,
+        init: Arc<Mutex<Init>>,
+        protocol: WebSocketProtocols,
+    ) -> Self {
+        let config = &services.config;
+        let started = Instant::now();
+        Self {
+            config,
+            db: &services.db,
+            sink,
+            init,
+            initialised: false,
+            deadline: Box::pin(tokio::time::sleep_until(started + INIT_TIMEOUT)),
+            deadline_close: Some((INIT_TIMED_OUT, "Connection initialisation timeout")),
+            access_changes: BroadcastStream::new(services.live.access_changes()),
+            recheck: false,
+            ping: tokio::time::interval_at(
+                started + config.ws_ping_interval,
+                config.ws_ping_interval,
+            ),
+            ping_message: match protocol {
+                WebSocketProtocols::GraphQLWS => r#"{"type":"ping"}"#,
+                WebSocketProtocols::SubscriptionsTransportWS => r#"{"type":"ka"}"#,
+            },
+        }
+    }
+
+    fn init(&self) -> Init {
+        *self
+            .init
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Once connection_init is settled, the deadline becomes the access
+    /// token's expiry (or none).
+    fn settle_init(&mut self) {
+        if self.initialised {
+            return;
+        }
+        let current = self.init();
+        if matches!(current, Init::Pending) {
+            return;
+        }
+        self.initialised = true;
+        self.deadline_close = match current {
+            Init::Accepted {
+                expires_at: Some(at),
+                ..
+            } => {
+                let left = (at - Utc::now()).to_std().unwrap_or_default();
+                self.deadline.as_mut().reset(Instant::now() + left);
+                Some((FORBIDDEN, "Forbidden: access token expired"))
+            }
+            _ => None,
+        };
+    }
+
+    /// Checks the viewer against the database when an access change may
+    /// have been missed; the close to send if it no longer holds.
+    async fn recheck_viewer(&mut self) -> Option<Message> {
+        let Init::Accepted { viewer, .. } = self.init() else {
+            return None;
+        };
+        if !std::mem::take(&mut self.recheck) {
+            return None;
+        }
+        // Boxed: a query's future inline would make every idle connection's
+        // task larger, for a check that rarely runs.
+        match Box::pin(viewer::still_holds(self.db, viewer)).await {
+            Ok(true) => None,
+            Ok(false) => Some(close(FORBIDDEN, ACCESS_CHANGED)),
+            // Not the client's fault: it may reconnect later.
+            Err(err) => {
+                tracing::error!(error = %err, "checking a WebSocket viewer");
+                Some(close(TRY_AGAIN_LATER, "Try again later"))
             }
         }
     }
-    let _ = tokio::time::timeout(config.ws_send_timeout, sink.close()).await;
+
+    /// What async-graphql's protocol handling sends.
+    fn on_protocol_message(&self, message: Option<Message>) -> Step {
+        match (message, self.init()) {
+            // A refused connection_init: graphql-transport-ws says 4403
+            // Forbidden (async-graphql would say 1002); the legacy protocol's
+            // connection_error is followed by the same close.
+            (Some(Message::Close(Some(frame))), Init::Refused) if frame.code == 1002 => {
+                Step::Send(close(FORBIDDEN, "Forbidden"))
+            }
+            (None, Init::Refused) => Step::Send(close(FORBIDDEN, "Forbidden")),
+            (Some(message), _) => Step::Send(message),
+            (None, _) => Step::End,
+        }
+    }
+
+    fn on_deadline(&mut self) -> Step {
+        match self.deadline_close.take() {
+            Some((code, reason)) => Step::Send(close(code, reason)),
+            None => Step::End,
+        }
+    }
+
+    fn on_access_change(
+        &mut self,
+        changed: Option<Result<AccessChange, BroadcastStreamRecvError>>,
+    ) -> Step {
+        match (changed, self.init()) {
+            // A suspended or re-roled user's connections close at once; the
+            // client reconnects with a fresh token, or is refused.
+            (Some(Ok(AccessChange::User(user_id))), Init::Accepted { viewer, .. })
+                if viewer.user_id() == Some(user_id) =>
+            {
+                Step::Send(close(FORBIDDEN, ACCESS_CHANGED))
+            }
+            (Some(Ok(AccessChange::User(_))), Init::Pending)
+            | (Some(Ok(AccessChange::Unknown)), _)
+            | (Some(Err(BroadcastStreamRecvError::Lagged(_))), _) => {
+                self.recheck = true;
+                Step::Wait
+            }
+            (None, _) => Step::End,
+            _ => Step::Wait,
+        }
+    }
+
+    fn on_ping(&self) -> Step {
+        match self.init() {
+            Init::Accepted { .. } => Step::Send(Message::Text(self.ping_message.into())),
+            _ => Step::Wait,
+        }
+    }
+
+    /// Sends a message; `false` when the connection is done. A client that
+    /// stops reading fills the socket's buffers and then the send waits: past
+    /// the timeout it is disconnected (it may reconnect and subscribe again),
+    /// never waited on or buffered for.
+    async fn send(&mut self, message: Message) -> bool {
+        match tokio::time::timeout(self.config.ws_send_timeout, self.sink.send(message)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(_)) => false,
+            Err(_) => {
+                tracing::debug!("closing a WebSocket whose client stopped reading");
+                false
+            }
+        }
+    }
+
+    async fn close(mut self) {
+        let _ = tokio::time::timeout(self.config.ws_send_timeout, self.sink.close()).await;
+    }
 }

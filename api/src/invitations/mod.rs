@@ -1,6 +1,7 @@
 //! Invitations: by handle to members, by e-mail to people not on Tweet Meet yet.
 
 mod resolvers;
+pub mod rules;
 pub mod service;
 pub mod types;
 

@@ -1,6 +1,5 @@
 //! The invitations' Query and Mutation roots.
 
-use crate::graphql::pagination::page_complexity;
 use async_graphql::{Context, ID, Object, connection::Connection};
 
 use super::{
@@ -9,7 +8,7 @@ use super::{
 };
 use crate::{
     error::FieldResult,
-    graphql::{ContextExt, parse_id},
+    graphql::{ContextExt, pagination::page_complexity, parse_id},
 };
 
 #[derive(Default)]

@@ -3,7 +3,6 @@
 
 use chrono::{Duration, Utc};
 use entity::{
-    attendances::RsvpStatus,
     invitations::{self, InvitationStatus},
     meets::{self, Visibility},
 };
@@ -13,8 +12,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::rules;
+
 use crate::{
-    accounts::service as accounts,
+    accounts::members,
     auth::{
         Viewer,
         tokens::{random_token, token_hash},
@@ -22,8 +23,12 @@ use crate::{
     db::begin_write,
     error::{ApiError, ApiResult},
     events::Event,
-    graphql::pagination::{Direction, Page, TimeKey, keyset},
-    meets::service::{self as meets_service, Answer},
+    keyset::{Direction, Page, Paged, TimeKey, TimeOrder},
+    meets::{
+        attendance::{self, Answer},
+        rules::require_open,
+        visibility,
+    },
     notices,
     state::Services,
     validate,
@@ -83,20 +88,20 @@ pub async fn invite(
         .collect::<ApiResult<Vec<_>>>()?;
 
     let txn = begin_write(&services.db).await?;
-    let meet = meets_service::lock_visible(&txn, viewer, meet_id).await?;
-    may_invite(&txn, &meet, inviter_id).await?;
-    meets_service::require_open(&meet, Utc::now())?;
+    let meet = visibility::lock_visible(&txn, viewer, meet_id).await?;
+    rules::may_invite(&txn, &meet, inviter_id).await?;
+    require_open(&meet, Utc::now())?;
 
     // Resolve every target first: one unknown handle and nothing is created.
     let wanted: Vec<String> = handles.iter().map(|h| validate::handle_key(h)).collect();
-    let members = accounts::by_handles(&txn, &wanted).await?;
+    let members = members::by_handles(&txn, &wanted).await?;
     if let Some(unknown) = wanted.iter().find(|h| !members.contains_key(*h)) {
         return Err(ApiError::bad_input(
             "handles",
             format!("no member has the handle {unknown:?}"),
         ));
     }
-    let by_email = accounts::by_emails(&txn, &emails).await?;
+    let by_email = members::by_emails(&txn, &emails).await?;
     let mut targets: Vec<Invitee> = Vec::new();
     let by_handle = wanted.iter().map(|h| Invitee {
         member: Some(members[h].id),
@@ -180,27 +185,6 @@ pub async fn invite(
     }
     services.events.commit(txn, events).await?;
     Ok(result)
-}
-
-/// The host may invite to any of their meets; a GOING attendee to a PUBLIC one.
-async fn may_invite(
-    db: &impl ConnectionTrait,
-    meet: &meets::Model,
-    user_id: Uuid,
-) -> ApiResult<()> {
-    if meet.host_id == user_id {
-        return Ok(());
-    }
-    let going = meets_service::attendance_of(db, meet.id, user_id)
-        .await?
-        .is_some_and(|a| a.status == RsvpStatus::Going);
-    if going && meet.visibility == Visibility::Public {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
-            "only the host, or a going attendee of a public meet, may invite".into(),
-        ))
-    }
 }
 
 /// Makes an e-mail invitation the signed-in user's. Used, expired and unknown
@@ -324,12 +308,12 @@ pub async fn respond(
         (InvitationStatus::Accepted, true) => return Ok(invitation),
         _ => {}
     }
-    let meet = meets_service::lock_visible(&txn, viewer, invitation.meet_id).await?;
+    let meet = visibility::lock_visible(&txn, viewer, invitation.meet_id).await?;
     let now = Utc::now();
-    let existing = meets_service::attendance_of(&txn, meet.id, user_id).await?;
+    let existing = attendance::attendance_of(&txn, meet.id, user_id).await?;
     let events = if accept {
-        meets_service::require_open(&meet, now)?;
-        let (_, events) = meets_service::answer_in(
+        require_open(&meet, now)?;
+        let (_, events) = attendance::answer_in(
             &txn,
             &services.config,
             &meet,
@@ -341,8 +325,7 @@ pub async fn respond(
         .await?;
         events
     } else {
-        meets_service::withdraw_answer(&txn, &services.config, &meet, user_id, existing, now)
-            .await?
+        attendance::withdraw_answer(&txn, &services.config, &meet, user_id, existing, now).await?
     };
     let mut active: invitations::ActiveModel = invitation.into();
     active.status = Set(if accept {
@@ -390,8 +373,8 @@ pub async fn revoke(
     // invitee: their answer goes too, and the seat to the waitlist.
     let events = match invitee {
         Some(invitee) if meet.visibility == Visibility::InviteOnly => {
-            let existing = meets_service::attendance_of(&txn, meet.id, invitee).await?;
-            meets_service::withdraw_answer(
+            let existing = attendance::attendance_of(&txn, meet.id, invitee).await?;
+            attendance::withdraw_answer(
                 &txn,
                 &services.config,
                 &meet,
@@ -413,7 +396,7 @@ pub async fn mine(
     viewer: Viewer,
     status: Option<InvitationStatus>,
     page: &Page<TimeKey>,
-) -> ApiResult<Vec<invitations::Model>> {
+) -> ApiResult<Paged<invitations::Model>> {
     let user_id = viewer.require()?;
     let mut condition = Condition::all().add(invitations::Column::InviteeId.eq(user_id));
     if let Some(status) = status {
@@ -428,8 +411,8 @@ pub async fn for_meet(
     viewer: Viewer,
     meet: &meets::Model,
     page: &Page<TimeKey>,
-) -> ApiResult<Vec<invitations::Model>> {
-    meets_service::require_host_or_admin(meet, viewer, "see a meet's invitations")?;
+) -> ApiResult<Paged<invitations::Model>> {
+    visibility::require_host_or_admin(meet, viewer, "see a meet's invitations")?;
     list(
         db,
         Condition::all().add(invitations::Column::MeetId.eq(meet.id)),
@@ -438,19 +421,22 @@ pub async fn for_meet(
     .await
 }
 
+/// Invitations newest first.
+const NEWEST_FIRST: TimeOrder<invitations::Column, invitations::Model> = TimeOrder {
+    time: invitations::Column::CreatedAt,
+    id: invitations::Column::Id,
+    direction: Direction::Descending,
+    key: |invitation| TimeKey {
+        at: invitation.created_at,
+        id: invitation.id,
+    },
+};
+
 async fn list(
     db: &impl ConnectionTrait,
     condition: Condition,
     page: &Page<TimeKey>,
-) -> ApiResult<Vec<invitations::Model>> {
-    let query = invitations::Entity::find().filter(condition);
-    let query = keyset(
-        query,
-        invitations::Column::CreatedAt,
-        invitations::Column::Id,
-        Direction::Descending,
-        page.after.as_ref(),
-        page.limit(),
-    );
-    Ok(query.all(db).await?)
+) -> ApiResult<Paged<invitations::Model>> {
+    let query = NEWEST_FIRST.select(invitations::Entity::find().filter(condition), page);
+    Ok(NEWEST_FIRST.paged(query.all(db).await?, page, |i| i))
 }

@@ -4,7 +4,7 @@ use async_graphql::{Context, Enum, ID, Object, connection::Connection};
 use chrono::{DateTime, Utc};
 use entity::{invitations, meets, users};
 
-use super::service;
+use super::{rules, service};
 use crate::{
     accounts::types::User,
     error::{ApiError, FieldResult},
@@ -13,33 +13,12 @@ use crate::{
 };
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "invitations::InvitationStatus")]
 pub enum InvitationStatus {
     Pending,
     Accepted,
     Declined,
     Revoked,
-}
-
-impl From<invitations::InvitationStatus> for InvitationStatus {
-    fn from(s: invitations::InvitationStatus) -> Self {
-        match s {
-            invitations::InvitationStatus::Pending => Self::Pending,
-            invitations::InvitationStatus::Accepted => Self::Accepted,
-            invitations::InvitationStatus::Declined => Self::Declined,
-            invitations::InvitationStatus::Revoked => Self::Revoked,
-        }
-    }
-}
-
-impl From<InvitationStatus> for invitations::InvitationStatus {
-    fn from(s: InvitationStatus) -> Self {
-        match s {
-            InvitationStatus::Pending => Self::Pending,
-            InvitationStatus::Accepted => Self::Accepted,
-            InvitationStatus::Declined => Self::Declined,
-            InvitationStatus::Revoked => Self::Revoked,
-        }
-    }
 }
 
 /// Inviter and meet may come preloaded (live events).
@@ -75,18 +54,12 @@ impl Invitation {
         let Some(email) = self.model.email.as_deref() else {
             return Ok(None);
         };
-        let viewer = ctx.viewer();
-        let Some(user_id) = viewer.user_id() else {
-            return Ok(None);
+        let host_of_meet = || async {
+            let meet = ctx.loaders().meets.load_one(self.model.meet_id).await?;
+            Ok(meet.map(|m| m.host_id))
         };
-        if viewer.is_admin()
-            || user_id == self.model.inviter_id
-            || Some(user_id) == self.model.invitee_id
-        {
-            return Ok(Some(email));
-        }
-        let meet = ctx.loaders().meets.load_one(self.model.meet_id).await?;
-        Ok(meet.filter(|m| m.host_id == user_id).map(|_| email))
+        let visible = rules::may_see_email(&self.model, ctx.viewer(), host_of_meet).await?;
+        Ok(visible.then_some(email))
     }
 
     async fn message(&self) -> Option<&str> {
@@ -108,8 +81,7 @@ impl Invitation {
         let Some(id) = self.model.invitee_id else {
             return Ok(None);
         };
-        let viewer = ctx.viewer();
-        if self.model.email.is_some() && viewer.user_id() != Some(id) && !viewer.is_admin() {
+        if !rules::may_see_invitee(&self.model, ctx.viewer()) {
             return Ok(None);
         }
         Ok(ctx.loaders().users.load_one(id).await?.map(User::from))
@@ -140,13 +112,6 @@ impl Invitation {
     }
 }
 
-fn key(invitation: &invitations::Model) -> pagination::TimeKey {
-    pagination::TimeKey {
-        at: invitation.created_at,
-        id: invitation.id,
-    }
-}
-
 /// `Meet.invitations`: the host and administrators only.
 pub async fn for_meet(
     ctx: &Context<'_>,
@@ -155,13 +120,8 @@ pub async fn for_meet(
     after: Option<String>,
 ) -> FieldResult<Connection<String, Invitation>> {
     let page = pagination::page(first, after)?;
-    let rows = service::for_meet(ctx.db(), ctx.viewer(), meet, &page).await?;
-    Ok(pagination::connection(
-        rows,
-        page.first,
-        key,
-        Invitation::from,
-    ))
+    let paged = service::for_meet(ctx.db(), ctx.viewer(), meet, &page).await?;
+    Ok(pagination::connection(paged, Invitation::from))
 }
 
 pub async fn mine(
@@ -171,11 +131,6 @@ pub async fn mine(
     after: Option<String>,
 ) -> FieldResult<Connection<String, Invitation>> {
     let page = pagination::page(first, after)?;
-    let rows = service::mine(ctx.db(), ctx.viewer(), status.map(Into::into), &page).await?;
-    Ok(pagination::connection(
-        rows,
-        page.first,
-        key,
-        Invitation::from,
-    ))
+    let paged = service::mine(ctx.db(), ctx.viewer(), status.map(Into::into), &page).await?;
+    Ok(pagination::connection(paged, Invitation::from))
 }

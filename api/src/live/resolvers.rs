@@ -21,7 +21,7 @@ use crate::{
     graphql::{ContextExt, parse_id},
     invitations::types::Invitation,
     meets::{
-        rules, service as meets_service,
+        rules,
         types::{Attendance, Meet},
         visibility,
     },
@@ -41,7 +41,7 @@ fn meet(view: &MeetView) -> Meet {
 /// inline in the stream it returns for as long as the subscription lives, and
 /// a database query's future would make every idle subscriber kilobytes larger.
 async fn require_visible(ctx: &Context<'_>, viewer: Viewer, meet_id: Uuid) -> FieldResult<()> {
-    Box::pin(meets_service::find_visible(ctx.db(), viewer, meet_id))
+    Box::pin(visibility::find_visible(ctx.db(), viewer, meet_id))
         .await?
         .ok_or_else(|| ApiError::not_found("meet"))?;
     Ok(())
@@ -76,7 +76,7 @@ fn snapshots<S: Broadcast + Send + Sync + 'static, T: Send + 'static>(
         loop {
             match receiver.recv().await {
                 Ok(snapshot) if snapshot.is_missed() => {
-                    yield Err(ApiError::RateLimited.into());
+                    yield Err(ApiError::EventsMissed.into());
                     break;
                 }
                 Ok(snapshot) => {
@@ -89,7 +89,7 @@ fn snapshots<S: Broadcast + Send + Sync + 'static, T: Send + 'static>(
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    yield Err(ApiError::RateLimited.into());
+                    yield Err(ApiError::EventsMissed.into());
                     break;
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
@@ -269,7 +269,7 @@ mod tests {
         let error = lagged.expect_err("lagging is an error").into();
         assert_eq!(
             code(error),
-            Some(async_graphql::Value::from("RATE_LIMITED"))
+            Some(async_graphql::Value::from("EVENTS_MISSED"))
         );
         assert!(
             stream.next().await.is_none(),
@@ -292,7 +292,7 @@ mod tests {
         let error = missed.expect_err("skipped events are an error").into();
         assert_eq!(
             code(error),
-            Some(async_graphql::Value::from("RATE_LIMITED"))
+            Some(async_graphql::Value::from("EVENTS_MISSED"))
         );
         assert!(stream.next().await.is_none());
     }

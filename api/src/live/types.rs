@@ -10,24 +10,13 @@ use crate::{
 };
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "ActivityKind")]
 pub enum MeetActivityKind {
     RsvpChanged,
     CheckedIn,
     MeetUpdated,
     MeetCancelled,
     StoryPublished,
-}
-
-impl From<ActivityKind> for MeetActivityKind {
-    fn from(kind: ActivityKind) -> Self {
-        match kind {
-            ActivityKind::RsvpChanged => Self::RsvpChanged,
-            ActivityKind::CheckedIn => Self::CheckedIn,
-            ActivityKind::MeetUpdated => Self::MeetUpdated,
-            ActivityKind::MeetCancelled => Self::MeetCancelled,
-            ActivityKind::StoryPublished => Self::StoryPublished,
-        }
-    }
 }
 
 /// A change to a meet, with the meet's counts as of that change.

@@ -1,9 +1,13 @@
-//! Meets: hosting, discovery, answers with a waitlist, check-ins.
+//! Meets: hosting (`lifecycle`), answers with a waitlist and check-ins
+//! (`attendance`), the lists (`discovery`), and who may see, answer and edit
+//! a meet (`visibility`).
 
+pub mod attendance;
+pub mod discovery;
+pub mod lifecycle;
 pub mod loaders;
 mod resolvers;
 pub mod rules;
-pub mod service;
 pub mod types;
 pub mod visibility;
 

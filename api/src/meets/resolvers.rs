@@ -1,15 +1,19 @@
 //! The meets' Query and Mutation roots.
 
-use crate::graphql::pagination::page_complexity;
 use async_graphql::{Context, ID, Object, connection::Connection};
 
 use super::{
-    service,
+    attendance, discovery, lifecycle,
     types::{Attendance, CreateMeetInput, Meet, MeetFilter, RsvpStatus, UpdateMeetInput},
+    visibility,
 };
 use crate::{
     error::FieldResult,
-    graphql::{ContextExt, pagination, parse_id},
+    graphql::{
+        ContextExt,
+        pagination::{self, page_complexity},
+        parse_id,
+    },
 };
 
 #[derive(Default)]
@@ -29,24 +33,24 @@ impl MeetsQuery {
     ) -> FieldResult<Connection<String, Meet>> {
         let page = pagination::page(first, after)?;
         let viewer = ctx.viewer();
-        let rows =
-            service::list(ctx.db(), viewer, filter.unwrap_or_default().into(), &page).await?;
+        let paged =
+            discovery::list(ctx.db(), viewer, filter.unwrap_or_default().into(), &page).await?;
         let mut answers = match viewer.user_id() {
             Some(user_id) => Some(
-                service::attendances_of(ctx.db(), user_id, rows.iter().map(|(m, _)| m.id)).await?,
+                attendance::attendances_of(
+                    ctx.db(),
+                    user_id,
+                    paged.rows.iter().map(|(_, (m, _))| m.id),
+                )
+                .await?,
             ),
             None => None,
         };
-        Ok(pagination::connection(
-            rows,
-            page.first,
-            |(m, _)| service::meet_key(m),
-            |(model, host)| Meet {
-                viewer_attendance: answers.as_mut().map(|a| a.remove(&model.id)),
-                model,
-                host: Some(host),
-            },
-        ))
+        Ok(pagination::connection(paged, |(model, host)| Meet {
+            viewer_attendance: answers.as_mut().map(|a| a.remove(&model.id)),
+            model,
+            host: Some(host),
+        }))
     }
 
     /// The meet, or `null` when it does not exist for the viewer.
@@ -54,9 +58,11 @@ impl MeetsQuery {
         let Ok(id) = parse_id(&id, "meet") else {
             return Ok(None);
         };
-        Ok(service::find_visible_with_host(ctx.db(), ctx.viewer(), id)
-            .await?
-            .map(|(meet, host)| Meet::with_host(meet, host)))
+        Ok(
+            visibility::find_visible_with_host(ctx.db(), ctx.viewer(), id)
+                .await?
+                .map(|(meet, host)| Meet::with_host(meet, host)),
+        )
     }
 }
 
@@ -68,7 +74,7 @@ impl MeetsMutation {
     /// Calls a meet; the caller hosts it and is counted as GOING.
     async fn create_meet(&self, ctx: &Context<'_>, input: CreateMeetInput) -> FieldResult<Meet> {
         Ok(Meet::from(
-            service::create(ctx.services(), ctx.viewer(), input.into()).await?,
+            lifecycle::create(ctx.services(), ctx.viewer(), input.into()).await?,
         ))
     }
 
@@ -81,7 +87,7 @@ impl MeetsMutation {
     ) -> FieldResult<Meet> {
         let id = parse_id(&id, "meet")?;
         Ok(Meet::from(
-            service::update(ctx.services(), ctx.viewer(), id, input.into()).await?,
+            lifecycle::update(ctx.services(), ctx.viewer(), id, input.into()).await?,
         ))
     }
 
@@ -94,7 +100,7 @@ impl MeetsMutation {
     ) -> FieldResult<Meet> {
         let id = parse_id(&id, "meet")?;
         Ok(Meet::from(
-            service::cancel(ctx.services(), ctx.viewer(), id, reason).await?,
+            lifecycle::cancel(ctx.services(), ctx.viewer(), id, reason).await?,
         ))
     }
 
@@ -108,7 +114,7 @@ impl MeetsMutation {
         let meet_id = parse_id(&meet_id, "meet")?;
         let answer = status.answer()?;
         Ok(Attendance::new(
-            service::rsvp(ctx.services(), ctx.viewer(), meet_id, answer).await?,
+            attendance::rsvp(ctx.services(), ctx.viewer(), meet_id, answer).await?,
         ))
     }
 
@@ -116,7 +122,7 @@ impl MeetsMutation {
     async fn check_in(&self, ctx: &Context<'_>, meet_id: ID) -> FieldResult<Attendance> {
         let meet_id = parse_id(&meet_id, "meet")?;
         Ok(Attendance::new(
-            service::check_in(ctx.services(), ctx.viewer(), meet_id).await?,
+            attendance::check_in(ctx.services(), ctx.viewer(), meet_id).await?,
         ))
     }
 }

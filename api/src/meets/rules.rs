@@ -1,6 +1,8 @@
-//! Pure rules of meets: input validation, time windows, distances.
+//! Pure rules of meets: input validation, time windows (answering,
+//! check-in), distances.
 
 use chrono::{DateTime, Datelike, Duration, Utc};
+use entity::meets::{self, MeetStatus};
 
 use crate::{
     error::{ApiError, ApiResult},
@@ -175,6 +177,17 @@ pub fn check_in_open(
     now: DateTime<Utc>,
 ) -> bool {
     now >= starts_at - CHECK_IN_OPENS && now < effective_end_at
+}
+
+/// A meet takes answers and invitations until it is cancelled or over.
+pub fn require_open(meet: &meets::Model, now: DateTime<Utc>) -> ApiResult<()> {
+    if meet.status == MeetStatus::Cancelled {
+        return Err(ApiError::Conflict("this meet is cancelled".into()));
+    }
+    if meet.effective_end_at <= now {
+        return Err(ApiError::Conflict("this meet has ended".into()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

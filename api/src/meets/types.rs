@@ -1,80 +1,49 @@
 //! GraphQL types of meets.
 
-use crate::graphql::pagination::page_complexity;
 use async_graphql::{
     Context, Enum, ID, InputObject, MaybeUndefined, Object, connection::Connection,
 };
 use chrono::{DateTime, Utc};
 use entity::{attendances, meets, users};
 
-use super::service::{self, Answer, MeetChanges, MeetDraft, MeetFilter as Filter, Near};
+use super::{
+    attendance::{self, Answer},
+    discovery::{MeetFilter as Filter, Near},
+    lifecycle::{MeetChanges, MeetDraft},
+};
 use crate::{
     accounts::types::{User, patch},
     error::{ApiError, FieldResult},
-    graphql::{ContextExt, pagination},
+    graphql::{
+        ContextExt,
+        pagination::{self, page_complexity},
+    },
     invitations::types::Invitation,
     stories::types::Story,
 };
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "meets::Visibility")]
 pub enum Visibility {
     Public,
     InviteOnly,
 }
 
-impl From<meets::Visibility> for Visibility {
-    fn from(v: meets::Visibility) -> Self {
-        match v {
-            meets::Visibility::Public => Self::Public,
-            meets::Visibility::InviteOnly => Self::InviteOnly,
-        }
-    }
-}
-
-impl From<Visibility> for meets::Visibility {
-    fn from(v: Visibility) -> Self {
-        match v {
-            Visibility::Public => Self::Public,
-            Visibility::InviteOnly => Self::InviteOnly,
-        }
-    }
-}
-
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "meets::MeetStatus")]
 pub enum MeetStatus {
     Scheduled,
     Cancelled,
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "attendances::RsvpStatus")]
 pub enum RsvpStatus {
     Going,
     Maybe,
     NotGoing,
     /// Given by the server to a GOING answer on a full meet; never an input.
     Waitlisted,
-}
-
-impl From<attendances::RsvpStatus> for RsvpStatus {
-    fn from(s: attendances::RsvpStatus) -> Self {
-        match s {
-            attendances::RsvpStatus::Going => Self::Going,
-            attendances::RsvpStatus::Maybe => Self::Maybe,
-            attendances::RsvpStatus::NotGoing => Self::NotGoing,
-            attendances::RsvpStatus::Waitlisted => Self::Waitlisted,
-        }
-    }
-}
-
-impl From<RsvpStatus> for attendances::RsvpStatus {
-    fn from(s: RsvpStatus) -> Self {
-        match s {
-            RsvpStatus::Going => Self::Going,
-            RsvpStatus::Maybe => Self::Maybe,
-            RsvpStatus::NotGoing => Self::NotGoing,
-            RsvpStatus::Waitlisted => Self::Waitlisted,
-        }
-    }
 }
 
 impl RsvpStatus {
@@ -170,10 +139,7 @@ impl Meet {
     }
 
     async fn status(&self) -> MeetStatus {
-        match self.model.status {
-            meets::MeetStatus::Scheduled => MeetStatus::Scheduled,
-            meets::MeetStatus::Cancelled => MeetStatus::Cancelled,
-        }
+        self.model.status.into()
     }
 
     async fn visibility(&self) -> Visibility {
@@ -249,18 +215,13 @@ impl Meet {
         after: Option<String>,
     ) -> FieldResult<Connection<String, Attendance>> {
         let page = pagination::page(first, after)?;
-        let rows =
-            service::attendees(ctx.db(), self.model.id, status.map(Into::into), &page).await?;
-        Ok(pagination::connection(
-            rows,
-            page.first,
-            |(a, _)| service::attendee_key(a),
-            |(a, u)| Attendance {
-                model: a,
-                user: Some(u),
-                meet: Some(self.model.clone()),
-            },
-        ))
+        let paged =
+            attendance::attendees(ctx.db(), self.model.id, status.map(Into::into), &page).await?;
+        Ok(pagination::connection(paged, |(a, u)| Attendance {
+            model: a,
+            user: Some(u),
+            meet: Some(self.model.clone()),
+        }))
     }
 
     /// Stories about this meet, newest first.

@@ -1,28 +1,43 @@
-//! The one rule of who may see a meet. A PUBLIC meet: everyone, anonymous
-//! callers included. An INVITE_ONLY meet: its host, users holding a pending
-//! or accepted invitation to it, and administrators; to anyone else it does
-//! not exist. Written twice on purpose, and only here: as a query condition
-//! for lists, and as an in-memory check for events already loaded.
+//! Who may see, answer and edit a meet: the meets domain's access rules, in
+//! one place.
+//!
+//! Seeing: a PUBLIC meet, everyone, anonymous callers included. An
+//! INVITE_ONLY meet: its host, users holding a pending or accepted invitation
+//! to it, and administrators; to anyone else it does not exist. Written twice
+//! on purpose, and only here: as a query condition for lists, and as an
+//! in-memory check for events already loaded.
+//!
+//! Answering: whoever sees a PUBLIC meet; an INVITE_ONLY one, its host and
+//! its invitees (an administrator sees it but was not invited).
+//!
+//! Editing (changing, cancelling, listing invitations): the host or an
+//! administrator.
 
 use std::collections::HashSet;
 
 use entity::{
     invitations::{self, InvitationStatus},
     meets::{self, Visibility},
+    users,
 };
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
-    QueryTrait, sea_query::IntoCondition,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    QuerySelect, QueryTrait, sea_query::IntoCondition,
 };
 use uuid::Uuid;
 
-use crate::auth::Viewer;
+use crate::{
+    auth::Viewer,
+    error::{ApiError, ApiResult},
+};
 
 /// Invitation states that let their invitee see an INVITE_ONLY meet.
 pub const SEEING_INVITATIONS: [InvitationStatus; 2] =
     [InvitationStatus::Pending, InvitationStatus::Accepted];
 
-/// A condition on `meets` rows: those the viewer may see.
+/// A condition on `meets` rows: those the viewer may see. Every look-up of a
+/// meet on a viewer's behalf goes through it (`find_visible`, `lock_visible`,
+/// the lists, the loaders).
 pub fn condition(viewer: Viewer) -> Condition {
     match viewer {
         Viewer::Anonymous => meets::Column::Visibility
@@ -36,6 +51,46 @@ pub fn condition(viewer: Viewer) -> Condition {
     }
 }
 
+/// The meet if the viewer may see it; otherwise it does not exist for them.
+pub async fn find_visible(
+    db: &impl ConnectionTrait,
+    viewer: Viewer,
+    id: Uuid,
+) -> ApiResult<Option<meets::Model>> {
+    Ok(meets::Entity::find_by_id(id)
+        .filter(condition(viewer))
+        .one(db)
+        .await?)
+}
+
+/// The meet with its host, if the viewer may see it (one statement).
+pub async fn find_visible_with_host(
+    db: &impl ConnectionTrait,
+    viewer: Viewer,
+    id: Uuid,
+) -> ApiResult<Option<(meets::Model, users::Model)>> {
+    let row = meets::Entity::find_by_id(id)
+        .find_also_related(users::Entity)
+        .filter(condition(viewer))
+        .one(db)
+        .await?;
+    Ok(row.and_then(|(meet, host)| host.map(|h| (meet, h))))
+}
+
+/// Loads and row-locks a visible meet inside a write transaction.
+pub async fn lock_visible(
+    txn: &DatabaseTransaction,
+    viewer: Viewer,
+    id: Uuid,
+) -> ApiResult<meets::Model> {
+    meets::Entity::find_by_id(id)
+        .filter(condition(viewer))
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("meet"))
+}
+
 /// `SELECT meet_id FROM invitations` that let `user_id` see the meet.
 fn invited_meets(user_id: Uuid) -> sea_orm::sea_query::SelectStatement {
     invitations::Entity::find()
@@ -47,7 +102,7 @@ fn invited_meets(user_id: Uuid) -> sea_orm::sea_query::SelectStatement {
 }
 
 /// Whether `user_id` holds an invitation that lets them see (and answer) the meet.
-pub async fn holds_seeing_invitation(
+async fn holds_seeing_invitation(
     db: &impl ConnectionTrait,
     meet_id: Uuid,
     user_id: Uuid,
@@ -59,6 +114,34 @@ pub async fn holds_seeing_invitation(
         .one(db)
         .await?
         .is_some())
+}
+
+/// Whether `user_id`, who sees the meet, may answer it.
+pub async fn require_may_answer(
+    db: &impl ConnectionTrait,
+    meet: &meets::Model,
+    user_id: Uuid,
+) -> ApiResult<()> {
+    if meet.visibility == Visibility::InviteOnly
+        && meet.host_id != user_id
+        && !holds_seeing_invitation(db, meet.id, user_id).await?
+    {
+        return Err(ApiError::Forbidden(
+            "only the host and invitees may answer an invite-only meet".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `action`: what is refused, as in "only the host or an administrator may …".
+pub fn require_host_or_admin(meet: &meets::Model, viewer: Viewer, action: &str) -> ApiResult<()> {
+    if viewer.user_id() == Some(meet.host_id) || viewer.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "only the host or an administrator may {action}"
+        )))
+    }
 }
 
 /// Everyone holding a seeing invitation to the meet: what `can_see` needs.

@@ -16,7 +16,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::{accounts::service::find_by_id, config::Config, error::ApiResult};
+use crate::{accounts::members::find_by_id, config::Config, error::ApiResult};
 
 pub use messages::Message;
 use messages::web_link;

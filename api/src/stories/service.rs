@@ -14,8 +14,8 @@ use crate::{
     db::{begin_write, with_related},
     error::{ApiError, ApiResult},
     events::{ActivityKind, Event},
-    graphql::pagination::{Direction, Page, TimeKey, keyset},
-    meets::{service as meets_service, visibility},
+    keyset::{Direction, Page, Paged, TimeKey, TimeOrder},
+    meets::visibility,
     state::Services,
 };
 
@@ -61,7 +61,7 @@ pub async fn publish(
     let body = body(body_raw)?;
     let txn = begin_write(&services.db).await?;
     if let Some(meet_id) = meet_id
-        && meets_service::find_visible(&txn, viewer, meet_id)
+        && visibility::find_visible(&txn, viewer, meet_id)
             .await?
             .is_none()
     {
@@ -161,6 +161,17 @@ pub async fn delete(db: &impl ConnectionTrait, viewer: Viewer, id: Uuid) -> ApiR
     Ok(true)
 }
 
+/// Stories newest first.
+const NEWEST_FIRST: TimeOrder<stories::Column, stories::Model> = TimeOrder {
+    time: stories::Column::PublishedAt,
+    id: stories::Column::Id,
+    direction: Direction::Descending,
+    key: |story| TimeKey {
+        at: story.published_at,
+        id: story.id,
+    },
+};
+
 /// Stories the viewer may see with their authors, newest first, optionally
 /// of one meet or author.
 pub async fn list(
@@ -169,7 +180,7 @@ pub async fn list(
     meet_id: Option<Uuid>,
     author_id: Option<Uuid>,
     page: &Page<TimeKey>,
-) -> ApiResult<Vec<(stories::Model, users::Model)>> {
+) -> ApiResult<Paged<(stories::Model, users::Model)>> {
     let mut condition = Condition::all().add(visible(viewer));
     if let Some(meet_id) = meet_id {
         condition = condition.add(stories::Column::MeetId.eq(meet_id));
@@ -180,14 +191,6 @@ pub async fn list(
     let query = stories::Entity::find()
         .find_also_related(users::Entity)
         .filter(condition);
-    let query = keyset(
-        query,
-        stories::Column::PublishedAt,
-        stories::Column::Id,
-        Direction::Descending,
-        page.after.as_ref(),
-        page.limit(),
-    );
-    let rows = query.all(db).await?;
-    Ok(with_related(rows))
+    let rows = with_related(NEWEST_FIRST.select(query, page).all(db).await?);
+    Ok(NEWEST_FIRST.paged(rows, page, |(s, _)| s))
 }

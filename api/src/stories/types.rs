@@ -102,18 +102,10 @@ pub async fn list(
     after: Option<String>,
 ) -> FieldResult<Connection<String, Story>> {
     let page = pagination::page(first, after)?;
-    let rows = service::list(ctx.db(), ctx.viewer(), meet_id, author_id, &page).await?;
-    Ok(pagination::connection(
-        rows,
-        page.first,
-        |(s, _)| pagination::TimeKey {
-            at: s.published_at,
-            id: s.id,
-        },
-        |(model, author)| Story {
-            model,
-            author: Some(author),
-            meet: None,
-        },
-    ))
+    let paged = service::list(ctx.db(), ctx.viewer(), meet_id, author_id, &page).await?;
+    Ok(pagination::connection(paged, |(model, author)| Story {
+        model,
+        author: Some(author),
+        meet: None,
+    }))
 }

@@ -1,0 +1,402 @@
+//! Attendance: answers (GOING, MAYBE, NOT_GOING), the waitlist, seats and
+//! check-ins, and the guest list. Seats are taken with conditional updates
+//! on the going count inside the meet's write transaction, so capacity holds
+//! under any concurrency; a CHECK constraint backs it.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use entity::{
+    attendances::{self, RsvpStatus},
+    meets::{self, MeetStatus},
+    users,
+};
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, Order, QueryFilter,
+    QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait},
+};
+use uuid::Uuid;
+
+use super::{
+    rules::{self, require_open},
+    visibility::{self, lock_visible},
+};
+use crate::{
+    auth::Viewer,
+    config::Config,
+    db::{begin_write, with_related},
+    error::{ApiError, ApiResult},
+    events::{ActivityKind, Event},
+    keyset::{Page, Paged, RankedTimeKey, TimeKey, after_ranked_key},
+    notices,
+    state::Services,
+};
+
+/// The answers a member may give (WAITLISTED is the server's to give).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Going,
+    Maybe,
+    NotGoing,
+}
+
+/// The viewer's answers to a page of meets, in one statement.
+pub async fn attendances_of(
+    db: &impl ConnectionTrait,
+    user_id: Uuid,
+    meet_ids: impl IntoIterator<Item = Uuid>,
+) -> ApiResult<HashMap<Uuid, attendances::Model>> {
+    let rows = attendances::Entity::find()
+        .filter(attendances::Column::UserId.eq(user_id))
+        .filter(attendances::Column::MeetId.is_in(meet_ids))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|a| (a.meet_id, a)).collect())
+}
+
+/// Takes a seat if one is free: the conditional update is the capacity check.
+async fn take_seat(txn: &DatabaseTransaction, meet_id: Uuid) -> ApiResult<bool> {
+    let result = meets::Entity::update_many()
+        .col_expr(
+            meets::Column::GoingCount,
+            Expr::col(meets::Column::GoingCount).add(1),
+        )
+        .filter(meets::Column::Id.eq(meet_id))
+        .filter(
+            Condition::any()
+                .add(meets::Column::Capacity.is_null())
+                .add(Expr::col(meets::Column::GoingCount).lt(Expr::col(meets::Column::Capacity))),
+        )
+        .exec(txn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Gives up a seat (and a check-in with it).
+async fn release_seat(
+    txn: &DatabaseTransaction,
+    meet_id: Uuid,
+    was_checked_in: bool,
+) -> ApiResult<()> {
+    let mut update = meets::Entity::update_many()
+        .col_expr(
+            meets::Column::GoingCount,
+            Expr::col(meets::Column::GoingCount).sub(1),
+        )
+        .filter(meets::Column::Id.eq(meet_id));
+    if was_checked_in {
+        update = update.col_expr(
+            meets::Column::CheckedInCount,
+            Expr::col(meets::Column::CheckedInCount).sub(1),
+        );
+    }
+    update.exec(txn).await?;
+    Ok(())
+}
+
+/// Seats the longest-waiting attendees while seats are free, in answer order.
+/// Returns an event for each one promoted.
+pub(super) async fn promote_waitlisted(
+    txn: &DatabaseTransaction,
+    config: &Config,
+    meet: &meets::Model,
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<Event>> {
+    let meet_id = meet.id;
+    let mut events = Vec::new();
+    loop {
+        let Some(next) = attendances::Entity::find()
+            .filter(attendances::Column::MeetId.eq(meet_id))
+            .filter(attendances::Column::Status.eq(RsvpStatus::Waitlisted))
+            .order_by_asc(attendances::Column::RespondedAt)
+            .order_by_asc(attendances::Column::Id)
+            .one(txn)
+            .await?
+        else {
+            break;
+        };
+        if !take_seat(txn, meet_id).await? {
+            break;
+        }
+        // The answer time stays: it is when they answered, not when seated.
+        attendances::Entity::update_many()
+            .col_expr(attendances::Column::Status, Expr::value(RsvpStatus::Going))
+            .filter(attendances::Column::Id.eq(next.id))
+            .exec(txn)
+            .await?;
+        notices::promoted(txn, config, meet, next.user_id).await?;
+        events.push(Event::meet_activity(
+            ActivityKind::RsvpChanged,
+            meet_id,
+            Some(next.user_id),
+            now,
+        ));
+    }
+    Ok(events)
+}
+
+pub async fn rsvp(
+    services: &Services,
+    viewer: Viewer,
+    meet_id: Uuid,
+    answer: Answer,
+) -> ApiResult<attendances::Model> {
+    let user_id = viewer.require()?;
+    let txn = begin_write(&services.db).await?;
+    let meet = lock_visible(&txn, viewer, meet_id).await?;
+    visibility::require_may_answer(&txn, &meet, user_id).await?;
+    let now = Utc::now();
+    require_open(&meet, now)?;
+    let existing = attendance_of(&txn, meet_id, user_id).await?;
+    let (attendance, events) = answer_in(
+        &txn,
+        &services.config,
+        &meet,
+        user_id,
+        existing,
+        answer,
+        now,
+    )
+    .await?;
+    services.events.commit(txn, events).await?;
+    Ok(attendance)
+}
+
+/// Takes a member's answer back (it becomes NOT_GOING, a seat going to the
+/// waitlist), unless there is none to take back or the meet has ended.
+/// Returns the events to publish with the change.
+pub(crate) async fn withdraw_answer(
+    txn: &DatabaseTransaction,
+    config: &Config,
+    meet: &meets::Model,
+    user_id: Uuid,
+    existing: Option<attendances::Model>,
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<Event>> {
+    match existing {
+        Some(attendance)
+            if attendance.status != RsvpStatus::NotGoing && meet.effective_end_at > now =>
+        {
+            let (_, events) = answer_in(
+                txn,
+                config,
+                meet,
+                user_id,
+                Some(attendance),
+                Answer::NotGoing,
+                now,
+            )
+            .await?;
+            Ok(events)
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Records `answer` inside an open write transaction holding the meet's lock
+/// (shared with accepting an invitation). The same answer twice changes
+/// nothing, and keeps the original answer time.
+pub(crate) async fn answer_in(
+    txn: &DatabaseTransaction,
+    config: &Config,
+    meet: &meets::Model,
+    user_id: Uuid,
+    existing: Option<attendances::Model>,
+    answer: Answer,
+    now: DateTime<Utc>,
+) -> ApiResult<(attendances::Model, Vec<Event>)> {
+    let current = existing.as_ref().map(|a| a.status);
+    let unchanged = matches!(
+        (current, answer),
+        (
+            Some(RsvpStatus::Going | RsvpStatus::Waitlisted),
+            Answer::Going
+        ) | (Some(RsvpStatus::Maybe), Answer::Maybe)
+            | (Some(RsvpStatus::NotGoing), Answer::NotGoing)
+    );
+    if let (true, Some(existing)) = (unchanged, existing.clone()) {
+        return Ok((existing, Vec::new()));
+    }
+    if meet.host_id == user_id {
+        return Err(ApiError::bad_input(
+            "status",
+            "the host is always going; cancel the meet instead",
+        ));
+    }
+    let mut events = Vec::new();
+    let status = match answer {
+        Answer::Going if take_seat(txn, meet.id).await? => RsvpStatus::Going,
+        Answer::Going => RsvpStatus::Waitlisted,
+        Answer::Maybe => RsvpStatus::Maybe,
+        Answer::NotGoing => RsvpStatus::NotGoing,
+    };
+    let was_going = current == Some(RsvpStatus::Going);
+    if was_going {
+        release_seat(
+            txn,
+            meet.id,
+            existing.as_ref().is_some_and(|a| a.checked_in_at.is_some()),
+        )
+        .await?;
+    }
+    let attendance = match existing {
+        Some(existing) => {
+            let mut active: attendances::ActiveModel = existing.into();
+            active.status = Set(status);
+            active.responded_at = Set(now);
+            active.checked_in_at = Set(None);
+            active.update(txn).await?
+        }
+        None => {
+            attendances::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                meet_id: Set(meet.id),
+                user_id: Set(user_id),
+                status: Set(status),
+                responded_at: Set(now),
+                checked_in_at: Set(None),
+            }
+            .insert(txn)
+            .await?
+        }
+    };
+    events.push(Event::meet_activity(
+        ActivityKind::RsvpChanged,
+        meet.id,
+        Some(user_id),
+        now,
+    ));
+    if was_going {
+        events.extend(promote_waitlisted(txn, config, meet, now).await?);
+    }
+    Ok((attendance, events))
+}
+
+/// The user's answer to the meet, if any.
+pub(crate) async fn attendance_of(
+    db: &impl ConnectionTrait,
+    meet_id: Uuid,
+    user_id: Uuid,
+) -> ApiResult<Option<attendances::Model>> {
+    Ok(attendances::Entity::find()
+        .filter(attendances::Column::MeetId.eq(meet_id))
+        .filter(attendances::Column::UserId.eq(user_id))
+        .one(db)
+        .await?)
+}
+
+pub async fn check_in(
+    services: &Services,
+    viewer: Viewer,
+    meet_id: Uuid,
+) -> ApiResult<attendances::Model> {
+    let user_id = viewer.require()?;
+    let txn = begin_write(&services.db).await?;
+    let meet = lock_visible(&txn, viewer, meet_id).await?;
+    let now = Utc::now();
+    if meet.status == MeetStatus::Cancelled {
+        return Err(ApiError::Conflict("this meet is cancelled".into()));
+    }
+    let attendance = attendance_of(&txn, meet_id, user_id)
+        .await?
+        .filter(|a| a.status == RsvpStatus::Going)
+        .ok_or_else(|| ApiError::Forbidden("only attendees who are going can check in".into()))?;
+    if attendance.checked_in_at.is_some() {
+        // A second check-in keeps the first time.
+        return Ok(attendance);
+    }
+    if !rules::check_in_open(meet.starts_at, meet.effective_end_at, now) {
+        return Err(ApiError::Conflict(
+            "check-in is open from one hour before the start until the meet ends".into(),
+        ));
+    }
+    let mut active: attendances::ActiveModel = attendance.into();
+    active.checked_in_at = Set(Some(now));
+    let attendance = active.update(&txn).await?;
+    meets::Entity::update_many()
+        .col_expr(
+            meets::Column::CheckedInCount,
+            Expr::col(meets::Column::CheckedInCount).add(1),
+        )
+        .filter(meets::Column::Id.eq(meet_id))
+        .exec(&txn)
+        .await?;
+    services
+        .events
+        .commit(
+            txn,
+            vec![Event::meet_activity(
+                ActivityKind::CheckedIn,
+                meet_id,
+                Some(user_id),
+                now,
+            )],
+        )
+        .await?;
+    Ok(attendance)
+}
+
+/// The guest list's order: GOING first, then by answer time. The rank is
+/// written twice on purpose, here only: as SQL to sort and seek by, and in
+/// Rust for the key of a row already loaded.
+fn attendee_rank() -> Expr {
+    Expr::case(
+        Expr::col((attendances::Entity, attendances::Column::Status)).eq("GOING"),
+        0,
+    )
+    .finally(1)
+    .into()
+}
+
+fn attendee_key(attendance: &attendances::Model) -> RankedTimeKey {
+    RankedTimeKey {
+        rank: if attendance.status == RsvpStatus::Going {
+            0
+        } else {
+            1
+        },
+        key: TimeKey {
+            at: attendance.responded_at,
+            id: attendance.id,
+        },
+    }
+}
+
+/// A meet's attendances with their users, in the guest list's order.
+/// Without a status, those who said NOT_GOING are left out (they are not
+/// attending); ask for NOT_GOING to list them.
+pub async fn attendees(
+    db: &impl ConnectionTrait,
+    meet_id: Uuid,
+    status: Option<RsvpStatus>,
+    page: &Page<RankedTimeKey>,
+) -> ApiResult<Paged<(attendances::Model, users::Model), RankedTimeKey>> {
+    let mut condition = Condition::all().add(attendances::Column::MeetId.eq(meet_id));
+    condition = match status {
+        Some(status) => condition.add(attendances::Column::Status.eq(status)),
+        None => condition.add(attendances::Column::Status.ne(RsvpStatus::NotGoing)),
+    };
+    if let Some(key) = &page.after {
+        condition = condition.add(after_ranked_key(
+            attendee_rank(),
+            attendances::Column::RespondedAt,
+            attendances::Column::Id,
+            key,
+        ));
+    }
+    let rows = attendances::Entity::find()
+        .find_also_related(users::Entity)
+        .filter(condition)
+        .order_by(attendee_rank(), Order::Asc)
+        .order_by(attendances::Column::RespondedAt, Order::Asc)
+        .order_by(attendances::Column::Id, Order::Asc)
+        .limit(page.limit())
+        .all(db)
+        .await?;
+    Ok(Paged::new(with_related(rows), page, |(a, _)| {
+        attendee_key(a)
+    }))
+}

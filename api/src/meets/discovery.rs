@@ -1,0 +1,208 @@
+//! Discovery: the lists of meets (the feed with its filters, a host's
+//! meets, what a user attends), each with its order declared once.
+
+use chrono::{DateTime, Utc};
+use entity::{
+    attendances::{self, RsvpStatus},
+    meets::{self, MeetStatus},
+    users,
+};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
+    sea_query::{Expr, ExprTrait, Func},
+};
+use uuid::Uuid;
+
+use super::{rules, visibility};
+use crate::{
+    auth::Viewer,
+    db::with_related,
+    error::{ApiError, ApiResult},
+    keyset::{Direction, Page, Paged, TimeKey, TimeOrder},
+    validate,
+};
+
+/// Meets soonest first: the feed and what a user attends.
+const BY_START: TimeOrder<meets::Column, meets::Model> = TimeOrder {
+    time: meets::Column::StartsAt,
+    id: meets::Column::Id,
+    direction: Direction::Ascending,
+    key: |meet| TimeKey {
+        at: meet.starts_at,
+        id: meet.id,
+    },
+};
+
+/// Meets latest start first: a host's meets.
+const BY_START_LATEST_FIRST: TimeOrder<meets::Column, meets::Model> = TimeOrder {
+    direction: Direction::Descending,
+    ..BY_START
+};
+
+#[derive(Default)]
+pub struct MeetFilter {
+    pub region: Option<String>,
+    pub starts_after: Option<DateTime<Utc>>,
+    pub starts_before: Option<DateTime<Utc>>,
+    pub search: Option<String>,
+    pub host_handle: Option<String>,
+    pub near: Option<Near>,
+    pub include_past: bool,
+}
+
+#[derive(Clone, Copy)]
+pub struct Near {
+    pub latitude: f64,
+    pub longitude: f64,
+    pub radius_km: f64,
+}
+
+/// `lower(column) LIKE '%word%'`, with the word's own wildcards escaped.
+fn contains_word(column: meets::Column, word: &str) -> Condition {
+    Condition::all().add(Func::lower(Expr::col(column)).like(crate::db::contains_pattern(word)))
+}
+
+/// The discovery list: meets the viewer may see, with their hosts, filtered,
+/// soonest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    viewer: Viewer,
+    filter: MeetFilter,
+    page: &Page<TimeKey>,
+) -> ApiResult<Paged<(meets::Model, users::Model)>> {
+    let mut condition = Condition::all().add(visibility::condition(viewer));
+    if !filter.include_past {
+        condition = condition
+            .add(meets::Column::Status.eq(MeetStatus::Scheduled))
+            .add(meets::Column::EffectiveEndAt.gt(Utc::now()));
+    }
+    if let Some(region) = rules::region_key(filter.region.as_deref()) {
+        condition = condition.add(meets::Column::RegionKey.eq(region));
+    }
+    if let Some(after) = filter.starts_after {
+        condition = condition.add(meets::Column::StartsAt.gte(after));
+    }
+    if let Some(before) = filter.starts_before {
+        condition = condition.add(meets::Column::StartsAt.lt(before));
+    }
+    if let Some(search) = &filter.search {
+        for word in search.split_whitespace().take(10).map(str::to_lowercase) {
+            condition = condition.add(
+                Condition::any()
+                    .add(contains_word(meets::Column::Title, &word))
+                    .add(contains_word(meets::Column::Description, &word))
+                    .add(contains_word(meets::Column::VenueName, &word)),
+            );
+        }
+    }
+    if let Some(handle) = &filter.host_handle {
+        let host = users::Entity::find()
+            .select_only()
+            .column(users::Column::Id)
+            .filter(users::Column::Handle.eq(validate::handle_key(handle)))
+            .into_query();
+        condition = condition.add(meets::Column::HostId.in_subquery(host));
+    }
+    if let Some(near) = filter.near {
+        rules::near(near.latitude, near.longitude, near.radius_km)?;
+        let ((lat_lo, lat_hi), lon) =
+            rules::bounding_box((near.latitude, near.longitude), near.radius_km);
+        condition = condition.add(meets::Column::Latitude.between(lat_lo, lat_hi));
+        if let Some((lon_lo, lon_hi)) = lon {
+            condition = condition.add(meets::Column::Longitude.between(lon_lo, lon_hi));
+        }
+        return list_near(db, condition, near, page).await;
+    }
+    let rows = page_of_meets(db, condition, page).await?;
+    Ok(BY_START.paged(rows, page, |(m, _)| m))
+}
+
+async fn page_of_meets(
+    db: &impl ConnectionTrait,
+    condition: Condition,
+    page: &Page<TimeKey>,
+) -> Result<Vec<(meets::Model, users::Model)>, sea_orm::DbErr> {
+    let query = meets::Entity::find()
+        .find_also_related(users::Entity)
+        .filter(condition);
+    let rows = BY_START.select(query, page).all(db).await?;
+    Ok(with_related(rows))
+}
+
+/// The bounding box narrows in SQL; the exact great-circle distance filters
+/// here, batch after batch on the same keyset, until the page is full.
+async fn list_near(
+    db: &impl ConnectionTrait,
+    condition: Condition,
+    near: Near,
+    page: &Page<TimeKey>,
+) -> ApiResult<Paged<(meets::Model, users::Model)>> {
+    let wanted = page.limit() as usize;
+    let mut batch = Page {
+        first: Ord::max(page.first, 50),
+        after: page.after,
+    };
+    let mut found = Vec::with_capacity(wanted);
+    loop {
+        let rows = page_of_meets(db, condition.clone(), &batch).await?;
+        let exhausted = (rows.len() as u64) < batch.limit();
+        batch.after = rows.last().map(|(m, _)| (BY_START.key)(m));
+        found.extend(
+            rows.into_iter()
+                .filter(|(m, _)| match (m.latitude, m.longitude) {
+                    (Some(lat), Some(lon)) => {
+                        rules::distance_km((near.latitude, near.longitude), (lat, lon))
+                            <= near.radius_km
+                    }
+                    _ => false,
+                }),
+        );
+        if found.len() >= wanted || exhausted {
+            return Ok(BY_START.paged(found, page, |(m, _)| m));
+        }
+    }
+}
+
+/// Meets a user hosts that the viewer may see, latest start first.
+pub async fn hosted_by(
+    db: &impl ConnectionTrait,
+    viewer: Viewer,
+    host_id: Uuid,
+    page: &Page<TimeKey>,
+) -> ApiResult<Paged<meets::Model>> {
+    let query = meets::Entity::find().filter(
+        Condition::all()
+            .add(visibility::condition(viewer))
+            .add(meets::Column::HostId.eq(host_id)),
+    );
+    let rows = BY_START_LATEST_FIRST.select(query, page).all(db).await?;
+    Ok(BY_START_LATEST_FIRST.paged(rows, page, |m| m))
+}
+
+/// The meets a user answered GOING, MAYBE or WAITLISTED, soonest first.
+/// Only the user themself may read it.
+pub async fn attending(
+    db: &impl ConnectionTrait,
+    viewer: Viewer,
+    user_id: Uuid,
+    page: &Page<TimeKey>,
+) -> ApiResult<Paged<(attendances::Model, meets::Model)>> {
+    if viewer.user_id() != Some(user_id) {
+        return Err(ApiError::Forbidden(
+            "only the user themself may see what they attend".into(),
+        ));
+    }
+    let condition = Condition::all()
+        .add(visibility::condition(viewer))
+        .add(attendances::Column::UserId.eq(user_id))
+        .add(attendances::Column::Status.is_in([
+            RsvpStatus::Going,
+            RsvpStatus::Maybe,
+            RsvpStatus::Waitlisted,
+        ]));
+    let query = attendances::Entity::find()
+        .find_also_related(meets::Entity)
+        .filter(condition);
+    let rows = with_related(BY_START.select(query, page).all(db).await?);
+    Ok(BY_START.paged(rows, page, |(_, m)| m))
+}

@@ -1,0 +1,285 @@
+//! A meet's lifecycle: hosting, changing and cancelling it. Every write runs
+//! in one transaction that first locks the meet's row (PostgreSQL) or holds
+//! SQLite's write lock (IMMEDIATE).
+
+use chrono::{DateTime, Utc};
+use entity::{
+    attendances::{self, RsvpStatus},
+    meets::{self, MeetStatus, Visibility},
+};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+use uuid::Uuid;
+
+use super::{attendance, rules, visibility};
+use crate::{
+    auth::Viewer,
+    db::begin_write,
+    error::{ApiError, ApiResult},
+    events::{ActivityKind, Event},
+    notices::{self, MeetChange},
+    state::Services,
+    validate,
+};
+
+pub struct MeetDraft {
+    pub title: String,
+    pub description: Option<String>,
+    pub venue_name: String,
+    pub address: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub region: Option<String>,
+    pub time_zone: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub capacity: Option<i32>,
+    pub visibility: Visibility,
+}
+
+/// Changes to a meet: `None` keeps a field, `Some(None)` clears it.
+#[derive(Default)]
+pub struct MeetChanges {
+    pub title: Option<Option<String>>,
+    pub description: Option<Option<String>>,
+    pub venue_name: Option<Option<String>>,
+    pub address: Option<Option<String>>,
+    pub latitude: Option<Option<f64>>,
+    pub longitude: Option<Option<f64>>,
+    pub region: Option<Option<String>>,
+    pub time_zone: Option<Option<String>>,
+    pub starts_at: Option<Option<DateTime<Utc>>>,
+    pub ends_at: Option<Option<DateTime<Utc>>>,
+    pub capacity: Option<Option<i32>>,
+    pub visibility: Option<Option<Visibility>>,
+}
+
+pub async fn create(
+    services: &Services,
+    viewer: Viewer,
+    draft: MeetDraft,
+) -> ApiResult<meets::Model> {
+    let host_id = viewer.require()?;
+    let now = Utc::now();
+    let title = rules::title(&draft.title)?;
+    let venue_name = rules::venue_name(&draft.venue_name)?;
+    let coordinates = rules::coordinates(draft.latitude, draft.longitude)?;
+    let capacity = rules::capacity(draft.capacity)?;
+    rules::times(draft.starts_at, draft.ends_at, now, true)?;
+    let region = validate::optional_text("region", draft.region.as_deref(), 80)?;
+    let meet = meets::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        host_id: Set(host_id),
+        title: Set(title),
+        description: Set(validate::optional_text(
+            "description",
+            draft.description.as_deref(),
+            5000,
+        )?),
+        venue_name: Set(venue_name),
+        address: Set(validate::optional_text(
+            "address",
+            draft.address.as_deref(),
+            300,
+        )?),
+        latitude: Set(coordinates.map(|c| c.0)),
+        longitude: Set(coordinates.map(|c| c.1)),
+        region_key: Set(rules::region_key(region.as_deref())),
+        region: Set(region),
+        time_zone: Set(rules::time_zone(draft.time_zone)?),
+        starts_at: Set(draft.starts_at),
+        ends_at: Set(draft.ends_at),
+        effective_end_at: Set(rules::effective_end(draft.starts_at, draft.ends_at)),
+        capacity: Set(capacity),
+        // The host is GOING from the start.
+        going_count: Set(1),
+        checked_in_count: Set(0),
+        visibility: Set(draft.visibility),
+        status: Set(MeetStatus::Scheduled),
+        cancellation_reason: Set(None),
+        cancelled_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let txn = begin_write(&services.db).await?;
+    let meet = meet.insert(&txn).await?;
+    attendances::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        meet_id: Set(meet.id),
+        user_id: Set(host_id),
+        status: Set(RsvpStatus::Going),
+        responded_at: Set(now),
+        checked_in_at: Set(None),
+    }
+    .insert(&txn)
+    .await?;
+    services
+        .events
+        .commit(txn, vec![Event::MeetAnnounced { meet_id: meet.id }])
+        .await?;
+    Ok(meet)
+}
+
+pub async fn update(
+    services: &Services,
+    viewer: Viewer,
+    id: Uuid,
+    changes: MeetChanges,
+) -> ApiResult<meets::Model> {
+    viewer.require()?;
+    let txn = begin_write(&services.db).await?;
+    let meet = visibility::lock_visible(&txn, viewer, id).await?;
+    visibility::require_host_or_admin(&meet, viewer, "change this meet")?;
+    if meet.status == MeetStatus::Cancelled {
+        return Err(ApiError::Conflict(
+            "a cancelled meet cannot be changed".into(),
+        ));
+    }
+    let now = Utc::now();
+    let mut active: meets::ActiveModel = meet.clone().into();
+
+    if let Some(title) = changes.title {
+        active.title =
+            Set(rules::title(&title.ok_or_else(|| {
+                ApiError::bad_input("title", "title cannot be empty")
+            })?)?);
+    }
+    if let Some(venue) = changes.venue_name {
+        active.venue_name = Set(rules::venue_name(&venue.ok_or_else(|| {
+            ApiError::bad_input("venueName", "venueName cannot be empty")
+        })?)?);
+    }
+    if let Some(description) = changes.description {
+        active.description = Set(validate::optional_text(
+            "description",
+            description.as_deref(),
+            5000,
+        )?);
+    }
+    if let Some(address) = changes.address {
+        active.address = Set(validate::optional_text("address", address.as_deref(), 300)?);
+    }
+    if let Some(region) = changes.region {
+        let region = validate::optional_text("region", region.as_deref(), 80)?;
+        active.region_key = Set(rules::region_key(region.as_deref()));
+        active.region = Set(region);
+    }
+    if let Some(zone) = changes.time_zone {
+        active.time_zone = Set(rules::time_zone(zone)?);
+    }
+    if changes.latitude.is_some() || changes.longitude.is_some() {
+        let latitude = changes.latitude.unwrap_or(meet.latitude);
+        let longitude = changes.longitude.unwrap_or(meet.longitude);
+        let coordinates = rules::coordinates(latitude, longitude)?;
+        active.latitude = Set(coordinates.map(|c| c.0));
+        active.longitude = Set(coordinates.map(|c| c.1));
+    }
+    let starts_at = match changes.starts_at {
+        None => meet.starts_at,
+        Some(value) => {
+            value.ok_or_else(|| ApiError::bad_input("startsAt", "startsAt cannot be empty"))?
+        }
+    };
+    let ends_at = changes.ends_at.unwrap_or(meet.ends_at);
+    rules::times(starts_at, ends_at, now, starts_at != meet.starts_at)?;
+    active.starts_at = Set(starts_at);
+    active.ends_at = Set(ends_at);
+    active.effective_end_at = Set(rules::effective_end(starts_at, ends_at));
+    if let Some(visibility) = changes.visibility {
+        active.visibility = Set(visibility
+            .ok_or_else(|| ApiError::bad_input("visibility", "visibility cannot be empty"))?);
+    }
+    let mut capacity_raised = false;
+    if let Some(capacity) = changes.capacity {
+        let capacity = rules::capacity(capacity)?;
+        if capacity.is_some_and(|c| c < meet.going_count) {
+            return Err(ApiError::bad_input(
+                "capacity",
+                format!(
+                    "capacity cannot go below the {} people already going",
+                    meet.going_count
+                ),
+            ));
+        }
+        capacity_raised = match (meet.capacity, capacity) {
+            (Some(old), Some(new)) => new > old,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        active.capacity = Set(capacity);
+    }
+    active.updated_at = Set(now);
+    let updated = active.update(&txn).await?;
+    let mut events = vec![Event::meet_activity(
+        ActivityKind::MeetUpdated,
+        id,
+        None,
+        now,
+    )];
+    if capacity_raised {
+        events.extend(attendance::promote_waitlisted(&txn, &services.config, &updated, now).await?);
+    }
+    // Attendees hear of a new time or a new venue.
+    let change = if updated.starts_at != meet.starts_at {
+        Some(MeetChange::Rescheduled)
+    } else if updated.venue_name != meet.venue_name || updated.address != meet.address {
+        Some(MeetChange::Moved)
+    } else {
+        None
+    };
+    if let (Some(change), Some(editor)) = (change, viewer.user_id()) {
+        notices::meet_changed(&txn, &services.config, &updated, change, editor).await?;
+    }
+    let meet = meets::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("meet"))?;
+    services.events.commit(txn, events).await?;
+    Ok(meet)
+}
+
+pub async fn cancel(
+    services: &Services,
+    viewer: Viewer,
+    id: Uuid,
+    reason: Option<String>,
+) -> ApiResult<meets::Model> {
+    viewer.require()?;
+    let reason = validate::optional_text("reason", reason.as_deref(), 500)?;
+    let txn = begin_write(&services.db).await?;
+    let meet = visibility::lock_visible(&txn, viewer, id).await?;
+    visibility::require_host_or_admin(&meet, viewer, "change this meet")?;
+    if meet.status == MeetStatus::Cancelled {
+        // Cancelling a cancelled meet changes nothing.
+        return Ok(meet);
+    }
+    let now = Utc::now();
+    let mut active: meets::ActiveModel = meet.into();
+    active.status = Set(MeetStatus::Cancelled);
+    active.cancellation_reason = Set(reason);
+    active.cancelled_at = Set(Some(now));
+    active.updated_at = Set(now);
+    let meet = active.update(&txn).await?;
+    if let Some(canceller) = viewer.user_id() {
+        notices::meet_changed(
+            &txn,
+            &services.config,
+            &meet,
+            MeetChange::Cancelled,
+            canceller,
+        )
+        .await?;
+    }
+    services
+        .events
+        .commit(
+            txn,
+            vec![Event::meet_activity(
+                ActivityKind::MeetCancelled,
+                id,
+                None,
+                now,
+            )],
+        )
+        .await?;
+    Ok(meet)
+}
