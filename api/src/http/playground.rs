@@ -25,7 +25,9 @@ Install Node.js and npm and build again (<code>cargo build --release</code> runs
 <code>npm ci</code> in <code>api/playground</code>). \
 The GraphQL endpoint itself works: <code>POST /graphql</code>.</p>";
 
+#[cfg(not(playground_without_assets))]
 const CSS: &str = "text/css; charset=utf-8";
+#[cfg(not(playground_without_assets))]
 const JS: &str = "text/javascript; charset=utf-8";
 const CACHE_CONTROL: &str = "public, max-age=86400";
 
