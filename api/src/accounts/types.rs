@@ -30,12 +30,12 @@ pub enum Role {
     Admin,
 }
 
-/// A member of Tweet Meet.
+/// A member of Tweet Meet. Made with `User::from(model)`.
 pub struct User {
-    pub model: users::Model,
+    model: users::Model,
     /// The member a register, login or refresh just signed in: see
     /// `members::may_see_private_fields`.
-    pub session_owner: bool,
+    session_owner: bool,
 }
 
 impl From<users::Model> for User {
@@ -48,6 +48,12 @@ impl From<users::Model> for User {
 }
 
 impl User {
+    /// The user a register, login or refresh just signed in.
+    fn session_owner(mut self) -> Self {
+        self.session_owner = true;
+        self
+    }
+
     fn private_fields_visible(&self, ctx: &Context<'_>) -> bool {
         members::may_see_private_fields(ctx.viewer(), self.model.id, self.session_owner)
     }
@@ -140,7 +146,7 @@ impl User {
         let page = pagination::page(first, after)?;
         let paged = discovery::attending(ctx.db(), ctx.viewer(), self.model.id, &page).await?;
         Ok(pagination::connection(paged, |(a, m)| {
-            Attendance::with_meet(a, m)
+            Attendance::from(a).with_meet(m)
         }))
     }
 
@@ -172,10 +178,7 @@ pub struct AuthPayload {
 #[async_graphql::ComplexObject]
 impl AuthPayload {
     async fn user(&self) -> User {
-        User {
-            model: self.user.clone(),
-            session_owner: true,
-        }
+        User::from(self.user.clone()).session_owner()
     }
 }
 

@@ -23,9 +23,9 @@ pub enum InvitationStatus {
 
 /// Inviter and meet may come preloaded (live events).
 pub struct Invitation {
-    pub model: invitations::Model,
-    pub inviter: Option<users::Model>,
-    pub meet: Option<meets::Model>,
+    model: invitations::Model,
+    inviter: Option<users::Model>,
+    meet: Option<meets::Model>,
 }
 
 impl From<invitations::Model> for Invitation {
@@ -35,6 +35,18 @@ impl From<invitations::Model> for Invitation {
             inviter: None,
             meet: None,
         }
+    }
+}
+
+impl Invitation {
+    pub fn with_inviter(mut self, inviter: users::Model) -> Self {
+        self.inviter = Some(inviter);
+        self
+    }
+
+    pub fn with_meet(mut self, meet: meets::Model) -> Self {
+        self.meet = Some(meet);
+        self
     }
 }
 

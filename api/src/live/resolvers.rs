@@ -33,7 +33,7 @@ fn sees(view: &MeetView, viewer: Viewer) -> bool {
 }
 
 fn meet(view: &MeetView) -> Meet {
-    Meet::with_host(view.meet.clone(), view.host.clone())
+    Meet::from(view.meet.clone()).with_host(view.host.clone())
 }
 
 /// Refuses a subscription to a meet the viewer may not see. The query runs in
@@ -125,15 +125,15 @@ impl LiveSubscription {
                     kind: (*kind).into(),
                     at: *at,
                     meet: meet(view),
-                    attendance: attendance.as_ref().map(|(a, u)| Attendance {
-                        model: a.clone(),
-                        user: Some(u.clone()),
-                        meet: Some(view.meet.clone()),
+                    attendance: attendance.as_ref().map(|(a, u)| {
+                        Attendance::from(a.clone())
+                            .with_user(u.clone())
+                            .with_meet(view.meet.clone())
                     }),
-                    story: story.as_ref().map(|(s, author)| Story {
-                        model: s.clone(),
-                        author: Some(author.clone()),
-                        meet: Some(view.meet.clone()),
+                    story: story.as_ref().map(|(s, author)| {
+                        Story::from(s.clone())
+                            .with_author(author.clone())
+                            .with_meet(view.meet.clone())
                     }),
                 }),
                 _ => None,
@@ -154,11 +154,11 @@ impl LiveSubscription {
                 } if invitation.invitee_id == Some(user_id)
                     && invitation.status == InvitationStatus::Pending =>
                 {
-                    Some(Invitation {
-                        model: invitation.clone(),
-                        inviter: Some(inviter.clone()),
-                        meet: Some(meet.clone()),
-                    })
+                    Some(
+                        Invitation::from(invitation.clone())
+                            .with_inviter(inviter.clone())
+                            .with_meet(meet.clone()),
+                    )
                 }
                 _ => None,
             },
@@ -214,10 +214,12 @@ impl LiveSubscription {
                 } => {
                     let visible = meet.as_ref().is_none_or(|view| sees(view, viewer));
                     let wanted = meet_id.is_none_or(|id| story.meet_id == Some(id));
-                    (visible && wanted).then(|| Story {
-                        model: story.clone(),
-                        author: Some(author.clone()),
-                        meet: meet.as_ref().map(|v| v.meet.clone()),
+                    (visible && wanted).then(|| {
+                        let story = Story::from(story.clone()).with_author(author.clone());
+                        match meet {
+                            Some(view) => story.with_meet(view.meet.clone()),
+                            None => story,
+                        }
                     })
                 }
                 _ => None,

@@ -46,10 +46,13 @@ impl MeetsQuery {
             ),
             None => None,
         };
-        Ok(pagination::connection(paged, |(model, host)| Meet {
-            viewer_attendance: answers.as_mut().map(|a| a.remove(&model.id)),
-            model,
-            host: Some(host),
+        Ok(pagination::connection(paged, |(model, host)| {
+            let id = model.id;
+            let meet = Meet::from(model).with_host(host);
+            match answers.as_mut() {
+                Some(answers) => meet.with_viewer_attendance(answers.remove(&id)),
+                None => meet,
+            }
         }))
     }
 
@@ -61,7 +64,7 @@ impl MeetsQuery {
         Ok(
             visibility::find_visible_with_host(ctx.db(), ctx.viewer(), id)
                 .await?
-                .map(|(meet, host)| Meet::with_host(meet, host)),
+                .map(|(meet, host)| Meet::from(meet).with_host(host)),
         )
     }
 }
@@ -113,7 +116,7 @@ impl MeetsMutation {
     ) -> FieldResult<Attendance> {
         let meet_id = parse_id(&meet_id, "meet")?;
         let answer = status.answer()?;
-        Ok(Attendance::new(
+        Ok(Attendance::from(
             attendance::rsvp(ctx.services(), ctx.viewer(), meet_id, answer).await?,
         ))
     }
@@ -121,7 +124,7 @@ impl MeetsMutation {
     /// From one hour before the start until the meet ends, for GOING attendees.
     async fn check_in(&self, ctx: &Context<'_>, meet_id: ID) -> FieldResult<Attendance> {
         let meet_id = parse_id(&meet_id, "meet")?;
-        Ok(Attendance::new(
+        Ok(Attendance::from(
             attendance::check_in(ctx.services(), ctx.viewer(), meet_id).await?,
         ))
     }

@@ -62,12 +62,13 @@ impl RsvpStatus {
 
 /// A meetup: venue, time, capacity, visibility and who is coming. Lists
 /// preload the host and the viewer's attendance for a whole page in one
-/// statement each; live events preload from their snapshot.
+/// statement each; live events preload from their snapshot. Made with
+/// `Meet::from(model)`, then `with_…` for what came preloaded.
 pub struct Meet {
-    pub model: meets::Model,
-    pub host: Option<users::Model>,
+    model: meets::Model,
+    host: Option<users::Model>,
     /// `Some(None)`: loaded, and the viewer has not answered.
-    pub viewer_attendance: Option<Option<attendances::Model>>,
+    viewer_attendance: Option<Option<attendances::Model>>,
 }
 
 impl From<meets::Model> for Meet {
@@ -81,12 +82,15 @@ impl From<meets::Model> for Meet {
 }
 
 impl Meet {
-    pub fn with_host(model: meets::Model, host: users::Model) -> Self {
-        Self {
-            model,
-            host: Some(host),
-            viewer_attendance: None,
-        }
+    pub fn with_host(mut self, host: users::Model) -> Self {
+        self.host = Some(host);
+        self
+    }
+
+    /// The viewer's answer, `None` when they gave none.
+    pub fn with_viewer_attendance(mut self, attendance: Option<attendances::Model>) -> Self {
+        self.viewer_attendance = Some(attendance);
+        self
     }
 }
 
@@ -193,7 +197,7 @@ impl Meet {
         if let Some(preloaded) = &self.viewer_attendance {
             return Ok(preloaded
                 .clone()
-                .map(|a| Attendance::with_meet(a, self.model.clone())));
+                .map(|a| Attendance::from(a).with_meet(self.model.clone())));
         }
         let Some(loader) = &ctx.loaders().viewer_attendance else {
             return Ok(None);
@@ -201,7 +205,7 @@ impl Meet {
         Ok(loader
             .load_one(self.model.id)
             .await?
-            .map(|a| Attendance::with_meet(a, self.model.clone())))
+            .map(|a| Attendance::from(a).with_meet(self.model.clone())))
     }
 
     /// Answers, GOING first, then by answer time. Without `status`, those
@@ -217,10 +221,10 @@ impl Meet {
         let page = pagination::page(first, after)?;
         let paged =
             attendance::attendees(ctx.db(), self.model.id, status.map(Into::into), &page).await?;
-        Ok(pagination::connection(paged, |(a, u)| Attendance {
-            model: a,
-            user: Some(u),
-            meet: Some(self.model.clone()),
+        Ok(pagination::connection(paged, |(a, u)| {
+            Attendance::from(a)
+                .with_user(u)
+                .with_meet(self.model.clone())
         }))
     }
 
@@ -247,29 +251,33 @@ impl Meet {
     }
 }
 
-/// One member's answer to one meet.
+/// One member's answer to one meet. Made with `Attendance::from(model)`,
+/// then `with_…` for what the list or event loaded with it.
 pub struct Attendance {
-    pub model: attendances::Model,
-    /// Loaded with the row when the list joined it.
-    pub user: Option<users::Model>,
-    pub meet: Option<meets::Model>,
+    model: attendances::Model,
+    user: Option<users::Model>,
+    meet: Option<meets::Model>,
 }
 
-impl Attendance {
-    pub fn new(model: attendances::Model) -> Self {
+impl From<attendances::Model> for Attendance {
+    fn from(model: attendances::Model) -> Self {
         Self {
             model,
             user: None,
             meet: None,
         }
     }
+}
 
-    pub fn with_meet(model: attendances::Model, meet: meets::Model) -> Self {
-        Self {
-            model,
-            user: None,
-            meet: Some(meet),
-        }
+impl Attendance {
+    pub fn with_user(mut self, user: users::Model) -> Self {
+        self.user = Some(user);
+        self
+    }
+
+    pub fn with_meet(mut self, meet: meets::Model) -> Self {
+        self.meet = Some(meet);
+        self
     }
 }
 

@@ -18,9 +18,9 @@ use crate::{
 /// Author and meet may come preloaded (live events resolve every
 /// subscriber from one load).
 pub struct Story {
-    pub model: stories::Model,
-    pub author: Option<users::Model>,
-    pub meet: Option<meets::Model>,
+    model: stories::Model,
+    author: Option<users::Model>,
+    meet: Option<meets::Model>,
 }
 
 impl From<stories::Model> for Story {
@@ -30,6 +30,18 @@ impl From<stories::Model> for Story {
             author: None,
             meet: None,
         }
+    }
+}
+
+impl Story {
+    pub fn with_author(mut self, author: users::Model) -> Self {
+        self.author = Some(author);
+        self
+    }
+
+    pub fn with_meet(mut self, meet: meets::Model) -> Self {
+        self.meet = Some(meet);
+        self
     }
 }
 
@@ -103,9 +115,7 @@ pub async fn list(
 ) -> FieldResult<Connection<String, Story>> {
     let page = pagination::page(first, after)?;
     let paged = service::list(ctx.db(), ctx.viewer(), meet_id, author_id, &page).await?;
-    Ok(pagination::connection(paged, |(model, author)| Story {
-        model,
-        author: Some(author),
-        meet: None,
+    Ok(pagination::connection(paged, |(model, author)| {
+        Story::from(model).with_author(author)
     }))
 }
