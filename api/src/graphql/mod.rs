@@ -1,13 +1,14 @@
 //! Schema assembly: the roots merged from the domains, limits, SDL export,
 //! and what resolvers read from the context.
 
+pub mod limits;
 pub mod pagination;
 
 use std::sync::Arc;
 
 use async_graphql::{
     Context, Data, Executor, ID, MergedObject, MergedSubscription, Request, Response,
-    SDLExportOptions, Schema, SchemaBuilder, dataloader::DataLoader,
+    SDLExportOptions, Schema, SchemaBuilder, ServerError, dataloader::DataLoader,
     futures_util::stream::BoxStream,
 };
 use futures::StreamExt;
@@ -118,20 +119,38 @@ pub fn build(services: Services) -> Schemas {
 pub struct ServedSchema(AppSchema);
 
 impl Executor for ServedSchema {
-    async fn execute(&self, request: Request) -> Response {
+    async fn execute(&self, mut request: Request) -> Response {
+        if let Some(refusal) = refuse_oversized(&mut request) {
+            return refusal;
+        }
         with_codes(self.0.execute(request).await)
     }
 
     fn execute_stream(
         &self,
-        request: Request,
+        mut request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
+        if let Some(refusal) = refuse_oversized(&mut request) {
+            return futures::stream::once(async { refusal }).boxed();
+        }
         self.0
             .execute_stream_with_session_data(request, session_data.unwrap_or_default())
             .map(with_codes)
             .boxed()
     }
+}
+
+/// Parses the request (async-graphql reuses the parse) and refuses a
+/// document whose expansion is too large, before anything walks it. A
+/// document that does not parse is left to the schema to report.
+fn refuse_oversized(request: &mut Request) -> Option<Response> {
+    let document = request.parsed_query().ok()?;
+    let refusal = limits::measure(document, &mut 0).err()?;
+    Some(with_codes(Response::from_errors(vec![ServerError::new(
+        refusal.message(),
+        None,
+    )])))
 }
 
 /// The served schema as deterministic SDL (what `schema.graphql` holds).
@@ -144,8 +163,23 @@ pub fn sdl() -> String {
     )
 }
 
+/// At most this many errors in a response, each message at most this long:
+/// errors echo input (a value, a field name), and a hostile request must not
+/// get its megabyte back, nor one error per fragment of ten thousand.
+const MAX_ERRORS: usize = 20;
+const MAX_ERROR_MESSAGE: usize = 300;
+
 fn with_codes(mut response: Response) -> Response {
+    response.errors.truncate(MAX_ERRORS);
     for error in &mut response.errors {
+        if error.message.len() > MAX_ERROR_MESSAGE {
+            let mut end = MAX_ERROR_MESSAGE;
+            while !error.message.is_char_boundary(end) {
+                end -= 1;
+            }
+            error.message.truncate(end);
+            error.message.push('…');
+        }
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
             extensions.set("code", "BAD_USER_INPUT");
