@@ -157,15 +157,12 @@ pub async fn login(services: &Services, email: &str, password: String) -> ApiRes
         .passwords
         .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
         .await?;
+    // A suspended account gets the answer a wrong password gets: one that
+    // depended on the password would confirm it to whoever guessed it.
     let user = match user {
-        Some(user) if matches => user,
+        Some(user) if matches && user.suspended_at.is_none() => user,
         _ => return Err(ApiError::Unauthenticated(WRONG_CREDENTIALS.into())),
     };
-    if user.suspended_at.is_some() {
-        return Err(ApiError::Unauthenticated(
-            "this account is suspended".into(),
-        ));
-    }
     let txn = begin_write(&services.db).await?;
     let session = open_session(services, &txn, user, Uuid::now_v7()).await?;
     txn.commit().await?;

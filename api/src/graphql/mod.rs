@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use async_graphql::{
     Context, Data, Executor, ID, MergedObject, MergedSubscription, Request, Response,
-    SDLExportOptions, Schema, SchemaBuilder, ServerError, dataloader::DataLoader,
+    SDLExportOptions, Schema, SchemaBuilder, ServerError, Variables,
+    dataloader::DataLoader,
     futures_util::stream::BoxStream,
+    parser::types::{DocumentOperations, ExecutableDocument},
 };
 use futures::StreamExt;
 use sea_orm::DatabaseConnection;
@@ -120,7 +122,7 @@ pub struct ServedSchema(AppSchema);
 
 impl Executor for ServedSchema {
     async fn execute(&self, mut request: Request) -> Response {
-        if let Some(refusal) = refuse_oversized(&mut request) {
+        if let Some(refusal) = refuse_before_validation(&mut request) {
             return refusal;
         }
         with_codes(self.0.execute(request).await)
@@ -131,7 +133,7 @@ impl Executor for ServedSchema {
         mut request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        if let Some(refusal) = refuse_oversized(&mut request) {
+        if let Some(refusal) = refuse_before_validation(&mut request) {
             return futures::stream::once(async { refusal }).boxed();
         }
         self.0
@@ -141,16 +143,59 @@ impl Executor for ServedSchema {
     }
 }
 
-/// Parses the request (async-graphql reuses the parse) and refuses a
-/// document whose expansion is too large, before anything walks it. A
-/// document that does not parse is left to the schema to report.
-fn refuse_oversized(request: &mut Request) -> Option<Response> {
+/// Parses the request (async-graphql reuses the parse) and refuses, before
+/// anything walks the document, one whose expansion is too large, or whose
+/// operation lacks a required variable (async-graphql does not notice one
+/// used only under `@skip`/`@include`). A document that does not parse is
+/// left to the schema to report.
+fn refuse_before_validation(request: &mut Request) -> Option<Response> {
+    let variables = std::mem::take(&mut request.variables);
+    let operation_name = request.operation_name.clone();
     let document = request.parsed_query().ok()?;
-    let refusal = limits::measure(document, &mut 0).err()?;
+    let refusal = match limits::measure(document, &mut 0) {
+        Err(refusal) => Some(refusal.message()),
+        Ok(_) => missing_variable(document, operation_name.as_deref(), &variables),
+    };
+    request.variables = variables;
+    let message = refusal?;
     Some(with_codes(Response::from_errors(vec![ServerError::new(
-        refusal.message(),
-        None,
+        message, None,
     )])))
+}
+
+/// A required variable (non-null, no default) that the request leaves out
+/// or sends as null, in the operation it runs.
+fn missing_variable(
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &Variables,
+) -> Option<String> {
+    let operation = match (&document.operations, operation_name) {
+        (DocumentOperations::Single(operation), _) => operation,
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name)?,
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next()?
+        }
+        _ => return None,
+    };
+    operation
+        .node
+        .variable_definitions
+        .iter()
+        .find(|definition| {
+            let definition = &definition.node;
+            !definition.var_type.node.nullable
+                && definition.default_value.is_none()
+                && variables
+                    .get(definition.name.node.as_str())
+                    .is_none_or(|value| *value == async_graphql::Value::Null)
+        })
+        .map(|definition| {
+            format!(
+                "variable ${} of required type {} was not provided",
+                definition.node.name.node, definition.node.var_type.node
+            )
+        })
 }
 
 /// The served schema as deterministic SDL (what `schema.graphql` holds).

@@ -10,7 +10,7 @@ use async_graphql::{
 };
 use axum::{
     body::Bytes,
-    extract::{RawQuery, State},
+    extract::{Query, State, rejection::QueryRejection},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -91,15 +91,47 @@ fn bad_request(media: MediaType, message: &str) -> Response {
     )
 }
 
+/// A GET request's parameters, named as GraphQL over HTTP names them
+/// (async-graphql's own parser expects `operation_name`).
+#[derive(serde::Deserialize)]
+pub struct GetParams {
+    #[serde(default)]
+    query: String,
+    #[serde(rename = "operationName")]
+    operation_name: Option<String>,
+    /// JSON, as the specification says.
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+impl GetParams {
+    fn into_request(self) -> Result<async_graphql::Request, String> {
+        let mut request = async_graphql::Request::new(self.query);
+        request.operation_name = self.operation_name.filter(|name| !name.is_empty());
+        if let Some(variables) = self.variables.filter(|v| !v.is_empty()) {
+            request.variables = serde_json::from_str(&variables)
+                .map_err(|err| format!("invalid variables: {err}"))?;
+        }
+        if let Some(extensions) = self.extensions.filter(|e| !e.is_empty()) {
+            request.extensions = serde_json::from_str(&extensions)
+                .map_err(|err| format!("invalid extensions: {err}"))?;
+        }
+        Ok(request)
+    }
+}
+
 pub async fn get(
     State(state): State<AppState>,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
+    params: Result<Query<GetParams>, QueryRejection>,
 ) -> Response {
     let Some(media) = negotiate(&headers) else {
         return StatusCode::NOT_ACCEPTABLE.into_response();
     };
-    let request = match async_graphql::http::parse_query_string(query.as_deref().unwrap_or("")) {
+    let request = match params
+        .map_err(|err| err.body_text())
+        .and_then(|Query(params)| params.into_request())
+    {
         Ok(request) => request,
         Err(err) => return bad_request(media, &format!("invalid query string: {err}")),
     };

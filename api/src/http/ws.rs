@@ -40,6 +40,7 @@ use crate::{
 };
 
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+const UNAUTHORIZED: u16 = 4401;
 const FORBIDDEN: u16 = 4403;
 const TRY_AGAIN_LATER: u16 = 1013;
 const ACCESS_CHANGED: &str = "Forbidden: access changed";
@@ -319,6 +320,11 @@ impl<'a> Socket<'a> {
                 Step::Send(close(FORBIDDEN, "Forbidden"))
             }
             (None, Init::Refused) => Step::Send(close(FORBIDDEN, "Forbidden")),
+            // A subscribe before connection_init: graphql-transport-ws says
+            // 4401 Unauthorized (async-graphql would say 1011).
+            (Some(Message::Close(Some(frame))), Init::Pending) if frame.code == 1011 => {
+                Step::Send(close(UNAUTHORIZED, "Unauthorized"))
+            }
             (Some(message), _) => Step::Send(message),
             (None, _) => Step::End,
         }

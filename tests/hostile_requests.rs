@@ -170,3 +170,75 @@ async fn a_subscription_that_expands_too_far_is_refused_on_the_socket() {
         assert_eq!(code(&payload), "BAD_USER_INPUT", "{payload}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_runs_the_operation_it_names() {
+    let server = server().await;
+    let document = "query Feed { meets { edges { cursor } } } \
+                    mutation Leave { logout(refreshToken: \"x\") }";
+    let get = |name: &'static str| {
+        reqwest::Client::new()
+            .get(server.url("/graphql"))
+            .query(&[("query", document), ("operationName", name)])
+            .send()
+    };
+    let feed = get("Feed").await.unwrap();
+    assert_eq!(feed.status(), reqwest::StatusCode::OK);
+    let body: Value = feed.json().await.unwrap();
+    assert!(body["data"]["meets"].is_object(), "{body}");
+    let leave = get("Leave").await.unwrap();
+    assert_eq!(leave.status(), reqwest::StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_required_variable_left_out_is_refused_even_under_skip() {
+    let server = server().await;
+    let response = server
+        .graphql(
+            None,
+            json!({ "query": "query Q($s: Boolean!) { me @skip(if: $s) { id } __typename }" }),
+        )
+        .await;
+    assert_eq!(code(&response), "BAD_USER_INPUT", "{response}");
+    assert!(
+        response.get("data").is_none_or(Value::is_null),
+        "{response}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscribe_before_connection_init_closes_with_4401() {
+    let server = server().await;
+    let mut client = WsClient::connect(&server.ws_url(), Protocol::TransportWs).await;
+    client
+        .subscribe("s", "subscription { meetAnnounced { id } }", "", json!({}))
+        .await;
+    let closed = client.receive(std::time::Duration::from_secs(10)).await;
+    assert_eq!(closed, Some(Err(4401)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_account_answers_as_a_wrong_password_does() {
+    let server = server().await;
+    let (admin, _) = server.admin("boss").await;
+    let (_, troll_id) = server.register("troll").await;
+    let suspended = server
+        .op(
+            Some(&admin),
+            "SuspendUser",
+            json!({ "userId": troll_id, "reason": "spam" }),
+        )
+        .await;
+    assert!(suspended.get("errors").is_none(), "{suspended}");
+    let login = |password: &'static str| {
+        server.op(
+            None,
+            "Login",
+            json!({ "email": "troll@example.com", "password": password }),
+        )
+    };
+    let right = login("correct horse battery").await;
+    let wrong = login("not the password at all").await;
+    assert_eq!(code(&right), "UNAUTHENTICATED", "{right}");
+    assert_eq!(right, wrong);
+}
