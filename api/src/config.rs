@@ -57,6 +57,19 @@ pub struct Config {
     /// `TWEETMEET_WS_SEND_TIMEOUT_SECS`: how long a WebSocket client may
     /// leave a message unread before it is disconnected (10).
     pub ws_send_timeout: Duration,
+    /// `TWEETMEET_MAX_SUBSCRIPTIONS_PER_SOCKET`: subscriptions one WebSocket
+    /// may hold at once (100).
+    pub max_subscriptions_per_socket: usize,
+    /// `TWEETMEET_HEADER_TIMEOUT_SECS`: how long a client may take to send a
+    /// request's headers (10).
+    pub header_timeout: Duration,
+    /// `TWEETMEET_REQUEST_TIMEOUT_SECS`: how long a request may take from its
+    /// headers to its response, its body included (30).
+    pub request_timeout: Duration,
+    /// `TWEETMEET_MAX_CONNECTIONS_PER_ADDRESS`: open connections one client
+    /// address may hold, WebSockets included (256; 0 for no limit, e.g. behind
+    /// a load balancer whose address every connection has).
+    pub max_connections_per_address: usize,
 }
 
 /// Where settings come from: the process environment, or a map in tests.
@@ -160,6 +173,12 @@ impl Config {
             argon2_concurrency: source.parsed("TWEETMEET_ARGON2_CONCURRENCY", 2)?,
             ws_ping_interval: seconds("TWEETMEET_WS_PING_SECS", 20)?,
             ws_send_timeout: seconds("TWEETMEET_WS_SEND_TIMEOUT_SECS", 10)?,
+            max_subscriptions_per_socket: source
+                .parsed("TWEETMEET_MAX_SUBSCRIPTIONS_PER_SOCKET", 100)?,
+            header_timeout: seconds("TWEETMEET_HEADER_TIMEOUT_SECS", 10)?,
+            request_timeout: seconds("TWEETMEET_REQUEST_TIMEOUT_SECS", 30)?,
+            max_connections_per_address: source
+                .parsed("TWEETMEET_MAX_CONNECTIONS_PER_ADDRESS", 256)?,
         })
     }
 

@@ -45,7 +45,6 @@ pub mod validate;
 use std::{future::Future, path::PathBuf, sync::Arc};
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
@@ -107,15 +106,17 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        match http::server::raise_open_file_limit() {
+            Ok(limit) => tracing::info!(limit, "open file limit"),
+            Err(err) => tracing::warn!(error = %err, "cannot raise the open file limit"),
+        }
+        let config = &self.state.services.config;
+        let limits = http::server::ConnectionLimits {
+            header_timeout: config.header_timeout,
+            per_address: config.max_connections_per_address,
+        };
         let router = http::router(self.state);
-        // No Nagle delay: live events are small writes that should leave now.
-        let listener = listener.tap_io(|stream| {
-            if let Err(err) = stream.set_nodelay(true) {
-                tracing::debug!(error = %err, "could not set TCP_NODELAY");
-            }
-        });
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
+        http::server::serve(listener, router, limits, shutdown)
             .await
             .context("serving HTTP")
     }

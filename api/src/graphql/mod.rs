@@ -4,14 +4,20 @@
 pub mod limits;
 pub mod pagination;
 
-use std::sync::Arc;
+use std::{
+    any::TypeId,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use async_graphql::{
-    Context, Data, Executor, ID, MergedObject, MergedSubscription, Request, Response,
+    Context, Data, Executor, ID, MergedObject, MergedSubscription, Name, Request, Response,
     SDLExportOptions, Schema, SchemaBuilder, ServerError, Variables,
     dataloader::DataLoader,
     futures_util::stream::BoxStream,
-    parser::types::{DocumentOperations, ExecutableDocument},
+    parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet},
 };
 use futures::StreamExt;
 use sea_orm::DatabaseConnection;
@@ -136,9 +142,31 @@ impl Executor for ServedSchema {
         if let Some(refusal) = refuse_before_validation(&mut request) {
             return futures::stream::once(async { refusal }).boxed();
         }
+        let session_data = session_data.unwrap_or_default();
+        // Held for as long as the stream lives (a socket's subscription).
+        let slot = match session_data.get(&TypeId::of::<SubscriptionSlots>()) {
+            Some(slots) => match slots
+                .downcast_ref::<SubscriptionSlots>()
+                .map(SubscriptionSlots::take)
+            {
+                Some(None) => {
+                    let refusal = ApiError::bad_input(
+                        "subscribe",
+                        "this socket holds as many subscriptions as it may; complete one first",
+                    );
+                    let response = Response::from_errors(vec![server_error(&refusal)]);
+                    return futures::stream::once(async { response }).boxed();
+                }
+                slot => slot.flatten(),
+            },
+            None => None,
+        };
         self.0
-            .execute_stream_with_session_data(request, session_data.unwrap_or_default())
-            .map(with_codes)
+            .execute_stream_with_session_data(request, session_data)
+            .map(move |response| {
+                let _held = &slot;
+                with_codes(response)
+            })
             .boxed()
     }
 }
@@ -163,8 +191,54 @@ fn refuse_before_validation(request: &mut Request) -> Option<Response> {
     )])))
 }
 
+/// An `ApiError` as an error of the request itself (no path).
+pub(crate) fn server_error(error: &ApiError) -> ServerError {
+    let error = error.to_graphql();
+    let mut server_error = ServerError::new(error.message, None);
+    server_error.extensions = error.extensions;
+    server_error
+}
+
+/// The subscriptions one WebSocket may hold: one WebSocket held 20,000
+/// (400 MB). Put in the connection's data at `connection_init`.
+#[derive(Clone)]
+pub struct SubscriptionSlots {
+    held: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+impl SubscriptionSlots {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            held: Arc::default(),
+            limit,
+        }
+    }
+
+    /// A slot for one more subscription, if the socket has one free; it is
+    /// freed when the subscription's stream ends.
+    fn take(&self) -> Option<SubscriptionSlot> {
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held < self.limit).then_some(held + 1)
+            })
+            .ok()
+            .map(|_| SubscriptionSlot(self.held.clone()))
+    }
+}
+
+struct SubscriptionSlot(Arc<AtomicUsize>);
+
+impl Drop for SubscriptionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// A required variable (non-null, no default) that the request leaves out
-/// or sends as null, in the operation it runs.
+/// or sends as null, among those `@skip`/`@include` read: async-graphql
+/// drops skipped selections without noticing; every other use of a missing
+/// variable it reports itself, after validation, as the spec orders.
 fn missing_variable(
     document: &ExecutableDocument,
     operation_name: Option<&str>,
@@ -178,6 +252,15 @@ fn missing_variable(
         }
         _ => return None,
     };
+    let mut conditions = Vec::new();
+    let sets = document
+        .fragments
+        .values()
+        .map(|fragment| &fragment.node.selection_set)
+        .chain(std::iter::once(&operation.node.selection_set));
+    for set in sets {
+        condition_variables(&set.node, &mut conditions);
+    }
     operation
         .node
         .variable_definitions
@@ -186,6 +269,7 @@ fn missing_variable(
             let definition = &definition.node;
             !definition.var_type.node.nullable
                 && definition.default_value.is_none()
+                && conditions.contains(&&definition.name.node)
                 && variables
                     .get(definition.name.node.as_str())
                     .is_none_or(|value| *value == async_graphql::Value::Null)
@@ -196,6 +280,32 @@ fn missing_variable(
                 definition.node.name.node, definition.node.var_type.node
             )
         })
+}
+
+/// The variables `@skip(if:)` and `@include(if:)` read in a selection set,
+/// its fragments' spreads not followed (each fragment is walked on its own).
+fn condition_variables<'a>(set: &'a SelectionSet, found: &mut Vec<&'a Name>) {
+    for selection in &set.items {
+        let (directives, inner) = match &selection.node {
+            Selection::Field(field) => (&field.node.directives, Some(&field.node.selection_set)),
+            Selection::FragmentSpread(spread) => (&spread.node.directives, None),
+            Selection::InlineFragment(inline) => {
+                (&inline.node.directives, Some(&inline.node.selection_set))
+            }
+        };
+        for directive in directives {
+            if matches!(directive.node.name.node.as_str(), "skip" | "include") {
+                for (_, value) in &directive.node.arguments {
+                    if let async_graphql_value::Value::Variable(name) = &value.node {
+                        found.push(name);
+                    }
+                }
+            }
+        }
+        if let Some(inner) = inner {
+            condition_variables(&inner.node, found);
+        }
+    }
 }
 
 /// The served schema as deterministic SDL (what `schema.graphql` holds).
@@ -278,6 +388,9 @@ pub fn request_data(request: Request, services: &Services, viewer: Viewer) -> Re
 pub fn request_data_for_connection(data: &mut Data, services: &Services, viewer: Viewer) {
     data.insert(viewer);
     data.insert(Loaders::new(&services.db, viewer));
+    data.insert(SubscriptionSlots::new(
+        services.config.max_subscriptions_per_socket,
+    ));
 }
 
 /// What resolvers read from the context.

@@ -5,7 +5,7 @@
 //! MUST of the spec for clients that only accept `application/json`.
 
 use async_graphql::{
-    Executor, ServerError,
+    Executor,
     parser::types::{DocumentOperations, OperationType},
 };
 use axum::{
@@ -16,7 +16,11 @@ use axum::{
 };
 
 use super::AppState;
-use crate::{auth::viewer, error::ApiError, graphql::request_data};
+use crate::{
+    auth::viewer,
+    error::ApiError,
+    graphql::{request_data, server_error},
+};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -70,13 +74,10 @@ fn respond(media: MediaType, status: StatusCode, body: &impl serde::Serialize) -
 
 /// A response with one request-level error and no data.
 fn request_error(media: MediaType, status: StatusCode, error: ApiError) -> Response {
-    let error = error.to_graphql();
-    let mut server_error = ServerError::new(error.message, None);
-    server_error.extensions = error.extensions;
     respond(
         media,
         status,
-        &async_graphql::Response::from_errors(vec![server_error]),
+        &async_graphql::Response::from_errors(vec![server_error(&error)]),
     )
 }
 

@@ -3,13 +3,14 @@
 mod graphql;
 mod health;
 mod playground;
+pub mod server;
 mod ws;
 
 use std::time::Duration;
 
 use axum::{
     Router,
-    http::{HeaderName, HeaderValue, Method, header},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
     routing::get,
 };
 use tower::ServiceBuilder;
@@ -18,6 +19,7 @@ use tower_http::{
     cors::{AllowOrigin, Any, CorsLayer},
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
     trace::TraceLayer,
 };
 
@@ -51,7 +53,13 @@ pub fn router(state: AppState) -> Router {
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(RequestBodyLimitLayer::new(config.body_limit))
                 .layer(cors(&config))
-                .layer(CompressionLayer::new()),
+                .layer(CompressionLayer::new())
+                // The whole request, a slowly sent body included (a WebSocket
+                // is done here once upgraded).
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    config.request_timeout,
+                )),
         )
 }
 
