@@ -70,6 +70,8 @@ impl Server {
             )
             .env("TWEETMEET_BIND", format!("127.0.0.1:{port}"))
             .env("TWEETMEET_MAIL_DIR", dir.join("mail"))
+            // Every subscriber connects from this one address.
+            .env("TWEETMEET_MAX_CONNECTIONS_PER_ADDRESS", "0")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
