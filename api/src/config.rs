@@ -70,6 +70,12 @@ pub struct Config {
     /// address may hold, WebSockets included (256; 0 for no limit, e.g. behind
     /// a load balancer whose address every connection has).
     pub max_connections_per_address: usize,
+    /// `TWEETMEET_RATE_LIMIT_FACTOR`: every rate limit times this (1).
+    pub rate_limit_factor: u32,
+    /// `TWEETMEET_TRUSTED_PROXY_HEADER`: behind a proxy, the header it puts
+    /// the client's address in (e.g. `x-forwarded-for`; its last address
+    /// counts, the one the proxy added). Unset: the connection's address.
+    pub trusted_proxy_header: Option<String>,
 }
 
 /// Where settings come from: the process environment, or a map in tests.
@@ -179,6 +185,12 @@ impl Config {
             request_timeout: seconds("TWEETMEET_REQUEST_TIMEOUT_SECS", 30)?,
             max_connections_per_address: source
                 .parsed("TWEETMEET_MAX_CONNECTIONS_PER_ADDRESS", 256)?,
+            rate_limit_factor: match source.parsed("TWEETMEET_RATE_LIMIT_FACTOR", 1)? {
+                0 => bail!("TWEETMEET_RATE_LIMIT_FACTOR must be at least 1"),
+                factor => factor,
+            },
+            trusted_proxy_header: var("TWEETMEET_TRUSTED_PROXY_HEADER")
+                .map(|h| h.trim().to_ascii_lowercase()),
         })
     }
 

@@ -21,6 +21,8 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Conflict(String),
+    #[error("too many attempts; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     /// A live stream lost events (the subscriber or the server fell behind,
     /// or the database's event stream dropped): refetch, then subscribe again.
     #[error("this subscription missed events; refetch, then subscribe again")]
@@ -51,6 +53,13 @@ impl ApiError {
         Self::NotFound(format!("{what} not found"))
     }
 
+    /// Refused for now; `wait` until it would succeed (at least a second).
+    pub fn rate_limited(wait: std::time::Duration) -> Self {
+        Self::RateLimited {
+            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+        }
+    }
+
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
         Self::Internal(cause.into())
     }
@@ -62,6 +71,7 @@ impl ApiError {
             Self::NotFound(_) => "NOT_FOUND",
             Self::BadInput { .. } => "BAD_USER_INPUT",
             Self::Conflict(_) => "CONFLICT",
+            Self::RateLimited { .. } => "RATE_LIMITED",
             Self::EventsMissed => "EVENTS_MISSED",
             Self::Internal(_) => "INTERNAL",
         }
@@ -81,6 +91,9 @@ impl ApiError {
             ext.set("code", self.code());
             if let Some(field) = &field {
                 ext.set("field", field.as_str());
+            }
+            if let Self::RateLimited { retry_after_secs } = self {
+                ext.set("retryAfterSeconds", *retry_after_secs);
             }
         })
     }

@@ -40,6 +40,7 @@ pub mod notices;
 pub mod seed;
 pub mod state;
 pub mod stories;
+pub mod throttle;
 pub mod validate;
 
 use std::{future::Future, path::PathBuf, sync::Arc};
@@ -86,7 +87,13 @@ impl App {
             transport,
             config.mail_from.clone(),
         ));
+        let throttle = Arc::new(throttle::Throttle::new(
+            db.clone(),
+            config.rate_limit_factor,
+        ));
+        tokio::spawn(prune_rate_limits(throttle.clone()));
         let services = Services {
+            throttle,
             db,
             keys: Arc::new(TokenKeys::new(secret.as_bytes(), config.access_token_ttl)),
             passwords: PasswordHasherPool::new(config.argon2_concurrency),
@@ -119,6 +126,18 @@ impl App {
         http::server::serve(listener, router, limits, shutdown)
             .await
             .context("serving HTTP")
+    }
+}
+
+/// Forgets stale rate-limit counts every ten minutes.
+async fn prune_rate_limits(throttle: Arc<throttle::Throttle>) {
+    let period = std::time::Duration::from_secs(600);
+    let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        every.tick().await;
+        if let Err(err) = throttle.prune().await {
+            tracing::warn!(error = %err, "pruning rate-limit counts");
+        }
     }
 }
 

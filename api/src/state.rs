@@ -10,6 +10,7 @@ use crate::{
     config::Config,
     events::EventBus,
     live::Hub,
+    throttle::Throttle,
 };
 
 #[derive(Clone)]
@@ -24,4 +25,5 @@ pub struct Services {
     pub events: EventBus,
     /// The same changes, loaded once per process for subscribers.
     pub live: Hub,
+    pub throttle: Arc<Throttle>,
 }

@@ -6,6 +6,7 @@ pub mod attendances;
 pub mod invitations;
 pub mod meets;
 pub mod notices;
+pub mod rate_limit_windows;
 pub mod refresh_tokens;
 pub mod stories;
 pub mod users;

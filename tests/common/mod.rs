@@ -280,6 +280,9 @@ impl TestServer {
                 "TWEETMEET_PUBLIC_URL".into(),
                 "https://tweetmeet.test".into(),
             ),
+            // Every test client is 127.0.0.1: the limits are tested on their
+            // own (tests/rate_limits.rs, with the factor at 1).
+            ("TWEETMEET_RATE_LIMIT_FACTOR".into(), "1000".into()),
         ]);
         for (key, value) in settings {
             vars.insert((*key).into(), (*value).into());

@@ -7,7 +7,11 @@ use super::{
     service::{self, NewAccount},
     types::{AuthPayload, RegisterInput, UpdateProfileInput, User},
 };
-use crate::{error::FieldResult, graphql::ContextExt};
+use crate::{
+    error::FieldResult,
+    graphql::{ContextExt, throttle},
+    throttle::Action,
+};
 
 #[derive(Default)]
 pub struct AccountsQuery;
@@ -35,6 +39,7 @@ pub struct AccountsMutation;
 #[Object]
 impl AccountsMutation {
     async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> FieldResult<AuthPayload> {
+        throttle(ctx, Action::Register, None).await?;
         let account = NewAccount {
             email: input.email,
             password: input.password,
@@ -50,6 +55,8 @@ impl AccountsMutation {
         email: String,
         password: String,
     ) -> FieldResult<AuthPayload> {
+        // Counted against the address tried, whether or not it has an account.
+        throttle(ctx, Action::Login, Some(&email.trim().to_lowercase())).await?;
         Ok(service::login(ctx.services(), &email, password)
             .await?
             .into())
@@ -61,6 +68,7 @@ impl AccountsMutation {
         ctx: &Context<'_>,
         refresh_token: String,
     ) -> FieldResult<AuthPayload> {
+        throttle(ctx, Action::RefreshSession, None).await?;
         Ok(service::refresh(ctx.services(), &refresh_token)
             .await?
             .into())
@@ -78,6 +86,8 @@ impl AccountsMutation {
         current_password: String,
         new_password: String,
     ) -> FieldResult<bool> {
+        let user = ctx.viewer().user_id().map(|id| id.to_string());
+        throttle(ctx, Action::ChangePassword, user.as_deref()).await?;
         Ok(
             service::change_password(ctx.services(), ctx.viewer(), current_password, new_password)
                 .await?,

@@ -6,6 +6,7 @@ pub mod pagination;
 
 use std::{
     any::TypeId,
+    net::IpAddr,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -36,6 +37,7 @@ use crate::{
     },
     state::Services,
     stories::{StoriesMutation, StoriesQuery},
+    throttle::Action,
 };
 
 #[derive(MergedObject, Default)]
@@ -377,16 +379,33 @@ impl Loaders {
     }
 }
 
-/// Per-request context: the viewer and the request's loaders.
-pub fn request_data(request: Request, services: &Services, viewer: Viewer) -> Request {
+/// The client's address, for rate limits; `None` when unknown.
+#[derive(Clone, Copy)]
+pub struct ClientAddress(pub Option<IpAddr>);
+
+/// Per-request context: the viewer, the client's address and the request's
+/// loaders.
+pub fn request_data(
+    request: Request,
+    services: &Services,
+    viewer: Viewer,
+    client: Option<IpAddr>,
+) -> Request {
     request
         .data(viewer)
+        .data(ClientAddress(client))
         .data(Loaders::new(&services.db, viewer))
 }
 
 /// Per-connection context of a WebSocket.
-pub fn request_data_for_connection(data: &mut Data, services: &Services, viewer: Viewer) {
+pub fn request_data_for_connection(
+    data: &mut Data,
+    services: &Services,
+    viewer: Viewer,
+    client: Option<IpAddr>,
+) {
     data.insert(viewer);
+    data.insert(ClientAddress(client));
     data.insert(Loaders::new(&services.db, viewer));
     data.insert(SubscriptionSlots::new(
         services.config.max_subscriptions_per_socket,
@@ -398,6 +417,7 @@ pub trait ContextExt {
     fn services(&self) -> &Services;
     fn viewer(&self) -> Viewer;
     fn loaders(&self) -> &Loaders;
+    fn client_address(&self) -> Option<IpAddr>;
 
     fn db(&self) -> &DatabaseConnection {
         &self.services().db
@@ -420,11 +440,24 @@ impl ContextExt for Context<'_> {
             .unwrap_or(Viewer::Anonymous)
     }
 
+    fn client_address(&self) -> Option<IpAddr> {
+        self.data_opt::<ClientAddress>().and_then(|c| c.0)
+    }
+
     fn loaders(&self) -> &Loaders {
         // Put there by `request_data` / `request_data_for_connection`, the
         // only ways requests reach the schema.
         self.data_unchecked::<Loaders>()
     }
+}
+
+/// Counts one call of a rate-limited action by this request's client (see
+/// `throttle`): resolvers call it first, once per call, aliases included.
+pub async fn throttle(ctx: &Context<'_>, action: Action, account: Option<&str>) -> ApiResult<()> {
+    ctx.services()
+        .throttle
+        .check(action, ctx.client_address(), account)
+        .await
 }
 
 /// An opaque ID from a client, as the UUID it stands for; anything else names

@@ -4,18 +4,21 @@
 //! ourselves because async-graphql-axum always uses the latter, which fails a
 //! MUST of the spec for clients that only accept `application/json`.
 
+use std::net::{IpAddr, SocketAddr};
+
 use async_graphql::{
     Executor,
     parser::types::{DocumentOperations, OperationType},
 };
 use axum::{
+    Extension,
     body::Bytes,
-    extract::{Query, State, rejection::QueryRejection},
+    extract::{ConnectInfo, Query, State, rejection::QueryRejection},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 
-use super::AppState;
+use super::{AppState, client_address};
 use crate::{
     auth::viewer,
     error::ApiError,
@@ -123,6 +126,7 @@ impl GetParams {
 
 pub async fn get(
     State(state): State<AppState>,
+    connection: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     params: Result<Query<GetParams>, QueryRejection>,
 ) -> Response {
@@ -161,10 +165,20 @@ pub async fn get(
             return response;
         }
     }
-    execute(state, headers, media, request).await
+    let client = client_address(
+        &state.services.config,
+        &headers,
+        connection.as_ref().map(|Extension(info)| info),
+    );
+    execute(state, headers, client, media, request).await
 }
 
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post(
+    State(state): State<AppState>,
+    connection: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(media) = negotiate(&headers) else {
         return StatusCode::NOT_ACCEPTABLE.into_response();
     };
@@ -189,12 +203,18 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes
         Ok(request) => request,
         Err(err) => return bad_request(media, &format!("invalid request body: {err}")),
     };
-    execute(state, headers, media, request).await
+    let client = client_address(
+        &state.services.config,
+        &headers,
+        connection.as_ref().map(|Extension(info)| info),
+    );
+    execute(state, headers, client, media, request).await
 }
 
 async fn execute(
     state: AppState,
     headers: HeaderMap,
+    client: Option<IpAddr>,
     media: MediaType,
     request: async_graphql::Request,
 ) -> Response {
@@ -209,7 +229,7 @@ async fn execute(
             }
             Err(err) => return request_error(media, StatusCode::UNAUTHORIZED, err),
         };
-    let request = request_data(request, &state.services, viewer);
+    let request = request_data(request, &state.services, viewer, client);
     let schema = state
         .schemas
         .for_viewer(viewer, state.services.config.is_production());

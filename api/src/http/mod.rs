@@ -6,11 +6,15 @@ mod playground;
 pub mod server;
 mod ws;
 
-use std::time::Duration;
+use std::{
+    net::{IpAddr, SocketAddr},
+    time::Duration,
+};
 
 use axum::{
     Router,
-    http::{HeaderName, HeaderValue, Method, StatusCode, header},
+    extract::ConnectInfo,
+    http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header},
     routing::get,
 };
 use tower::ServiceBuilder;
@@ -33,6 +37,26 @@ pub struct AppState {
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The client's address: the connection's, or behind a trusted proxy the
+/// last address in the header it sets (the one it added itself; those
+/// before it are whatever the client claimed).
+fn client_address(
+    config: &Config,
+    headers: &HeaderMap,
+    connection: Option<&ConnectInfo<SocketAddr>>,
+) -> Option<IpAddr> {
+    match &config.trusted_proxy_header {
+        Some(name) => headers
+            .get_all(name.as_str())
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .filter_map(|item| item.trim().parse::<IpAddr>().ok())
+            .next_back(),
+        None => connection.map(|ConnectInfo(address)| address.ip()),
+    }
+}
 
 pub fn router(state: AppState) -> Router {
     let config = state.services.config.clone();

@@ -7,6 +7,7 @@
 //! client stops reading is dropped, and the server pings idle connections.
 
 use std::{
+    net::{IpAddr, SocketAddr},
     pin::Pin,
     str::FromStr,
     sync::{Arc, Mutex},
@@ -18,8 +19,9 @@ use async_graphql::{
     http::{ALL_WEBSOCKET_PROTOCOLS, WebSocketProtocols, WsMessage},
 };
 use axum::{
+    Extension,
     extract::{
-        State, WebSocketUpgrade,
+        ConnectInfo, State, WebSocketUpgrade,
         ws::{CloseFrame, Message, WebSocket},
     },
     http::{HeaderMap, StatusCode, header},
@@ -30,7 +32,7 @@ use futures::{SinkExt, StreamExt, future, stream::SplitSink};
 use tokio::time::{Instant, Interval, Sleep};
 use tokio_stream::wrappers::{BroadcastStream, errors::BroadcastStreamRecvError};
 
-use super::AppState;
+use super::{AppState, client_address};
 use crate::{
     auth::{Viewer, viewer},
     config::Config,
@@ -48,9 +50,15 @@ const INIT_TIMED_OUT: u16 = 4408;
 
 pub async fn upgrade(
     State(state): State<AppState>,
+    connection: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let client = client_address(
+        &state.services.config,
+        &headers,
+        connection.as_ref().map(|Extension(info)| info),
+    );
     // The first subprotocol the client offers that we speak.
     let protocol = headers
         .get(header::SEC_WEBSOCKET_PROTOCOL)
@@ -78,7 +86,7 @@ pub async fn upgrade(
         .write_buffer_size(0)
         .max_write_buffer_size(256 * 1024)
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| serve(state, socket, protocol))
+        .on_upgrade(move |socket| serve(state, socket, protocol, client))
 }
 
 /// Where the connection stands after `connection_init`.
@@ -99,7 +107,12 @@ fn close(code: u16, reason: &str) -> Message {
     }))
 }
 
-async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols) {
+async fn serve(
+    state: AppState,
+    socket: WebSocket,
+    protocol: WebSocketProtocols,
+    client: Option<IpAddr>,
+) {
     let (sink, stream) = socket.split();
     let input = stream
         .take_while(|message| future::ready(message.is_ok()))
@@ -115,7 +128,7 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
     let on_init = {
         let init = init.clone();
         let services = state.services.clone();
-        move |payload: serde_json::Value| connection_init(services, init, payload)
+        move |payload: serde_json::Value| connection_init(services, init, client, payload)
     };
 
     // The viewer is known only after connection_init, so subscriptions get the
@@ -170,6 +183,7 @@ async fn serve(state: AppState, socket: WebSocket, protocol: WebSocketProtocols)
 async fn connection_init(
     services: Services,
     init: Arc<Mutex<Init>>,
+    client: Option<IpAddr>,
     payload: serde_json::Value,
 ) -> async_graphql::Result<Data> {
     let authorization = ["authorization", "Authorization"].iter().find_map(|key| {
@@ -187,7 +201,7 @@ async fn connection_init(
                 expires_at: token.map(|t| t.expires_at),
             };
             let mut data = Data::default();
-            request_data_for_connection(&mut data, &services, viewer);
+            request_data_for_connection(&mut data, &services, viewer, client);
             Ok(data)
         }
         Err(err) => {

@@ -8,7 +8,8 @@ use super::{
 };
 use crate::{
     error::FieldResult,
-    graphql::{ContextExt, pagination::page_complexity, parse_id},
+    graphql::{ContextExt, pagination::page_complexity, parse_id, throttle},
+    throttle::Action,
 };
 
 #[derive(Default)]
@@ -44,6 +45,8 @@ impl InvitationsMutation {
         emails: Option<Vec<String>>,
         message: Option<String>,
     ) -> FieldResult<Vec<Invitation>> {
+        let user = ctx.viewer().user_id().map(|id| id.to_string());
+        throttle(ctx, Action::InviteToMeet, user.as_deref()).await?;
         let meet_id = parse_id(&meet_id, "meet")?;
         let rows = service::invite(
             ctx.services(),
@@ -72,6 +75,8 @@ impl InvitationsMutation {
 
     /// Makes an e-mail invitation the signed-in user's.
     async fn claim_invitation(&self, ctx: &Context<'_>, token: String) -> FieldResult<Invitation> {
+        let user = ctx.viewer().user_id().map(|id| id.to_string());
+        throttle(ctx, Action::ClaimInvitation, user.as_deref()).await?;
         Ok(Invitation::from(
             service::claim(ctx.services(), ctx.viewer(), &token).await?,
         ))
