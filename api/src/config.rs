@@ -50,6 +50,12 @@ pub struct Config {
     pub mail_from: String,
     /// `TWEETMEET_MAIL_DIR`: where `.eml` files go without SMTP (`outbox`).
     pub mail_dir: PathBuf,
+    /// `TWEETMEET_NOTICE_MAX_ATTEMPTS`: delivery attempts before a notice is
+    /// given up as dead (16: with the backoff, about five hours of retries).
+    pub notice_max_attempts: i32,
+    /// `TWEETMEET_NOTICE_LEASE_SECS`: how long a claimed notice is held
+    /// without renewal (15), so how late a crashed process's notices go out.
+    pub notice_lease: Duration,
     /// `TWEETMEET_ARGON2_CONCURRENCY`: password hashes computed at once (2).
     pub argon2_concurrency: usize,
     /// `TWEETMEET_WS_PING_SECS`: keepalive ping interval on WebSockets (20).
@@ -176,6 +182,11 @@ impl Config {
             mail_from: var("TWEETMEET_MAIL_FROM")
                 .unwrap_or_else(|| "Tweet Meet <noreply@tweetmeet.local>".into()),
             mail_dir: PathBuf::from(var("TWEETMEET_MAIL_DIR").unwrap_or_else(|| "outbox".into())),
+            notice_max_attempts: match source.parsed("TWEETMEET_NOTICE_MAX_ATTEMPTS", 16)? {
+                attempts @ 1..=1000 => attempts,
+                _ => bail!("TWEETMEET_NOTICE_MAX_ATTEMPTS must be from 1 to 1000"),
+            },
+            notice_lease: seconds("TWEETMEET_NOTICE_LEASE_SECS", 15)?,
             argon2_concurrency: source.parsed("TWEETMEET_ARGON2_CONCURRENCY", 2)?,
             ws_ping_interval: seconds("TWEETMEET_WS_PING_SECS", 20)?,
             ws_send_timeout: seconds("TWEETMEET_WS_SEND_TIMEOUT_SECS", 10)?,
@@ -223,6 +234,8 @@ mod tests {
         assert_eq!(config.body_limit, 1024 * 1024);
         assert_eq!(config.ws_ping_interval, Duration::from_secs(20));
         assert_eq!(config.ws_send_timeout, Duration::from_secs(10));
+        assert_eq!(config.notice_max_attempts, 16);
+        assert_eq!(config.notice_lease, Duration::from_secs(15));
     }
 
     #[test]
@@ -248,5 +261,7 @@ mod tests {
         assert!(config(&[("TWEETMEET_BIND", "not an address")]).is_err());
         assert!(config(&[("TWEETMEET_WS_PING_SECS", "0")]).is_err());
         assert!(config(&[("TWEETMEET_WS_SEND_TIMEOUT_SECS", "99999999999")]).is_err());
+        assert!(config(&[("TWEETMEET_NOTICE_MAX_ATTEMPTS", "0")]).is_err());
+        assert!(config(&[("TWEETMEET_NOTICE_LEASE_SECS", "0")]).is_err());
     }
 }

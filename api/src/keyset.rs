@@ -38,6 +38,14 @@ pub struct Paged<T, K = TimeKey> {
 }
 
 impl<T, K> Paged<T, K> {
+    /// The empty page: a filter that can match nothing.
+    pub fn none() -> Self {
+        Self {
+            rows: Vec::new(),
+            has_next: false,
+        }
+    }
+
     /// The page from up to `page.limit()` rows fetched in the list's order.
     pub fn new(mut rows: Vec<T>, page: &Page<K>, key: impl Fn(&T) -> K) -> Self {
         let has_next = rows.len() as u64 > page.first;
@@ -61,9 +69,12 @@ fn encode_time(at: DateTime<Utc>) -> String {
     format!("{}.{:09}", at.timestamp(), at.timestamp_subsec_nanos())
 }
 
+/// Only times the API could have issued: a forged cursor with a far-out
+/// time would otherwise reach the database as it is.
 fn decode_time(raw: &str) -> Option<DateTime<Utc>> {
     let (secs, nanos) = raw.split_once('.')?;
     DateTime::from_timestamp(secs.parse().ok()?, nanos.parse().ok()?)
+        .filter(|at| crate::validate::in_range(*at))
 }
 
 /// (timestamp, id): the key of every time-ordered list.
@@ -218,6 +229,8 @@ mod tests {
             TimeKey::decode(&URL_SAFE_NO_PAD.encode("1|not-a-uuid")),
             None
         );
+        let far_out = format!("{}.0|{}", 3_000_000_000_000_i64, key.id);
+        assert_eq!(TimeKey::decode(&URL_SAFE_NO_PAD.encode(far_out)), None);
     }
 
     #[test]

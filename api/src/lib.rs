@@ -86,6 +86,10 @@ impl App {
             db.clone(),
             transport,
             config.mail_from.clone(),
+            notices::worker::Policy {
+                max_attempts: config.notice_max_attempts,
+                lease: config.notice_lease,
+            },
         ));
         let throttle = Arc::new(throttle::Throttle::new(
             db.clone(),

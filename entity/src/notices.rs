@@ -18,6 +18,8 @@ pub struct Model {
     pub next_attempt_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,
     pub last_error: Option<String>,
+    /// Set when the last allowed attempt failed: never claimed again.
+    pub dead_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
 }
 

@@ -4,6 +4,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_initial;
+mod m20261126_000001_notice_dead_state;
 mod m20261126_000010_rate_limits;
 
 pub struct Migrator;
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261125_000001_initial::Migration),
+            Box::new(m20261126_000001_notice_dead_state::Migration),
             Box::new(m20261126_000010_rate_limits::Migration),
         ]
     }

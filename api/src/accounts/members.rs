@@ -50,8 +50,12 @@ pub async fn find_by_handle(
     db: &impl ConnectionTrait,
     handle: &str,
 ) -> ApiResult<Option<users::Model>> {
+    // Not a possible handle: nobody has it.
+    let Some(handle) = validate::handle_key(handle) else {
+        return Ok(None);
+    };
     Ok(users::Entity::find()
-        .filter(users::Column::Handle.eq(validate::handle_key(handle)))
+        .filter(users::Column::Handle.eq(handle))
         .one(db)
         .await?)
 }

@@ -89,8 +89,8 @@ async fn open_session(
 
 pub async fn register(services: &Services, input: NewAccount) -> ApiResult<Session> {
     let email = validate::email("email", &input.email)?;
-    validate::password("password", &input.password)?;
     let handle = validate::handle(&input.handle)?;
+    validate::password("password", &input.password, &handle, &email)?;
     let display_name = validate::text("displayName", &input.display_name, 1, 80)?;
     let password_hash = services.passwords.hash(input.password).await?;
 
@@ -148,7 +148,7 @@ pub async fn register(services: &Services, input: NewAccount) -> ApiResult<Sessi
 }
 
 pub async fn login(services: &Services, email: &str, password: String) -> ApiResult<Session> {
-    let email = email.trim().to_lowercase();
+    let email = validate::lookup("email", email, validate::EMAIL_MAX)?.to_lowercase();
     let user = users::Entity::find()
         .filter(users::Column::Email.eq(&email))
         .one(&services.db)
@@ -252,10 +252,10 @@ pub async fn change_password(
     new: String,
 ) -> ApiResult<bool> {
     let user_id = viewer.require()?;
-    validate::password("newPassword", &new)?;
     let user = find_by_id(&services.db, user_id)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
+    validate::password("newPassword", &new, &user.handle, &user.email)?;
     if !services
         .passwords
         .verify(current, Some(user.password_hash.clone()))
@@ -302,7 +302,11 @@ pub async fn update_profile(
         )?);
     }
     if let Some(bio) = changes.bio {
-        active.bio = Set(validate::optional_text("bio", bio.as_deref(), 2000)?);
+        active.bio = Set(validate::optional_multiline_text(
+            "bio",
+            bio.as_deref(),
+            2000,
+        )?);
     }
     if let Some(avatar_url) = changes.avatar_url {
         active.avatar_url = Set(validate::url("avatarUrl", avatar_url.as_deref())?);

@@ -23,6 +23,7 @@ use crate::{
     events::{Event, EventBus},
     keyset::{Direction, Page, Paged, TimeKey, TimeOrder},
     state::Services,
+    validate,
 };
 
 /// Users newest first.
@@ -77,7 +78,11 @@ pub async fn list_users(
 ) -> ApiResult<Paged<users::Model>> {
     viewer.require_admin()?;
     let mut condition = Condition::all();
-    if let Some(search) = search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let search = match search {
+        Some(raw) => validate::lookup("search", &raw, validate::SEARCH_MAX)?,
+        None => String::new(),
+    };
+    if !search.is_empty() {
         let search = search.to_lowercase();
         let pattern = || crate::db::contains_pattern(&search);
         condition = condition.add(
@@ -160,7 +165,7 @@ pub async fn suspend(
     reason: &str,
 ) -> ApiResult<users::Model> {
     let admin_id = viewer.require_admin()?;
-    let reason = crate::validate::text("reason", reason, 1, 500)?;
+    let reason = validate::text("reason", reason, 1, 500)?;
     let txn = begin_write(&services.db).await?;
     let user = target(&txn, user_id).await?;
     if user.suspended_at.is_some() {

@@ -81,7 +81,7 @@ pub async fn invite(
             "name at least one handle or e-mail",
         ));
     }
-    let message = validate::optional_text("message", message.as_deref(), 500)?;
+    let message = validate::optional_multiline_text("message", message.as_deref(), 500)?;
     let emails = emails
         .iter()
         .map(|e| validate::email("emails", e))
@@ -93,13 +93,16 @@ pub async fn invite(
     require_open(&meet, Utc::now())?;
 
     // Resolve every target first: one unknown handle and nothing is created.
-    let wanted: Vec<String> = handles.iter().map(|h| validate::handle_key(h)).collect();
+    let no_member = |handle: &str| {
+        ApiError::bad_input("handles", format!("no member has the handle {handle:?}"))
+    };
+    let wanted = handles
+        .iter()
+        .map(|h| validate::handle_key(h).ok_or_else(|| no_member(h)))
+        .collect::<ApiResult<Vec<String>>>()?;
     let members = members::by_handles(&txn, &wanted).await?;
     if let Some(unknown) = wanted.iter().find(|h| !members.contains_key(*h)) {
-        return Err(ApiError::bad_input(
-            "handles",
-            format!("no member has the handle {unknown:?}"),
-        ));
+        return Err(no_member(unknown));
     }
     let by_email = members::by_emails(&txn, &emails).await?;
     let mut targets: Vec<Invitee> = Vec::new();

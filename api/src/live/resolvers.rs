@@ -26,6 +26,7 @@ use crate::{
         visibility,
     },
     stories::types::Story,
+    validate,
 };
 
 fn sees(view: &MeetView, viewer: Viewer) -> bool {
@@ -172,6 +173,10 @@ impl LiveSubscription {
         region: Option<String>,
     ) -> FieldResult<LiveStream<Meet>> {
         let viewer = ctx.viewer();
+        let region = match region {
+            Some(raw) => Some(validate::lookup("region", &raw, rules::REGION_MAX)?),
+            None => None,
+        };
         let region = rules::region_key(region.as_deref());
         Ok(snapshots(
             ctx.live().subscribe(),

@@ -76,17 +76,23 @@ pub async fn list(
             .add(meets::Column::Status.eq(MeetStatus::Scheduled))
             .add(meets::Column::EffectiveEndAt.gt(Utc::now()));
     }
-    if let Some(region) = rules::region_key(filter.region.as_deref()) {
+    let region = match &filter.region {
+        Some(raw) => Some(validate::lookup("region", raw, rules::REGION_MAX)?),
+        None => None,
+    };
+    if let Some(region) = rules::region_key(region.as_deref()) {
         condition = condition.add(meets::Column::RegionKey.eq(region));
     }
     if let Some(after) = filter.starts_after {
+        let after = validate::instant("startsAfter", after)?;
         condition = condition.add(meets::Column::StartsAt.gte(after));
     }
     if let Some(before) = filter.starts_before {
+        let before = validate::instant("startsBefore", before)?;
         condition = condition.add(meets::Column::StartsAt.lt(before));
     }
     if let Some(search) = &filter.search {
-        for word in search.split_whitespace().take(10).map(str::to_lowercase) {
+        for word in validate::search_words("search", search)? {
             condition = condition.add(
                 Condition::any()
                     .add(contains_word(meets::Column::Title, &word))
@@ -96,10 +102,14 @@ pub async fn list(
         }
     }
     if let Some(handle) = &filter.host_handle {
+        // Not a possible handle: nobody hosts under it.
+        let Some(handle) = validate::handle_key(handle) else {
+            return Ok(Paged::none());
+        };
         let host = users::Entity::find()
             .select_only()
             .column(users::Column::Id)
-            .filter(users::Column::Handle.eq(validate::handle_key(handle)))
+            .filter(users::Column::Handle.eq(handle))
             .into_query();
         condition = condition.add(meets::Column::HostId.in_subquery(host));
     }

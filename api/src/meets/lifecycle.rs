@@ -65,12 +65,12 @@ pub async fn create(
     let coordinates = rules::coordinates(draft.latitude, draft.longitude)?;
     let capacity = rules::capacity(draft.capacity)?;
     rules::times(draft.starts_at, draft.ends_at, now, true)?;
-    let region = validate::optional_text("region", draft.region.as_deref(), 80)?;
+    let region = validate::optional_text("region", draft.region.as_deref(), rules::REGION_MAX)?;
     let meet = meets::ActiveModel {
         id: Set(Uuid::now_v7()),
         host_id: Set(host_id),
         title: Set(title),
-        description: Set(validate::optional_text(
+        description: Set(validate::optional_multiline_text(
             "description",
             draft.description.as_deref(),
             5000,
@@ -149,7 +149,7 @@ pub async fn update(
         })?)?);
     }
     if let Some(description) = changes.description {
-        active.description = Set(validate::optional_text(
+        active.description = Set(validate::optional_multiline_text(
             "description",
             description.as_deref(),
             5000,
@@ -159,7 +159,7 @@ pub async fn update(
         active.address = Set(validate::optional_text("address", address.as_deref(), 300)?);
     }
     if let Some(region) = changes.region {
-        let region = validate::optional_text("region", region.as_deref(), 80)?;
+        let region = validate::optional_text("region", region.as_deref(), rules::REGION_MAX)?;
         active.region_key = Set(rules::region_key(region.as_deref()));
         active.region = Set(region);
     }

@@ -1,7 +1,7 @@
 //! Pure rules of meets: input validation, time windows (answering,
 //! check-in), distances.
 
-use chrono::{DateTime, Datelike, Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use entity::meets::{self, MeetStatus};
 
 use crate::{
@@ -16,6 +16,8 @@ pub const START_GRACE: Duration = Duration::hours(1);
 /// Check-in opens this long before the start.
 pub const CHECK_IN_OPENS: Duration = Duration::hours(1);
 pub const MAX_CAPACITY: i32 = 10_000;
+/// The longest region a meet may name (and a region filter compare).
+pub const REGION_MAX: usize = 80;
 
 /// How a region is stored for matching and compared: trimmed, lower-case;
 /// blank is none. Case-insensitive filters (the feed, `meetAnnounced`) and
@@ -87,20 +89,9 @@ pub fn times(
     now: DateTime<Utc>,
     check_start: bool,
 ) -> ApiResult<()> {
-    // Four-digit years only: beyond them chrono's arithmetic can overflow and
-    // SQLite's text timestamps stop sorting.
-    let sane = |at: DateTime<Utc>| (1970..=9999).contains(&at.year());
-    if !sane(starts_at) {
-        return Err(ApiError::bad_input(
-            "startsAt",
-            "startsAt must fall between the years 1970 and 9999",
-        ));
-    }
-    if ends_at.is_some_and(|end| !sane(end)) {
-        return Err(ApiError::bad_input(
-            "endsAt",
-            "endsAt must fall between the years 1970 and 9999",
-        ));
+    validate::instant("startsAt", starts_at)?;
+    if let Some(end) = ends_at {
+        validate::instant("endsAt", end)?;
     }
     if check_start && starts_at < now - START_GRACE {
         return Err(ApiError::bad_input(

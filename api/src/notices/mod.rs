@@ -40,6 +40,7 @@ pub async fn enqueue(
         next_attempt_at: Set(now),
         sent_at: Set(None),
         last_error: Set(None),
+        dead_at: Set(None),
         created_at: Set(now),
     }
     .insert(db)

@@ -1,8 +1,12 @@
 //! The delivery worker: claims due notices, sends them, marks them sent, and
-//! retries failures with exponential backoff. A claim is a lease (the notice's
-//! next attempt moves into the future), so after a crash or restart the work
-//! is picked up again once the lease runs out. On PostgreSQL the claim uses
-//! `FOR UPDATE SKIP LOCKED`, so several processes never take the same notice.
+//! retries failures with exponential backoff, up to a number of attempts
+//! after which a notice is dead (kept, with its last error, but never tried
+//! again). A claim is a short lease (the notice's next attempt moves into
+//! the future), renewed while the worker is still at its batch, so after a
+//! crash the work is picked up again once the lease runs out, and a slow send
+//! never lets another worker take the same notice. On PostgreSQL the claim
+//! uses `FOR UPDATE SKIP LOCKED`, so several processes never take the same
+//! notice.
 
 use std::time::Duration;
 
@@ -13,12 +17,21 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
     Statement, sea_query::Expr,
 };
+use uuid::Uuid;
 
 const BATCH: i64 = 20;
-/// How long a claimed notice is held before another worker may retry it.
-const LEASE_SECS: i64 = 120;
 const MAX_BACKOFF_SECS: i64 = 3600;
 const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// How the worker holds and retries notices (from the configuration).
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    /// Attempts before a notice is dead.
+    pub max_attempts: i32,
+    /// How long a claim holds without renewal: how late a crashed process's
+    /// notices go out.
+    pub lease: Duration,
+}
 
 /// Seconds to wait before attempt `attempts + 1`: 2, 4, 8, … up to an hour.
 pub fn backoff_secs(attempts: i32) -> i64 {
@@ -27,19 +40,27 @@ pub fn backoff_secs(attempts: i32) -> i64 {
         .min(MAX_BACKOFF_SECS)
 }
 
-/// Claims up to `BATCH` due notices for this worker.
-async fn claim(db: &DatabaseConnection) -> Result<Vec<notices::Model>, sea_orm::DbErr> {
+/// The end of a lease taken or renewed now.
+fn lease_until(lease: Duration) -> chrono::DateTime<Utc> {
+    Utc::now() + chrono::Duration::milliseconds(lease.as_millis().min(i64::MAX as u128) as i64)
+}
+
+/// Claims up to `BATCH` due, living notices for this worker.
+async fn claim(
+    db: &DatabaseConnection,
+    lease: Duration,
+) -> Result<Vec<notices::Model>, sea_orm::DbErr> {
     let backend = db.get_database_backend();
     let now = Utc::now();
-    let lease_until = now + chrono::Duration::seconds(LEASE_SECS);
     let txn = crate::db::begin_write(db).await?;
     let sql = match backend {
         DbBackend::Postgres => {
-            "SELECT * FROM notices WHERE sent_at IS NULL AND next_attempt_at <= $1 \
-             ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+            "SELECT * FROM notices WHERE sent_at IS NULL AND dead_at IS NULL \
+             AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED"
         }
         _ => {
-            "SELECT * FROM notices WHERE sent_at IS NULL AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2"
+            "SELECT * FROM notices WHERE sent_at IS NULL AND dead_at IS NULL \
+             AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2"
         }
     };
     let due = notices::Model::find_by_statement(Statement::from_sql_and_values(
@@ -51,7 +72,10 @@ async fn claim(db: &DatabaseConnection) -> Result<Vec<notices::Model>, sea_orm::
     .await?;
     if !due.is_empty() {
         notices::Entity::update_many()
-            .col_expr(notices::Column::NextAttemptAt, Expr::value(lease_until))
+            .col_expr(
+                notices::Column::NextAttemptAt,
+                Expr::value(lease_until(lease)),
+            )
             .filter(notices::Column::Id.is_in(due.iter().map(|n| n.id)))
             .exec(&txn)
             .await?;
@@ -60,47 +84,102 @@ async fn claim(db: &DatabaseConnection) -> Result<Vec<notices::Model>, sea_orm::
     Ok(due)
 }
 
-async fn deliver(
+/// Renews the lease of the batch's notices not yet recorded.
+async fn renew(db: &DatabaseConnection, ids: &[Uuid], lease: Duration) {
+    let renewed = notices::Entity::update_many()
+        .col_expr(
+            notices::Column::NextAttemptAt,
+            Expr::value(lease_until(lease)),
+        )
+        .filter(notices::Column::Id.is_in(ids.iter().copied()))
+        .filter(notices::Column::SentAt.is_null())
+        .filter(notices::Column::DeadAt.is_null())
+        .exec(db)
+        .await;
+    if let Err(err) = renewed {
+        tracing::error!(error = %err, "renewing the lease of claimed notices");
+    }
+}
+
+/// Records the outcome of one attempt: sent, retried later, or dead.
+async fn record(
     db: &DatabaseConnection,
-    transport: &Transport,
-    from: &str,
-    notice: notices::Model,
+    policy: Policy,
+    notice: &notices::Model,
+    outcome: anyhow::Result<()>,
 ) -> Result<(), sea_orm::DbErr> {
     let attempts = notice.attempts + 1;
-    let update = notices::Entity::update_many().filter(notices::Column::Id.eq(notice.id));
-    match transport.send(from, &notice).await {
+    let update = notices::Entity::update_many()
+        .filter(notices::Column::Id.eq(notice.id))
+        .col_expr(notices::Column::Attempts, Expr::value(attempts));
+    let err = match outcome {
         Ok(()) => {
             update
                 .col_expr(notices::Column::SentAt, Expr::value(Utc::now()))
-                .col_expr(notices::Column::Attempts, Expr::value(attempts))
                 .exec(db)
                 .await?;
             tracing::info!(notice = %notice.id, kind = %notice.kind, "notice sent");
+            return Ok(());
         }
-        Err(err) => {
-            let retry_at = Utc::now() + chrono::Duration::seconds(backoff_secs(attempts));
-            update
-                .col_expr(notices::Column::Attempts, Expr::value(attempts))
-                .col_expr(notices::Column::NextAttemptAt, Expr::value(retry_at))
-                .col_expr(notices::Column::LastError, Expr::value(format!("{err:#}")))
-                .exec(db)
-                .await?;
-            tracing::warn!(notice = %notice.id, attempts, error = %format!("{err:#}"), %retry_at, "notice delivery failed; will retry");
-        }
+        Err(err) => format!("{err:#}"),
+    };
+    let update = update.col_expr(notices::Column::LastError, Expr::value(err.clone()));
+    if attempts >= policy.max_attempts {
+        update
+            .col_expr(notices::Column::DeadAt, Expr::value(Utc::now()))
+            .exec(db)
+            .await?;
+        tracing::warn!(notice = %notice.id, kind = %notice.kind, attempts, error = %err, "notice undeliverable; giving up");
+    } else {
+        let retry_at = Utc::now() + chrono::Duration::seconds(backoff_secs(attempts));
+        update
+            .col_expr(notices::Column::NextAttemptAt, Expr::value(retry_at))
+            .exec(db)
+            .await?;
+        tracing::warn!(notice = %notice.id, attempts, error = %err, %retry_at, "notice delivery failed; will retry");
     }
     Ok(())
 }
 
+/// Sends a claimed batch one notice at a time. While a send is in flight,
+/// every third of a lease renews the claims of the notices not yet recorded
+/// (one timer for the whole batch, so many slow sends cannot outlast it).
+/// Renewals and records run in this one task, so a renewal never overwrites
+/// a retry time just recorded.
+async fn deliver(
+    db: &DatabaseConnection,
+    transport: &Transport,
+    from: &str,
+    policy: Policy,
+    batch: Vec<notices::Model>,
+) {
+    let mut pending: Vec<Uuid> = batch.iter().map(|n| n.id).collect();
+    let mut heartbeat = tokio::time::interval(policy.lease / 3);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate; the claim itself just set the lease.
+    heartbeat.tick().await;
+    for notice in batch {
+        let send = transport.send(from, &notice);
+        tokio::pin!(send);
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut send => break outcome,
+                _ = heartbeat.tick() => renew(db, &pending, policy.lease).await,
+            }
+        };
+        if let Err(err) = record(db, policy, &notice, outcome).await {
+            tracing::error!(notice = %notice.id, error = %err, "recording a delivery");
+        }
+        pending.retain(|id| *id != notice.id);
+    }
+}
+
 /// Runs forever: delivers what is due, then polls again shortly.
-pub async fn run(db: DatabaseConnection, transport: Transport, from: String) {
+pub async fn run(db: DatabaseConnection, transport: Transport, from: String, policy: Policy) {
     loop {
-        match claim(&db).await {
+        match claim(&db, policy.lease).await {
             Ok(due) if !due.is_empty() => {
-                for notice in due {
-                    if let Err(err) = deliver(&db, &transport, &from, notice).await {
-                        tracing::error!(error = %err, "recording a delivery");
-                    }
-                }
+                deliver(&db, &transport, &from, policy, due).await;
                 continue;
             }
             Ok(_) => {}

@@ -38,7 +38,8 @@ fn title(raw: &str) -> ApiResult<String> {
     crate::validate::text("title", raw, 1, TITLE_MAX)
 }
 
-/// The body is kept exactly as written (Markdown is plain text to us).
+/// The body is kept as written (Markdown is plain text to us), line breaks
+/// and all.
 fn body(raw: String) -> ApiResult<String> {
     if raw.trim().is_empty() || raw.chars().count() > BODY_MAX {
         return Err(ApiError::bad_input(
@@ -46,7 +47,7 @@ fn body(raw: String) -> ApiResult<String> {
             format!("body must be 1 to {BODY_MAX} characters"),
         ));
     }
-    Ok(raw)
+    crate::validate::multiline("body", &raw)
 }
 
 pub async fn publish(
