@@ -9,7 +9,7 @@ use std::fmt::Write;
 
 use common::{
     TestDatabase, TestServer, code,
-    ws::{Protocol, WsClient},
+    ws::{Protocol, Refusal, WsClient},
 };
 use serde_json::{Value, json};
 
@@ -241,4 +241,13 @@ async fn a_suspended_account_answers_as_a_wrong_password_does() {
     let wrong = login("not the password at all").await;
     assert_eq!(code(&right), "UNAUTHENTICATED", "{right}");
     assert_eq!(right, wrong);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_connection_init_closes_with_1009() {
+    let server = server().await;
+    let mut client = WsClient::connect(&server.ws_url(), Protocol::TransportWs).await;
+    let huge_token = "x".repeat(100_000);
+    let refused = client.init(Some(&huge_token)).await;
+    assert_eq!(refused, Err(Refusal::Closed(1009)));
 }

@@ -10,7 +10,10 @@ use std::{
     net::{IpAddr, SocketAddr},
     pin::Pin,
     str::FromStr,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -42,6 +45,7 @@ use crate::{
 };
 
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+const MESSAGE_TOO_BIG: u16 = 1009;
 const UNAUTHORIZED: u16 = 4401;
 const FORBIDDEN: u16 = 4403;
 const TRY_AGAIN_LATER: u16 = 1013;
@@ -114,8 +118,21 @@ async fn serve(
     client: Option<IpAddr>,
 ) {
     let (sink, stream) = socket.split();
+    // A message over the size limit ends the input with an error; the close
+    // then says 1009 (Message Too Big), as RFC 6455 asks.
+    let oversized = Arc::new(AtomicBool::new(false));
     let input = stream
-        .take_while(|message| future::ready(message.is_ok()))
+        .take_while({
+            let oversized = oversized.clone();
+            move |message| {
+                if let Err(err) = message
+                    && too_big(err)
+                {
+                    oversized.store(true, Ordering::Relaxed);
+                }
+                future::ready(message.is_ok())
+            }
+        })
         .filter_map(|message| {
             future::ready(match message {
                 Ok(Message::Text(text)) => Some(text.as_bytes().to_vec()),
@@ -148,7 +165,7 @@ async fn serve(
     });
     futures::pin_mut!(messages);
 
-    let mut socket = Socket::new(&state.services, sink, init, protocol);
+    let mut socket = Socket::new(&state.services, sink, init, protocol, oversized);
     loop {
         socket.settle_init();
         if let Some(closing) = socket.recheck_viewer().await {
@@ -211,6 +228,13 @@ async fn connection_init(
     }
 }
 
+/// Whether a read failed on the message size limit.
+fn too_big(err: &axum::Error) -> bool {
+    std::error::Error::source(err)
+        .and_then(|source| source.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|err| matches!(err, tungstenite::Error::Capacity(_)))
+}
+
 /// What the socket does after an event.
 enum Step {
     Send(Message),
@@ -237,6 +261,8 @@ struct Socket<'a> {
     /// it being able to tell (during connection_init, or missed by lagging):
     /// the viewer is then checked against the database once accepted.
     recheck: bool,
+    /// Set when the client sent a message over the size limit.
+    oversized: Arc<AtomicBool>,
     ping: Interval,
     ping_message: &'static str,
 }
@@ -247,6 +273,7 @@ impl<'a> Socket<'a> {
         sink: SplitSink<WebSocket, Message>,
         init: Arc<Mutex<Init>>,
         protocol: WebSocketProtocols,
+        oversized: Arc<AtomicBool>,
     ) -> Self {
         let config = &services.config;
         let started = Instant::now();
@@ -260,6 +287,7 @@ impl<'a> Socket<'a> {
             deadline_close: Some((INIT_TIMED_OUT, "Connection initialisation timeout")),
             access_changes: BroadcastStream::new(services.live.access_changes()),
             recheck: false,
+            oversized,
             ping: tokio::time::interval_at(
                 started + config.ws_ping_interval,
                 config.ws_ping_interval,
@@ -326,6 +354,9 @@ impl<'a> Socket<'a> {
 
     /// What async-graphql's protocol handling sends.
     fn on_protocol_message(&self, message: Option<Message>) -> Step {
+        if message.is_none() && self.oversized.load(Ordering::Relaxed) {
+            return Step::Send(close(MESSAGE_TOO_BIG, "Message too big"));
+        }
         match (message, self.init()) {
             // A refused connection_init: graphql-transport-ws says 4403
             // Forbidden (async-graphql would say 1002); the legacy protocol's
