@@ -251,3 +251,19 @@ async fn an_oversized_connection_init_closes_with_1009() {
     let refused = client.init(Some(&huge_token)).await;
     assert_eq!(refused, Err(Refusal::Closed(1009)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enum_written_as_a_string_is_refused() {
+    let server = server().await;
+    let (host, _) = server.register("host").await;
+    let meet = server.meet(&host, json!({})).await;
+    let (guest, _) = server.register("guest").await;
+    let quoted = format!(r#"mutation {{ rsvp(meetId: "{meet}", status: "GOING") {{ status }} }}"#);
+    let response = server
+        .graphql(Some(&guest), json!({ "query": quoted }))
+        .await;
+    assert_eq!(code(&response), "BAD_USER_INPUT", "{response}");
+    let bare = format!(r#"mutation {{ rsvp(meetId: "{meet}", status: GOING) {{ status }} }}"#);
+    let response = server.graphql(Some(&guest), json!({ "query": bare })).await;
+    assert_eq!(response["data"]["rsvp"]["status"], "GOING", "{response}");
+}

@@ -2,6 +2,7 @@
 //! and what resolvers read from the context.
 
 pub mod limits;
+mod literals;
 pub mod pagination;
 
 use std::{
@@ -174,8 +175,9 @@ impl Executor for ServedSchema {
 }
 
 /// Parses the request (async-graphql reuses the parse) and refuses, before
-/// anything walks the document, one whose expansion is too large, or whose
-/// operation lacks a required variable (async-graphql does not notice one
+/// anything walks the document, one whose expansion is too large, that
+/// writes an enum value as a string, or whose operation lacks a required
+/// variable (async-graphql does not notice one
 /// used only under `@skip`/`@include`). A document that does not parse is
 /// left to the schema to report.
 fn refuse_before_validation(request: &mut Request) -> Option<Response> {
@@ -184,7 +186,8 @@ fn refuse_before_validation(request: &mut Request) -> Option<Response> {
     let document = request.parsed_query().ok()?;
     let refusal = match limits::measure(document, &mut 0) {
         Err(refusal) => Some(refusal.message()),
-        Ok(_) => missing_variable(document, operation_name.as_deref(), &variables),
+        Ok(_) => literals::enum_written_as_string(document)
+            .or_else(|| missing_variable(document, operation_name.as_deref(), &variables)),
     };
     request.variables = variables;
     let message = refusal?;
