@@ -181,29 +181,163 @@ async fn attendees_may_not_invite_to_an_invite_only_meet(server: TestServer) {
     );
 }
 
-/// Invited by address and then by handle, a member has one invitation, whose
-/// address only those who may see it see.
-async fn one_invitation_per_member_and_meet(server: TestServer) {
+/// Invited by address (by the host) and then by handle (by ann), bob holds
+/// two invitations, kept apart for the inviters; he sees one.
+async fn invited_by_address_and_by_handle_a_member_sees_one_invitation(server: TestServer) {
     let cast = cast(&server).await;
     let created = invite_four(&server, &cast).await;
     let invitations = created_invitations(&created);
     server.rsvp_ok(&cast.ann, &cast.public, "GOING").await;
     let by_attendee = invite(&server, &cast.ann, &cast.public, json!(["bob"]), json!([])).await;
-    assert_eq!(
-        by_attendee["data"]["inviteToMeet"][0]["id"], invitations[3]["id"],
-        "one invitation per member and meet"
+    let by_handle = &by_attendee["data"]["inviteToMeet"][0];
+    assert_ne!(
+        by_handle["id"], invitations[3]["id"],
+        "the address's invitation is not the handle's"
     );
-    assert_eq!(
-        by_attendee["data"]["inviteToMeet"][0]["email"],
-        Value::Null,
-        "not ann's to see"
-    );
+    assert_eq!(by_handle["invitee"]["handle"], "bob");
+    assert_eq!(by_handle["email"], Value::Null);
     let mine = server.ok(Some(&cast.bob), "MyInvitations", json!({})).await;
     assert_eq!(
         mine["myInvitations"]["edges"].as_array().unwrap().len(),
         1,
-        "one invitation per member and meet"
+        "the invitee sees the meet once"
     );
+}
+
+/// Asked for a member's handle and address at once, the inviter gets two
+/// invitations, and the address's shows no member.
+async fn a_handle_and_an_address_of_one_member_are_two_invitations(server: TestServer) {
+    let cast = cast(&server).await;
+    let created = invite(
+        &server,
+        &cast.host,
+        &cast.private,
+        json!(["bob"]),
+        json!(["bob@example.com"]),
+    )
+    .await;
+    let invitations = created_invitations(&created);
+    assert_eq!(invitations.len(), 2, "{created}");
+    assert_ne!(invitations[0]["id"], invitations[1]["id"]);
+    assert_eq!(invitations[0]["invitee"]["handle"], "bob");
+    assert_eq!(invitations[1]["email"], "bob@example.com");
+    assert_eq!(
+        invitations[1]["invitee"],
+        Value::Null,
+        "no account revealed"
+    );
+    let listed = server
+        .ok(
+            Some(&cast.host),
+            "MeetInvitations",
+            json!({ "id": cast.private }),
+        )
+        .await;
+    let edges = listed["meet"]["invitations"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 2);
+    let by_address = edges
+        .iter()
+        .find(|e| e["node"]["email"] == "bob@example.com")
+        .expect("the address's invitation");
+    assert_eq!(by_address["node"]["invitee"], Value::Null);
+}
+
+/// Inviting an address after a handle does not hand back the handle's
+/// invitation: an address cannot be tested against handles.
+async fn inviting_an_address_after_a_handle_does_not_return_the_handles_invitation(
+    server: TestServer,
+) {
+    let cast = cast(&server).await;
+    let by_handle = server
+        .invite_ok(&cast.host, &cast.private, json!({ "handles": ["bob"] }))
+        .await;
+    let by_address = server
+        .invite_ok(
+            &cast.host,
+            &cast.private,
+            json!({ "emails": ["BOB@example.com"] }),
+        )
+        .await;
+    let (by_handle, by_address) = (
+        &by_handle["inviteToMeet"][0],
+        &by_address["inviteToMeet"][0],
+    );
+    assert_ne!(by_address["id"], by_handle["id"]);
+    assert_eq!(by_address["invitee"], Value::Null);
+    assert_eq!(by_address["status"], "PENDING");
+    assert_eq!(by_address["email"], "bob@example.com");
+}
+
+/// Bob, invited by handle and by address to an invite-only meet, answers
+/// either and is counted once; he keeps his seat while he holds either.
+async fn an_invitee_with_two_invitations_is_counted_once(server: TestServer) {
+    let cast = cast(&server).await;
+    let created = invite(
+        &server,
+        &cast.host,
+        &cast.private,
+        json!(["bob"]),
+        json!(["bob@example.com"]),
+    )
+    .await;
+    let invitations = created_invitations(&created);
+    let ids: Vec<&str> = invitations
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    let going = async || {
+        server
+            .ok(
+                Some(&cast.host),
+                "MeetDetail",
+                json!({ "id": cast.private }),
+            )
+            .await["meet"]["goingCount"]
+            .clone()
+    };
+    for id in &ids {
+        let accepted = respond(&server, &cast.bob, id, true).await;
+        assert_eq!(
+            accepted["data"]["respondToInvitation"]["meet"]["viewerAttendance"]["status"], "GOING",
+            "{accepted}"
+        );
+    }
+    assert_eq!(going().await, 2, "the host and bob, once");
+    let mine = server.ok(Some(&cast.bob), "MyInvitations", json!({})).await;
+    let edges = mine["myInvitations"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 1, "one meet, one invitation: {mine}");
+    assert_eq!(edges[0]["node"]["status"], "ACCEPTED");
+    let pending = server
+        .ok(
+            Some(&cast.bob),
+            "MyInvitations",
+            json!({ "status": "PENDING" }),
+        )
+        .await;
+    assert!(
+        pending["myInvitations"]["edges"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let revoke = async |id: &str| {
+        server
+            .ok(Some(&cast.host), "RevokeInvitation", json!({ "id": id }))
+            .await
+    };
+    revoke(ids[0]).await;
+    assert_eq!(going().await, 2, "bob still holds the address's invitation");
+    let sees = async || {
+        !server
+            .ok(Some(&cast.bob), "MeetDetail", json!({ "id": cast.private }))
+            .await["meet"]
+            .is_null()
+    };
+    assert!(sees().await);
+    revoke(ids[1]).await;
+    assert_eq!(going().await, 1, "with neither, his seat goes");
+    assert!(!sees().await);
 }
 
 async fn a_meets_invitations_are_for_the_host_and_admins(server: TestServer) {
@@ -639,7 +773,10 @@ on_both_databases!(
     at_most_50_addresses_at_once,
     going_attendees_may_invite_to_a_public_meet,
     attendees_may_not_invite_to_an_invite_only_meet,
-    one_invitation_per_member_and_meet,
+    invited_by_address_and_by_handle_a_member_sees_one_invitation,
+    a_handle_and_an_address_of_one_member_are_two_invitations,
+    inviting_an_address_after_a_handle_does_not_return_the_handles_invitation,
+    an_invitee_with_two_invitations_is_counted_once,
     a_meets_invitations_are_for_the_host_and_admins,
     my_invitations_show_the_meet_and_the_inviter,
     only_the_invitee_responds,

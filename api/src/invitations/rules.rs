@@ -1,5 +1,5 @@
-//! Who may do what with invitations: invite, and see an invitation's
-//! address and invitee. (Who may see or answer the meet itself is the meets
+//! Who may do what with invitations: invite, see an invitation's address
+//! and invitee, and which of their invitations an invitee is shown. (Who may see or answer the meet itself is the meets
 //! domain's rule, `meets::visibility`.)
 
 use std::future::Future;
@@ -9,7 +9,7 @@ use entity::{
     invitations,
     meets::{self, Visibility},
 };
-use sea_orm::ConnectionTrait;
+use sea_orm::{Condition, ConnectionTrait, sea_query::Expr};
 use uuid::Uuid;
 
 use crate::{
@@ -71,4 +71,32 @@ pub fn may_see_invitee(invitation: &invitations::Model, viewer: Viewer) -> bool 
             .invitee_id
             .is_some_and(|id| viewer.user_id() == Some(id))
         || viewer.is_admin()
+}
+
+/// An invitee may hold several invitations to one meet (by handle and by
+/// address, or at two addresses): the inviters see each apart, the invitee
+/// sees one, the one they answered last, else the newest pending one; a
+/// revoked one only when they hold nothing else. A condition on
+/// `invitations` rows: no other of the invitee's invitations to the same
+/// meet ranks before this one.
+pub fn shown_to_invitee() -> Condition {
+    const RANK: &str = "CASE WHEN {t}.status = 'REVOKED' THEN 2 \
+         WHEN {t}.responded_at IS NULL THEN 1 ELSE 0 END";
+    const LATEST: &str = "COALESCE({t}.responded_at, {t}.created_at)";
+    let [rank, other_rank, latest, other_latest] = [
+        (RANK, "invitations"),
+        (RANK, "other"),
+        (LATEST, "invitations"),
+        (LATEST, "other"),
+    ]
+    .map(|(expr, table)| expr.replace("{t}", table));
+    Condition::all().add(Expr::cust(format!(
+        "NOT EXISTS (SELECT 1 FROM invitations other \
+         WHERE other.meet_id = invitations.meet_id \
+         AND other.invitee_id = invitations.invitee_id \
+         AND other.id <> invitations.id \
+         AND ({other_rank} < {rank} OR ({other_rank} = {rank} \
+         AND ({other_latest} > {latest} OR ({other_latest} = {latest} \
+         AND other.id > invitations.id)))))"
+    )))
 }
