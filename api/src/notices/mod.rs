@@ -1,6 +1,9 @@
 //! E-mail notices that are never lost: each is written to the outbox table in
 //! the same transaction as the change that causes it, and a background worker
-//! delivers it with retries (see `worker`). This file decides who gets what.
+//! delivers it with retries (see `worker`). This file decides who gets what;
+//! a notice about a meet goes only to members who may see it
+//! (`meets::visibility::who_may_see`): a meet made invite-only must not reach
+//! those it no longer exists for.
 
 mod messages;
 pub mod transport;
@@ -16,7 +19,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::{accounts::members::find_by_id, config::Config, error::ApiResult};
+use crate::{accounts::members::find_by_id, config::Config, error::ApiResult, meets::visibility};
 
 pub use messages::Message;
 use messages::web_link;
@@ -47,7 +50,22 @@ pub async fn enqueue(
     Ok(())
 }
 
+/// Whether `user` may see the meet a notice is about.
+async fn may_see(
+    db: &impl ConnectionTrait,
+    meet: &meets::Model,
+    user: &users::Model,
+) -> ApiResult<bool> {
+    Ok(
+        !visibility::who_may_see(db, meet, std::slice::from_ref(user))
+            .await?
+            .is_empty(),
+    )
+}
+
 /// An invitation by e-mail to an address with no account: the claim link.
+/// It goes to an address, not to a member: there is no one to ask
+/// `who_may_see` about, and the invitation is what lets its holder see the meet.
 pub async fn invitation_by_email(
     db: &impl ConnectionTrait,
     config: &Config,
@@ -86,7 +104,7 @@ pub async fn invitation_to_member(
     let Some(invitee) = find_by_id(db, invitee_id).await? else {
         return Ok(());
     };
-    if !invitee.email_notices {
+    if !invitee.email_notices || !may_see(db, meet, &invitee).await? {
         return Ok(());
     }
     let Some(inviter) = find_by_id(db, invitation.inviter_id).await? else {
@@ -128,8 +146,8 @@ pub async fn meet_changed(
         .filter(attendances::Column::UserId.ne(changed_by))
         .all(db)
         .await?;
-    for (_, recipient) in recipients {
-        let Some(recipient) = recipient else { continue };
+    let recipients: Vec<users::Model> = recipients.into_iter().filter_map(|(_, u)| u).collect();
+    for recipient in visibility::who_may_see(db, meet, &recipients).await? {
         let message = messages::meet_changed(config, meet, change);
         enqueue(db, "meet_changed", &recipient.email, message).await?;
     }
@@ -146,6 +164,9 @@ pub async fn promoted(
     let Some(attendee) = find_by_id(db, user_id).await? else {
         return Ok(());
     };
+    if !may_see(db, meet, &attendee).await? {
+        return Ok(());
+    }
     enqueue(
         db,
         "promoted",
@@ -174,6 +195,9 @@ pub async fn story_about_meet(
     ) else {
         return Ok(());
     };
+    if !may_see(db, &meet, &host).await? {
+        return Ok(());
+    }
     enqueue(
         db,
         "story_about_meet",
