@@ -57,6 +57,12 @@ pub struct Config {
     /// `TWEETMEET_WS_SEND_TIMEOUT_SECS`: how long a WebSocket client may
     /// leave a message unread before it is disconnected (10).
     pub ws_send_timeout: Duration,
+    /// `TWEETMEET_INVITES_PER_DAY`: invitations a member may create in any
+    /// 24 hours (200); counted in the database, so across processes.
+    pub invites_per_day: u64,
+    /// `TWEETMEET_INVITE_MAIL_INTERVAL_HOURS`: an address is mailed an
+    /// invitation to one meet at most once in this long (24; 0: no limit).
+    pub invite_mail_interval: Duration,
 }
 
 /// Where settings come from: the process environment, or a map in tests.
@@ -160,6 +166,18 @@ impl Config {
             argon2_concurrency: source.parsed("TWEETMEET_ARGON2_CONCURRENCY", 2)?,
             ws_ping_interval: seconds("TWEETMEET_WS_PING_SECS", 20)?,
             ws_send_timeout: seconds("TWEETMEET_WS_SEND_TIMEOUT_SECS", 10)?,
+            invites_per_day: match source.parsed("TWEETMEET_INVITES_PER_DAY", 200)? {
+                0 => bail!("TWEETMEET_INVITES_PER_DAY must be at least 1"),
+                n => n,
+            },
+            invite_mail_interval: Duration::from_secs(
+                match source.parsed::<u64>("TWEETMEET_INVITE_MAIL_INTERVAL_HOURS", 24)? {
+                    hours @ 0..=8_760 => hours * 3_600,
+                    _ => bail!(
+                        "TWEETMEET_INVITE_MAIL_INTERVAL_HOURS must be from 0 to 8760 (a year)"
+                    ),
+                },
+            ),
         })
     }
 
@@ -192,6 +210,8 @@ mod tests {
         assert_eq!(config.body_limit, 1024 * 1024);
         assert_eq!(config.ws_ping_interval, Duration::from_secs(20));
         assert_eq!(config.ws_send_timeout, Duration::from_secs(10));
+        assert_eq!(config.invites_per_day, 200);
+        assert_eq!(config.invite_mail_interval, Duration::from_secs(24 * 3600));
     }
 
     #[test]
@@ -217,5 +237,7 @@ mod tests {
         assert!(config(&[("TWEETMEET_BIND", "not an address")]).is_err());
         assert!(config(&[("TWEETMEET_WS_PING_SECS", "0")]).is_err());
         assert!(config(&[("TWEETMEET_WS_SEND_TIMEOUT_SECS", "99999999999")]).is_err());
+        assert!(config(&[("TWEETMEET_INVITES_PER_DAY", "0")]).is_err());
+        assert!(config(&[("TWEETMEET_INVITE_MAIL_INTERVAL_HOURS", "-1")]).is_err());
     }
 }

@@ -21,6 +21,13 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Conflict(String),
+    /// Too much of something in too short a time; `retry_after_secs`: when
+    /// trying again may succeed (`extensions.retryAfterSeconds`).
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// A live stream lost events (the subscriber or the server fell behind,
     /// or the database's event stream dropped): refetch, then subscribe again.
     #[error("this subscription missed events; refetch, then subscribe again")]
@@ -62,6 +69,7 @@ impl ApiError {
             Self::NotFound(_) => "NOT_FOUND",
             Self::BadInput { .. } => "BAD_USER_INPUT",
             Self::Conflict(_) => "CONFLICT",
+            Self::RateLimited { .. } => "RATE_LIMITED",
             Self::EventsMissed => "EVENTS_MISSED",
             Self::Internal(_) => "INTERNAL",
         }
@@ -81,6 +89,12 @@ impl ApiError {
             ext.set("code", self.code());
             if let Some(field) = &field {
                 ext.set("field", field.as_str());
+            }
+            if let Self::RateLimited {
+                retry_after_secs, ..
+            } = self
+            {
+                ext.set("retryAfterSeconds", *retry_after_secs);
             }
         })
     }

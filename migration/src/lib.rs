@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_initial;
 mod m20261126_000001_address_invitations_apart;
+mod m20261126_000002_invitation_limits;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_initial::Migration),
             Box::new(m20261126_000001_address_invitations_apart::Migration),
+            Box::new(m20261126_000002_invitation_limits::Migration),
         ]
     }
 }

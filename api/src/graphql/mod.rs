@@ -19,7 +19,7 @@ use crate::{
     admin::{AdminMutation, AdminQuery},
     auth::Viewer,
     error::{ApiError, ApiResult},
-    invitations::{InvitationsMutation, InvitationsQuery},
+    invitations::{InvitationsMutation, InvitationsQuery, rules::RequestAllowance},
     live::{Hub, LiveSubscription},
     meets::{
         MeetsMutation, MeetsQuery,
@@ -188,17 +188,22 @@ impl Loaders {
     }
 }
 
-/// Per-request context: the viewer and the request's loaders.
+/// Per-request context: the viewer, the request's loaders and what it may
+/// still invite.
 pub fn request_data(request: Request, services: &Services, viewer: Viewer) -> Request {
     request
         .data(viewer)
         .data(Loaders::new(&services.db, viewer))
+        .data(RequestAllowance::default())
 }
 
-/// Per-connection context of a WebSocket.
+/// Per-connection context of a WebSocket (an operation sent over it shares
+/// the connection's invitation allowance: async-graphql gives an operation
+/// no data of its own there).
 pub fn request_data_for_connection(data: &mut Data, services: &Services, viewer: Viewer) {
     data.insert(viewer);
     data.insert(Loaders::new(&services.db, viewer));
+    data.insert(RequestAllowance::default());
 }
 
 /// What resolvers read from the context.
@@ -206,6 +211,7 @@ pub trait ContextExt {
     fn services(&self) -> &Services;
     fn viewer(&self) -> Viewer;
     fn loaders(&self) -> &Loaders;
+    fn invitation_allowance(&self) -> &RequestAllowance;
 
     fn db(&self) -> &DatabaseConnection {
         &self.services().db
@@ -232,6 +238,11 @@ impl ContextExt for Context<'_> {
         // Put there by `request_data` / `request_data_for_connection`, the
         // only ways requests reach the schema.
         self.data_unchecked::<Loaders>()
+    }
+
+    fn invitation_allowance(&self) -> &RequestAllowance {
+        // Put there with the loaders.
+        self.data_unchecked::<RequestAllowance>()
     }
 }
 

@@ -14,7 +14,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::rules;
+use super::rules::{self, RequestAllowance};
 
 use crate::{
     accounts::members,
@@ -67,9 +67,11 @@ fn invalid_claim() -> ApiError {
     ApiError::NotFound("this invitation link is invalid, used or expired".into())
 }
 
+/// `allowance`: what the request has named so far, in this and other calls.
 pub async fn invite(
     services: &Services,
     viewer: Viewer,
+    allowance: &RequestAllowance,
     meet_id: Uuid,
     handles: Vec<String>,
     emails: Vec<String>,
@@ -88,6 +90,7 @@ pub async fn invite(
             "name at least one handle or e-mail",
         ));
     }
+    allowance.take(handles.len() + emails.len())?;
     let message = validate::optional_text("message", message.as_deref(), 500)?;
     let emails = emails
         .iter()
@@ -95,6 +98,8 @@ pub async fn invite(
         .collect::<ApiResult<Vec<_>>>()?;
 
     let txn = begin_write(&services.db).await?;
+    // The daily count below holds under concurrent invitations by one member.
+    members::lock(&txn, inviter_id).await?;
     let meet = visibility::lock_visible(&txn, viewer, meet_id).await?;
     rules::may_invite(&txn, &meet, inviter_id).await?;
     require_open(&meet, Utc::now())?;
@@ -124,21 +129,40 @@ pub async fn invite(
         }
     }
     let mut existing = existing_invitations(&txn, meet_id, &targets).await?;
+    let new = targets.iter().filter(|t| !existing.contains_key(t)).count();
+    let now = Utc::now();
+    rules::within_daily_limit(&txn, &services.config, inviter_id, new as u64, now).await?;
 
     let mut result = Vec::with_capacity(targets.len());
     let mut events = Vec::new();
     for target in targets {
         let existing = existing.remove(&target);
-        let now = Utc::now();
-        // A new claim token for an invitation to an address nobody holds yet.
-        let claim_token = matches!(target, Target::Address { member: None, .. }).then(random_token);
-        let invitation = match existing {
-            // Already invited: the same invitation, left as it is...
-            Some(existing) if existing.status != InvitationStatus::Revoked => {
-                result.push(existing);
-                continue;
+        if let Some(existing) = existing
+            .as_ref()
+            .filter(|e| e.status != InvitationStatus::Revoked)
+        {
+            // Already invited: the same invitation, left as it is.
+            result.push(existing.clone());
+            continue;
+        }
+        // Whose the invitation is: the member named, or who claimed it.
+        let holder = existing
+            .as_ref()
+            .and_then(|e| e.invitee_id)
+            .or(target.member());
+        // A claim link for an address nobody holds yet, made only to be
+        // mailed: invited again within the mail interval, a revoked
+        // invitation comes back with the link already sent.
+        let claim_token = match (&target, holder) {
+            (Target::Address { email, .. }, None)
+                if notices::invitation_mail_due(&txn, &services.config, meet_id, email).await? =>
+            {
+                Some(random_token())
             }
-            // ...or revived, with a fresh claim token, if it was revoked.
+            _ => None,
+        };
+        let invitation = match existing {
+            // Revoked: revived.
             Some(existing) => {
                 let mut active: invitations::ActiveModel = existing.into();
                 active.status = Set(InvitationStatus::Pending);
@@ -171,12 +195,14 @@ pub async fn invite(
                 .await?
             }
         };
-        match &claim_token {
-            Some(token) => {
+        match (holder, &claim_token) {
+            (None, Some(token)) => {
                 notices::invitation_by_email(&txn, &services.config, &invitation, &meet, token)
                     .await?
             }
-            None => {
+            // An address nobody holds, mailed within the interval.
+            (None, None) => {}
+            (Some(_), _) => {
                 notices::invitation_to_member(&txn, &services.config, &invitation, &meet).await?;
                 events.push(Event::InvitationReceived {
                     invitation_id: invitation.id,
@@ -394,9 +420,11 @@ pub async fn revoke(
         return Ok(invitation);
     }
     let invitee = invitation.invitee_id;
+    // The claim link is kept but dead (a claim needs a pending invitation):
+    // invited again within the mail interval, the address gets no new
+    // e-mail, and the link it has works again.
     let mut active: invitations::ActiveModel = invitation.into();
     active.status = Set(InvitationStatus::Revoked);
-    active.claim_token_hash = Set(None);
     let invitation = active.update(&txn).await?;
     // Without the invitation an invite-only meet no longer exists for the
     // invitee, unless they hold another (by handle and by address): their

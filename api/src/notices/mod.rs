@@ -12,10 +12,11 @@ pub mod worker;
 use chrono::Utc;
 use entity::{
     attendances::{self, RsvpStatus},
-    invitations, meets, notices, stories, users,
+    invitation_mails, invitations, meets, notices, stories, users,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    sea_query::OnConflict,
 };
 use uuid::Uuid;
 
@@ -63,7 +64,42 @@ async fn may_see(
     )
 }
 
+/// Whether `email` may be mailed an invitation to `meet_id` now: not if it
+/// was within `TWEETMEET_INVITE_MAIL_INTERVAL_HOURS`, however often it is
+/// invited (by several inviters, by handle and by address, or invited,
+/// revoked and invited again). When it may, the mail is recorded as sent:
+/// the caller sends it in the same transaction. One statement, which also
+/// settles concurrent invitations: only one of them records the mail.
+pub async fn invitation_mail_due(
+    db: &impl ConnectionTrait,
+    config: &Config,
+    meet_id: Uuid,
+    email: &str,
+) -> ApiResult<bool> {
+    let now = Utc::now();
+    let last_due = now - config.invite_mail_interval;
+    let recorded = invitation_mails::Entity::insert(invitation_mails::ActiveModel {
+        meet_id: Set(meet_id),
+        email: Set(email.to_owned()),
+        sent_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            invitation_mails::Column::MeetId,
+            invitation_mails::Column::Email,
+        ])
+        .update_column(invitation_mails::Column::SentAt)
+        .action_and_where(invitation_mails::Column::SentAt.lte(last_due))
+        .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(recorded == 1)
+}
+
 /// An invitation by e-mail to an address with no account: the claim link.
+/// The caller asked `invitation_mail_due` first, and made the link only to
+/// send it.
 /// It goes to an address, not to a member: there is no one to ask
 /// `who_may_see` about, and the invitation is what lets its holder see the meet.
 pub async fn invitation_by_email(
@@ -91,7 +127,8 @@ pub async fn invitation_by_email(
     enqueue(db, "invitation_email", email, message).await
 }
 
-/// An invitation to a member, if they want e-mail about it.
+/// An invitation to a member, if they want e-mail about it and their address
+/// was not mailed one to this meet within the interval.
 pub async fn invitation_to_member(
     db: &impl ConnectionTrait,
     config: &Config,
@@ -104,7 +141,10 @@ pub async fn invitation_to_member(
     let Some(invitee) = find_by_id(db, invitee_id).await? else {
         return Ok(());
     };
-    if !invitee.email_notices || !may_see(db, meet, &invitee).await? {
+    if !invitee.email_notices
+        || !may_see(db, meet, &invitee).await?
+        || !invitation_mail_due(db, config, meet.id, &invitee.email).await?
+    {
         return Ok(());
     }
     let Some(inviter) = find_by_id(db, invitation.inviter_id).await? else {
