@@ -685,20 +685,20 @@ async fn visibility_of_invite_only_meets(server: TestServer) {
     );
 }
 
-/// A public meet for 3 made invite-only: bob (going) and dan (waitlisted),
-/// never invited, lose their answers, bob's seat goes to cat (invited,
-/// waitlisted after dan), ann (invited, going) keeps hers, and news of the
-/// meet reaches the invited only.
+/// A public meet for 4 made invite-only: bob and eve (going) and dan
+/// (waitlisted), never invited, lose their answers; one of the two seats
+/// freed goes to cat (invited, waitlisted after dan), ann (invited, going)
+/// keeps hers, and news of the meet reaches the invited only.
 async fn making_a_meet_invite_only_withdraws_the_uninvited(server: TestServer) {
     let (host, meet) = server
-        .host_meet(json!({ "title": "Quiet drinks", "capacity": 3 }))
+        .host_meet(json!({ "title": "Quiet drinks", "capacity": 4 }))
         .await;
     let mut tokens = Vec::new();
-    for handle in ["ann", "bob", "dan", "cat"] {
+    for handle in ["ann", "bob", "eve", "dan", "cat"] {
         tokens.push(server.register(handle).await.0);
     }
-    let [ann, bob, dan, cat] = &tokens[..] else {
-        unreachable!("four members")
+    let [ann, bob, eve, dan, cat] = &tokens[..] else {
+        unreachable!("five members")
     };
     server
         .invite_ok(&host, &meet, json!({ "handles": ["ann", "cat"] }))
@@ -706,6 +706,7 @@ async fn making_a_meet_invite_only_withdraws_the_uninvited(server: TestServer) {
     for (token, expected) in [
         (ann, "GOING"),
         (bob, "GOING"),
+        (eve, "GOING"),
         (dan, "WAITLISTED"),
         (cat, "WAITLISTED"),
     ] {
@@ -720,11 +721,14 @@ async fn making_a_meet_invite_only_withdraws_the_uninvited(server: TestServer) {
     )
     .await;
     assert!(made_private.get("errors").is_none(), "{made_private}");
+    assert_eq!(
+        made_private["data"]["updateMeet"]["goingCount"], 3,
+        "4 going before: the host, ann, and cat instead of bob and eve"
+    );
 
     let detail = server
         .ok(Some(&host), "MeetDetail", json!({ "id": meet }))
         .await;
-    assert_eq!(detail["meet"]["goingCount"], 3, "the host, ann and cat");
     let mut attending: Vec<&str> = detail["meet"]["attendees"]["edges"]
         .as_array()
         .unwrap()
@@ -732,7 +736,11 @@ async fn making_a_meet_invite_only_withdraws_the_uninvited(server: TestServer) {
         .map(|e| e["node"]["user"]["handle"].as_str().unwrap())
         .collect();
     attending.sort_unstable();
-    assert_eq!(attending, ["ann", "cat", "host"], "bob and dan are out");
+    assert_eq!(
+        attending,
+        ["ann", "cat", "host"],
+        "bob, eve and dan are out"
+    );
     let cat_sees = server
         .ok(Some(cat), "MeetDetail", json!({ "id": meet }))
         .await;
@@ -745,7 +753,7 @@ async fn making_a_meet_invite_only_withdraws_the_uninvited(server: TestServer) {
             .any(|m| m.contains("You're in: Quiet drinks")),
         "cat hears she is in"
     );
-    for uninvited in [bob, dan] {
+    for uninvited in [bob, eve, dan] {
         let gone = server
             .ok(Some(uninvited), "MeetDetail", json!({ "id": meet }))
             .await;
@@ -769,10 +777,12 @@ async fn making_a_meet_invite_only_withdraws_the_uninvited(server: TestServer) {
     }
     assert_nothing_within(
         std::time::Duration::from_millis(500),
-        "news of the meet reached bob or dan",
+        "news of the meet reached bob, eve or dan",
         async || {
             server.mail_files().iter().any(|m| {
-                (m.contains("To: bob@example.com") || m.contains("To: dan@example.com"))
+                ["bob", "eve", "dan"]
+                    .iter()
+                    .any(|h| m.contains(&format!("To: {h}@example.com")))
                     && m.contains("Quiet drinks")
             })
         },
