@@ -99,9 +99,8 @@ pub async fn invitation_mail_due(
 
 /// An invitation by e-mail to an address with no account: the claim link.
 /// The caller asked `invitation_mail_due` first, and made the link only to
-/// send it.
-/// It goes to an address, not to a member: there is no one to ask
-/// `who_may_see` about, and the invitation is what lets its holder see the meet.
+/// send it. It goes to an address, not to a member, so there is no one to ask
+/// `who_may_see` about: the invitation is what lets its holder see the meet.
 pub async fn invitation_by_email(
     db: &impl ConnectionTrait,
     config: &Config,
