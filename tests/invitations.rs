@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::{TestServer, code, smtp};
+use std::{sync::Arc, time::Duration};
+
+use common::{Backend, TestDatabase, TestServer, assert_nothing_within, code, smtp};
 use serde_json::{Value, json};
 
 async fn invite(
@@ -181,29 +183,163 @@ async fn attendees_may_not_invite_to_an_invite_only_meet(server: TestServer) {
     );
 }
 
-/// Invited by address and then by handle, a member has one invitation, whose
-/// address only those who may see it see.
-async fn one_invitation_per_member_and_meet(server: TestServer) {
+/// Invited by address (by the host) and then by handle (by ann), bob holds
+/// two invitations, kept apart for the inviters; he sees one.
+async fn invited_by_address_and_by_handle_a_member_sees_one_invitation(server: TestServer) {
     let cast = cast(&server).await;
     let created = invite_four(&server, &cast).await;
     let invitations = created_invitations(&created);
     server.rsvp_ok(&cast.ann, &cast.public, "GOING").await;
     let by_attendee = invite(&server, &cast.ann, &cast.public, json!(["bob"]), json!([])).await;
-    assert_eq!(
-        by_attendee["data"]["inviteToMeet"][0]["id"], invitations[3]["id"],
-        "one invitation per member and meet"
+    let by_handle = &by_attendee["data"]["inviteToMeet"][0];
+    assert_ne!(
+        by_handle["id"], invitations[3]["id"],
+        "the address's invitation is not the handle's"
     );
-    assert_eq!(
-        by_attendee["data"]["inviteToMeet"][0]["email"],
-        Value::Null,
-        "not ann's to see"
-    );
+    assert_eq!(by_handle["invitee"]["handle"], "bob");
+    assert_eq!(by_handle["email"], Value::Null);
     let mine = server.ok(Some(&cast.bob), "MyInvitations", json!({})).await;
     assert_eq!(
         mine["myInvitations"]["edges"].as_array().unwrap().len(),
         1,
-        "one invitation per member and meet"
+        "the invitee sees the meet once"
     );
+}
+
+/// Asked for a member's handle and address at once, the inviter gets two
+/// invitations, and the address's shows no member.
+async fn a_handle_and_an_address_of_one_member_are_two_invitations(server: TestServer) {
+    let cast = cast(&server).await;
+    let created = invite(
+        &server,
+        &cast.host,
+        &cast.private,
+        json!(["bob"]),
+        json!(["bob@example.com"]),
+    )
+    .await;
+    let invitations = created_invitations(&created);
+    assert_eq!(invitations.len(), 2, "{created}");
+    assert_ne!(invitations[0]["id"], invitations[1]["id"]);
+    assert_eq!(invitations[0]["invitee"]["handle"], "bob");
+    assert_eq!(invitations[1]["email"], "bob@example.com");
+    assert_eq!(
+        invitations[1]["invitee"],
+        Value::Null,
+        "no account revealed"
+    );
+    let listed = server
+        .ok(
+            Some(&cast.host),
+            "MeetInvitations",
+            json!({ "id": cast.private }),
+        )
+        .await;
+    let edges = listed["meet"]["invitations"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 2);
+    let by_address = edges
+        .iter()
+        .find(|e| e["node"]["email"] == "bob@example.com")
+        .expect("the address's invitation");
+    assert_eq!(by_address["node"]["invitee"], Value::Null);
+}
+
+/// Inviting an address after a handle does not hand back the handle's
+/// invitation: an address cannot be tested against handles.
+async fn inviting_an_address_after_a_handle_does_not_return_the_handles_invitation(
+    server: TestServer,
+) {
+    let cast = cast(&server).await;
+    let by_handle = server
+        .invite_ok(&cast.host, &cast.private, json!({ "handles": ["bob"] }))
+        .await;
+    let by_address = server
+        .invite_ok(
+            &cast.host,
+            &cast.private,
+            json!({ "emails": ["BOB@example.com"] }),
+        )
+        .await;
+    let (by_handle, by_address) = (
+        &by_handle["inviteToMeet"][0],
+        &by_address["inviteToMeet"][0],
+    );
+    assert_ne!(by_address["id"], by_handle["id"]);
+    assert_eq!(by_address["invitee"], Value::Null);
+    assert_eq!(by_address["status"], "PENDING");
+    assert_eq!(by_address["email"], "bob@example.com");
+}
+
+/// Bob, invited by handle and by address to an invite-only meet, answers
+/// either and is counted once; he keeps his seat while he holds either.
+async fn an_invitee_with_two_invitations_is_counted_once(server: TestServer) {
+    let cast = cast(&server).await;
+    let created = invite(
+        &server,
+        &cast.host,
+        &cast.private,
+        json!(["bob"]),
+        json!(["bob@example.com"]),
+    )
+    .await;
+    let invitations = created_invitations(&created);
+    let ids: Vec<&str> = invitations
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    let going = async || {
+        server
+            .ok(
+                Some(&cast.host),
+                "MeetDetail",
+                json!({ "id": cast.private }),
+            )
+            .await["meet"]["goingCount"]
+            .clone()
+    };
+    for id in &ids {
+        let accepted = respond(&server, &cast.bob, id, true).await;
+        assert_eq!(
+            accepted["data"]["respondToInvitation"]["meet"]["viewerAttendance"]["status"], "GOING",
+            "{accepted}"
+        );
+    }
+    assert_eq!(going().await, 2, "the host and bob, once");
+    let mine = server.ok(Some(&cast.bob), "MyInvitations", json!({})).await;
+    let edges = mine["myInvitations"]["edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 1, "one meet, one invitation: {mine}");
+    assert_eq!(edges[0]["node"]["status"], "ACCEPTED");
+    let pending = server
+        .ok(
+            Some(&cast.bob),
+            "MyInvitations",
+            json!({ "status": "PENDING" }),
+        )
+        .await;
+    assert!(
+        pending["myInvitations"]["edges"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let revoke = async |id: &str| {
+        server
+            .ok(Some(&cast.host), "RevokeInvitation", json!({ "id": id }))
+            .await
+    };
+    revoke(ids[0]).await;
+    assert_eq!(going().await, 2, "bob still holds the address's invitation");
+    let sees = async || {
+        !server
+            .ok(Some(&cast.bob), "MeetDetail", json!({ "id": cast.private }))
+            .await["meet"]
+            .is_null()
+    };
+    assert!(sees().await);
+    revoke(ids[1]).await;
+    assert_eq!(going().await, 1, "with neither, his seat goes");
+    assert!(!sees().await);
 }
 
 async fn a_meets_invitations_are_for_the_host_and_admins(server: TestServer) {
@@ -490,7 +626,18 @@ async fn registering_with_an_invited_address_adopts_its_invitations(server: Test
     );
 }
 
-async fn re_inviting_a_revoked_address_sends_a_new_link_that_works(server: TestServer) {
+/// With no mail interval (`TWEETMEET_INVITE_MAIL_INTERVAL_HOURS=0`), a
+/// re-invited address is mailed a new link, and only that one works.
+async fn re_inviting_a_revoked_address_after_the_mail_interval_sends_a_new_link(backend: Backend) {
+    let Some(server) = server_with(
+        backend,
+        "re_inviting_a_revoked_address_after_the_mail_interval_sends_a_new_link",
+        &[("TWEETMEET_INVITE_MAIL_INTERVAL_HOURS", "0")],
+    )
+    .await
+    else {
+        return;
+    };
     let (host, meet) = server
         .host_meet(json!({ "title": "Third supper", "visibility": "INVITE_ONLY" }))
         .await;
@@ -521,6 +668,209 @@ async fn re_inviting_a_revoked_address_sends_a_new_link_that_works(server: TestS
         1,
         "only the new link works: {results:?}"
     );
+}
+
+/// Invited, revoked and invited again within the mail interval, an address
+/// is mailed once; the invitation is back, and so is the link it was sent.
+async fn an_address_invited_revoked_and_invited_again_is_mailed_once(server: TestServer) {
+    let (host, meet) = server
+        .host_meet(json!({ "title": "Fourth supper", "visibility": "INVITE_ONLY" }))
+        .await;
+    let invite = async || {
+        server
+            .invite_ok(&host, &meet, json!({ "emails": ["gus@example.com"] }))
+            .await["inviteToMeet"][0]
+            .clone()
+    };
+    let first = invite().await;
+    for _ in 0..3 {
+        server
+            .ok(
+                Some(&host),
+                "RevokeInvitation",
+                json!({ "id": first["id"] }),
+            )
+            .await;
+        let again = invite().await;
+        assert_eq!(again["id"], first["id"]);
+        assert_eq!(again["status"], "PENDING", "the invitation is renewed");
+    }
+    let mail = server.mail_to("gus@example.com", 1).await;
+    assert_nothing_within(
+        Duration::from_millis(500),
+        "a second invitation e-mail to gus",
+        async || server.mail_to("gus@example.com", 0).await.len() > 1,
+    )
+    .await;
+    let token = smtp::claim_token(&mail[0]).expect("a claim link");
+    let (gus, _) = server.register("gus_elsewhere").await;
+    let claimed = server
+        .op(Some(&gus), "ClaimInvitation", json!({ "token": token }))
+        .await;
+    assert!(
+        claimed.get("errors").is_none(),
+        "the link sent works: {claimed}"
+    );
+}
+
+/// One address, invited to one meet by handle (its member's) and by
+/// address: one e-mail.
+async fn a_member_invited_by_handle_and_by_address_is_mailed_once(server: TestServer) {
+    let (host, meet) = server.host_meet(json!({ "title": "Fifth supper" })).await;
+    server.register("hal").await;
+    server
+        .invite_ok(
+            &host,
+            &meet,
+            json!({ "handles": ["hal"], "emails": ["hal@example.com"] }),
+        )
+        .await;
+    assert_eq!(server.mail_to("hal@example.com", 1).await.len(), 1);
+    assert_nothing_within(
+        Duration::from_millis(500),
+        "a second invitation e-mail to hal",
+        async || server.mail_to("hal@example.com", 0).await.len() > 1,
+    )
+    .await;
+}
+
+/// One request names at most 50 handles and addresses across its aliases
+/// (BAD_USER_INPUT): 20 aliases of 50 addresses cannot mail 1,000 people.
+async fn one_request_invites_at_most_50_across_aliases(server: TestServer) {
+    let (host, meet) = server.host_meet(json!({})).await;
+    let aliases: String = (0..20)
+        .map(|a| {
+            let emails: Vec<String> = (0..30)
+                .map(|i| format!("\"a{a}p{i}@example.com\""))
+                .collect();
+            format!(
+                "a{a}: inviteToMeet(meetId: \"{meet}\", emails: [{}]) {{ id }}\n",
+                emails.join(", ")
+            )
+        })
+        .collect();
+    let response = server
+        .graphql(
+            Some(&host),
+            json!({ "query": format!("mutation {{ {aliases} }}") }),
+        )
+        .await;
+    assert_eq!(code(&response), "BAD_USER_INPUT", "{response}");
+    assert!(
+        response["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("one request")
+    );
+    let listed = server
+        .ok(
+            Some(&host),
+            "MeetInvitations",
+            json!({ "id": meet, "first": 100 }),
+        )
+        .await;
+    assert_eq!(
+        listed["meet"]["invitations"]["edges"]
+            .as_array()
+            .unwrap()
+            .len(),
+        30,
+        "the first alias, and no more"
+    );
+    // The next request has its own allowance.
+    let next: Vec<String> = (0..50).map(|i| format!("next{i}@example.com")).collect();
+    server
+        .invite_ok(&host, &meet, json!({ "emails": next }))
+        .await;
+}
+
+/// A server on `backend` with extra settings; `None` (the test skipped,
+/// saying so) on PostgreSQL without `TWEETMEET_TEST_POSTGRES_URL`.
+async fn server_with(
+    backend: Backend,
+    test: &str,
+    settings: &[(&str, &str)],
+) -> Option<TestServer> {
+    let db = TestDatabase::for_backend(backend, test).await?;
+    Some(TestServer::start_with(Arc::new(db), settings).await)
+}
+
+/// With `TWEETMEET_INVITES_PER_DAY=3`, a member creates 3 invitations a day
+/// across meets; the fourth is RATE_LIMITED, saying when to try again.
+/// Inviting someone already invited creates nothing and is not refused.
+async fn invitations_a_day_are_limited(backend: Backend) {
+    let Some(server) = server_with(
+        backend,
+        "invitations_a_day_are_limited",
+        &[("TWEETMEET_INVITES_PER_DAY", "3")],
+    )
+    .await
+    else {
+        return;
+    };
+    let (host, meet) = server.host_meet(json!({})).await;
+    let other = server
+        .meet(&host, json!({ "title": "Another round" }))
+        .await;
+    let invite = async |meet: &str, emails: Value| {
+        server
+            .op(
+                Some(&host),
+                "InviteToMeet",
+                json!({ "meetId": meet, "emails": emails }),
+            )
+            .await
+    };
+    let first = invite(&meet, json!(["a@example.com", "b@example.com"])).await;
+    assert!(first.get("errors").is_none(), "{first}");
+    let over = invite(&meet, json!(["c@example.com", "d@example.com"])).await;
+    assert_eq!(code(&over), "RATE_LIMITED", "{over}");
+    let retry = over["errors"][0]["extensions"]["retryAfterSeconds"]
+        .as_u64()
+        .expect("retryAfterSeconds");
+    assert!(
+        (86_000..=86_400).contains(&retry),
+        "when the first ages out: {retry}"
+    );
+    let again = invite(&meet, json!(["a@example.com"])).await;
+    assert!(again.get("errors").is_none(), "nothing new: {again}");
+    let third = invite(&other, json!(["c@example.com"])).await;
+    assert!(third.get("errors").is_none(), "{third}");
+    assert_eq!(
+        code(&invite(&other, json!(["d@example.com"])).await),
+        "RATE_LIMITED",
+        "across meets"
+    );
+    let listed = server
+        .ok(Some(&host), "MeetInvitations", json!({ "id": meet }))
+        .await;
+    assert_eq!(
+        listed["meet"]["invitations"]["edges"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invitations_a_day_are_limited_sqlite() {
+    invitations_a_day_are_limited(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invitations_a_day_are_limited_postgres() {
+    invitations_a_day_are_limited(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_inviting_a_revoked_address_after_the_mail_interval_sends_a_new_link_sqlite() {
+    re_inviting_a_revoked_address_after_the_mail_interval_sends_a_new_link(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_inviting_a_revoked_address_after_the_mail_interval_sends_a_new_link_postgres() {
+    re_inviting_a_revoked_address_after_the_mail_interval_sends_a_new_link(Backend::Postgres).await;
 }
 
 /// "host"'s "Sound techs", for 2, at 19:00 Toronto time; returns the host's
@@ -639,7 +989,10 @@ on_both_databases!(
     at_most_50_addresses_at_once,
     going_attendees_may_invite_to_a_public_meet,
     attendees_may_not_invite_to_an_invite_only_meet,
-    one_invitation_per_member_and_meet,
+    invited_by_address_and_by_handle_a_member_sees_one_invitation,
+    a_handle_and_an_address_of_one_member_are_two_invitations,
+    inviting_an_address_after_a_handle_does_not_return_the_handles_invitation,
+    an_invitee_with_two_invitations_is_counted_once,
     a_meets_invitations_are_for_the_host_and_admins,
     my_invitations_show_the_meet_and_the_inviter,
     only_the_invitee_responds,
@@ -651,7 +1004,9 @@ on_both_databases!(
     an_invited_address_gets_a_claim_link,
     a_claim_link_works_once_for_any_member,
     registering_with_an_invited_address_adopts_its_invitations,
-    re_inviting_a_revoked_address_sends_a_new_link_that_works,
+    an_address_invited_revoked_and_invited_again_is_mailed_once,
+    a_member_invited_by_handle_and_by_address_is_mailed_once,
+    one_request_invites_at_most_50_across_aliases,
     an_invitation_mail_gives_the_time_in_the_meets_zone,
     a_member_off_the_waitlist_hears_they_are_in,
     a_new_venue_and_a_cancellation_reach_those_going_only,

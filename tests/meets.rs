@@ -3,7 +3,7 @@
 mod common;
 
 use chrono::{Duration, Utc};
-use common::{TestServer, code};
+use common::{TestServer, assert_nothing_within, code};
 use serde_json::{Value, json};
 
 fn at(hours: i64) -> String {
@@ -685,6 +685,111 @@ async fn visibility_of_invite_only_meets(server: TestServer) {
     );
 }
 
+/// A public meet for 4 made invite-only: bob and eve (going) and dan
+/// (waitlisted), never invited, lose their answers; one of the two seats
+/// freed goes to cat (invited, waitlisted after dan), ann (invited, going)
+/// keeps hers, and news of the meet reaches the invited only.
+async fn making_a_meet_invite_only_withdraws_the_uninvited(server: TestServer) {
+    let (host, meet) = server
+        .host_meet(json!({ "title": "Quiet drinks", "capacity": 4 }))
+        .await;
+    let mut tokens = Vec::new();
+    for handle in ["ann", "bob", "eve", "dan", "cat"] {
+        tokens.push(server.register(handle).await.0);
+    }
+    let [ann, bob, eve, dan, cat] = &tokens[..] else {
+        unreachable!("five members")
+    };
+    server
+        .invite_ok(&host, &meet, json!({ "handles": ["ann", "cat"] }))
+        .await;
+    for (token, expected) in [
+        (ann, "GOING"),
+        (bob, "GOING"),
+        (eve, "GOING"),
+        (dan, "WAITLISTED"),
+        (cat, "WAITLISTED"),
+    ] {
+        let answered = server.rsvp_ok(token, &meet, "GOING").await;
+        assert_eq!(answered["rsvp"]["status"], expected);
+    }
+    let made_private = update_meet(
+        &server,
+        &host,
+        &meet,
+        json!({ "visibility": "INVITE_ONLY" }),
+    )
+    .await;
+    assert!(made_private.get("errors").is_none(), "{made_private}");
+    assert_eq!(
+        made_private["data"]["updateMeet"]["goingCount"], 3,
+        "4 going before: the host, ann, and cat instead of bob and eve"
+    );
+
+    let detail = server
+        .ok(Some(&host), "MeetDetail", json!({ "id": meet }))
+        .await;
+    let mut attending: Vec<&str> = detail["meet"]["attendees"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["user"]["handle"].as_str().unwrap())
+        .collect();
+    attending.sort_unstable();
+    assert_eq!(
+        attending,
+        ["ann", "cat", "host"],
+        "bob, eve and dan are out"
+    );
+    let cat_sees = server
+        .ok(Some(cat), "MeetDetail", json!({ "id": meet }))
+        .await;
+    assert_eq!(cat_sees["meet"]["viewerAttendance"]["status"], "GOING");
+    assert!(
+        server
+            .mail_to("cat@example.com", 2)
+            .await
+            .iter()
+            .any(|m| m.contains("You're in: Quiet drinks")),
+        "cat hears she is in"
+    );
+    for uninvited in [bob, eve, dan] {
+        let gone = server
+            .ok(Some(uninvited), "MeetDetail", json!({ "id": meet }))
+            .await;
+        assert!(
+            gone["meet"].is_null(),
+            "to the uninvited it no longer exists"
+        );
+    }
+
+    update_meet(&server, &host, &meet, json!({ "venueName": "The Foundry" })).await;
+    // Each has had an invitation; cat also her seat.
+    for (invited, mails) in [("ann@example.com", 2), ("cat@example.com", 3)] {
+        assert!(
+            server
+                .mail_to(invited, mails)
+                .await
+                .iter()
+                .any(|m| m.contains("New venue: Quiet drinks")),
+            "{invited} hears of the new venue"
+        );
+    }
+    assert_nothing_within(
+        std::time::Duration::from_millis(500),
+        "news of the meet reached bob, eve or dan",
+        async || {
+            server.mail_files().iter().any(|m| {
+                ["bob", "eve", "dan"]
+                    .iter()
+                    .any(|h| m.contains(&format!("To: {h}@example.com")))
+                    && m.contains("Quiet drinks")
+            })
+        },
+    )
+    .await;
+}
+
 /// Hosts, counts, viewer attendance and attendee users load per page in a
 /// constant number of statements.
 async fn no_n_plus_one(server: TestServer) {
@@ -773,5 +878,6 @@ on_both_databases!(
     discovery_filters,
     pagination_while_meets_are_added,
     visibility_of_invite_only_meets,
+    making_a_meet_invite_only_withdraws_the_uninvited,
     no_n_plus_one,
 );

@@ -82,6 +82,12 @@ pub struct Config {
     /// the client's address in (e.g. `x-forwarded-for`; its last address
     /// counts, the one the proxy added). Unset: the connection's address.
     pub trusted_proxy_header: Option<String>,
+    /// `TWEETMEET_INVITES_PER_DAY`: invitations a member may create in any
+    /// 24 hours (200); counted in the database, so across processes.
+    pub invites_per_day: u64,
+    /// `TWEETMEET_INVITE_MAIL_INTERVAL_HOURS`: an address is mailed an
+    /// invitation to one meet at most once in this long (24; 0: no limit).
+    pub invite_mail_interval: Duration,
 }
 
 /// Where settings come from: the process environment, or a map in tests.
@@ -202,6 +208,18 @@ impl Config {
             },
             trusted_proxy_header: var("TWEETMEET_TRUSTED_PROXY_HEADER")
                 .map(|h| h.trim().to_ascii_lowercase()),
+            invites_per_day: match source.parsed("TWEETMEET_INVITES_PER_DAY", 200)? {
+                0 => bail!("TWEETMEET_INVITES_PER_DAY must be at least 1"),
+                n => n,
+            },
+            invite_mail_interval: Duration::from_secs(
+                match source.parsed::<u64>("TWEETMEET_INVITE_MAIL_INTERVAL_HOURS", 24)? {
+                    hours @ 0..=8_760 => hours * 3_600,
+                    _ => bail!(
+                        "TWEETMEET_INVITE_MAIL_INTERVAL_HOURS must be from 0 to 8760 (a year)"
+                    ),
+                },
+            ),
         })
     }
 
@@ -236,6 +254,8 @@ mod tests {
         assert_eq!(config.ws_send_timeout, Duration::from_secs(10));
         assert_eq!(config.notice_max_attempts, 16);
         assert_eq!(config.notice_lease, Duration::from_secs(15));
+        assert_eq!(config.invites_per_day, 200);
+        assert_eq!(config.invite_mail_interval, Duration::from_secs(24 * 3600));
     }
 
     #[test]
@@ -263,5 +283,7 @@ mod tests {
         assert!(config(&[("TWEETMEET_WS_SEND_TIMEOUT_SECS", "99999999999")]).is_err());
         assert!(config(&[("TWEETMEET_NOTICE_MAX_ATTEMPTS", "0")]).is_err());
         assert!(config(&[("TWEETMEET_NOTICE_LEASE_SECS", "0")]).is_err());
+        assert!(config(&[("TWEETMEET_INVITES_PER_DAY", "0")]).is_err());
+        assert!(config(&[("TWEETMEET_INVITE_MAIL_INTERVAL_HOURS", "-1")]).is_err());
     }
 }

@@ -21,8 +21,13 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Conflict(String),
-    #[error("too many attempts; try again in {retry_after_secs} s")]
-    RateLimited { retry_after_secs: u64 },
+    /// Too much of something in too short a time; `retry_after_secs`: when
+    /// trying again may succeed (`extensions.retryAfterSeconds`).
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// A live stream lost events (the subscriber or the server fell behind,
     /// or the database's event stream dropped): refetch, then subscribe again.
     #[error("this subscription missed events; refetch, then subscribe again")]
@@ -53,10 +58,13 @@ impl ApiError {
         Self::NotFound(format!("{what} not found"))
     }
 
-    /// Refused for now; `wait` until it would succeed (at least a second).
+    /// Too many attempts for now; `wait` until one would succeed (at least
+    /// a second).
     pub fn rate_limited(wait: std::time::Duration) -> Self {
+        let retry_after_secs = wait.as_secs_f64().ceil().max(1.0) as u64;
         Self::RateLimited {
-            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            message: format!("too many attempts; try again in {retry_after_secs} s"),
+            retry_after_secs,
         }
     }
 
@@ -92,7 +100,10 @@ impl ApiError {
             if let Some(field) = &field {
                 ext.set("field", field.as_str());
             }
-            if let Self::RateLimited { retry_after_secs } = self {
+            if let Self::RateLimited {
+                retry_after_secs, ..
+            } = self
+            {
                 ext.set("retryAfterSeconds", *retry_after_secs);
             }
         })

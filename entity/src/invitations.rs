@@ -1,7 +1,9 @@
 use sea_orm::entity::prelude::*;
 
-/// An invitation to a meet, to a member (`invitee_id`) or to an e-mail address
-/// with no account yet (`email`, with a claim token stored only as a hash).
+/// An invitation to a meet: by handle (`invitee_id`, no `email`; one per
+/// member and meet), or by address (`email`; one per address and meet), with
+/// `invitee_id` set when the address is a member's or once claimed, and a
+/// claim token stored only as a hash. A member may hold one of each kind.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "invitations")]
 pub struct Model {

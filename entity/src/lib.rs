@@ -3,6 +3,7 @@
 
 pub mod admin_audit;
 pub mod attendances;
+pub mod invitation_mails;
 pub mod invitations;
 pub mod meets;
 pub mod notices;

@@ -5,7 +5,9 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_initial;
 mod m20261126_000001_notice_dead_state;
-mod m20261126_000010_rate_limits;
+mod m20261126_000002_address_invitations_apart;
+mod m20261126_000003_invitation_limits;
+mod m20261126_000004_rate_limits;
 
 pub struct Migrator;
 
@@ -15,7 +17,9 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_initial::Migration),
             Box::new(m20261126_000001_notice_dead_state::Migration),
-            Box::new(m20261126_000010_rate_limits::Migration),
+            Box::new(m20261126_000002_address_invitations_apart::Migration),
+            Box::new(m20261126_000003_invitation_limits::Migration),
+            Box::new(m20261126_000004_rate_limits::Migration),
         ]
     }
 }

@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 
 use entity::users;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
+};
 use uuid::Uuid;
 
 use crate::{auth::Viewer, error::ApiResult, validate};
@@ -16,6 +18,21 @@ use crate::{auth::Viewer, error::ApiResult, validate};
 /// sees their own even though that request came without a token.
 pub fn may_see_private_fields(viewer: Viewer, member_id: Uuid, session_owner: bool) -> bool {
     session_owner || viewer.is_self_or_admin(member_id)
+}
+
+/// Holds the member's row locked until the transaction ends (PostgreSQL;
+/// SQLite's write transactions are one at a time anyway): what makes a
+/// member's own rate-limited writes count one after another, even across
+/// processes. It changes nothing.
+pub async fn lock(txn: &DatabaseTransaction, id: Uuid) -> ApiResult<()> {
+    users::Entity::find_by_id(id)
+        .select_only()
+        .column(users::Column::Id)
+        .lock_exclusive()
+        .into_tuple::<Uuid>()
+        .one(txn)
+        .await?;
+    Ok(())
 }
 
 pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Option<users::Model>> {

@@ -30,7 +30,7 @@ use crate::{
     admin::{AdminMutation, AdminQuery},
     auth::Viewer,
     error::{ApiError, ApiResult},
-    invitations::{InvitationsMutation, InvitationsQuery},
+    invitations::{InvitationsMutation, InvitationsQuery, rules::RequestAllowance},
     live::{Hub, LiveSubscription},
     meets::{
         MeetsMutation, MeetsQuery,
@@ -386,8 +386,8 @@ impl Loaders {
 #[derive(Clone, Copy)]
 pub struct ClientAddress(pub Option<IpAddr>);
 
-/// Per-request context: the viewer, the client's address and the request's
-/// loaders.
+/// Per-request context: the viewer, the client's address, the request's
+/// loaders and what it may still invite.
 pub fn request_data(
     request: Request,
     services: &Services,
@@ -398,9 +398,12 @@ pub fn request_data(
         .data(viewer)
         .data(ClientAddress(client))
         .data(Loaders::new(&services.db, viewer))
+        .data(RequestAllowance::default())
 }
 
-/// Per-connection context of a WebSocket.
+/// Per-connection context of a WebSocket (an operation sent over it shares
+/// the connection's invitation allowance: async-graphql gives an operation
+/// no data of its own there).
 pub fn request_data_for_connection(
     data: &mut Data,
     services: &Services,
@@ -413,6 +416,7 @@ pub fn request_data_for_connection(
     data.insert(SubscriptionSlots::new(
         services.config.max_subscriptions_per_socket,
     ));
+    data.insert(RequestAllowance::default());
 }
 
 /// What resolvers read from the context.
@@ -421,6 +425,7 @@ pub trait ContextExt {
     fn viewer(&self) -> Viewer;
     fn loaders(&self) -> &Loaders;
     fn client_address(&self) -> Option<IpAddr>;
+    fn invitation_allowance(&self) -> &RequestAllowance;
 
     fn db(&self) -> &DatabaseConnection {
         &self.services().db
@@ -451,6 +456,11 @@ impl ContextExt for Context<'_> {
         // Put there by `request_data` / `request_data_for_connection`, the
         // only ways requests reach the schema.
         self.data_unchecked::<Loaders>()
+    }
+
+    fn invitation_allowance(&self) -> &RequestAllowance {
+        // Put there with the loaders.
+        self.data_unchecked::<RequestAllowance>()
     }
 }
 

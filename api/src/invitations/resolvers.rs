@@ -35,8 +35,9 @@ pub struct InvitationsMutation;
 
 #[Object]
 impl InvitationsMutation {
-    /// Up to 50 handles and e-mails, all or nothing. Someone already invited
-    /// gets the existing invitation back.
+    /// Up to 50 handles and e-mails, all or nothing, and 50 in one request
+    /// across aliases. Someone already invited gets the existing invitation
+    /// back. RATE_LIMITED past the daily limit.
     async fn invite_to_meet(
         &self,
         ctx: &Context<'_>,
@@ -51,6 +52,7 @@ impl InvitationsMutation {
         let rows = service::invite(
             ctx.services(),
             ctx.viewer(),
+            ctx.invitation_allowance(),
             meet_id,
             handles.unwrap_or_default(),
             emails.unwrap_or_default(),

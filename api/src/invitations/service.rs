@@ -1,10 +1,12 @@
 //! Invitation rules. Whether someone may see or answer a meet is the meets
 //! domain's to say; this module asks it.
 
+use std::collections::HashMap;
+
 use chrono::{Duration, Utc};
 use entity::{
     invitations::{self, InvitationStatus},
-    meets::{self, Visibility},
+    meets,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
@@ -12,7 +14,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::rules;
+use super::rules::{self, RequestAllowance};
 
 use crate::{
     accounts::members,
@@ -37,21 +39,26 @@ use crate::{
 pub const MAX_PER_CALL: usize = 50;
 pub const CLAIM_VALIDITY: Duration = Duration::days(30);
 
-/// Who an invitation goes to: a member (by handle, or by an address that is
-/// theirs), or an address with no account yet.
-struct Invitee {
-    member: Option<Uuid>,
-    /// Set when invited by address; an invitation by address never tells the
-    /// inviter whose account the address is (see `Invitation.invitee`).
-    email: Option<String>,
+/// Who an invitation goes to. An invitation by handle and one by address are
+/// kept apart even when the address is the same member's: merging them would
+/// tell the inviter whose account the address is. They merge only on the
+/// invitee's side (`myInvitations`, seeing and answering the meet).
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Target {
+    Handle(Uuid),
+    /// `member`: whose account the address is, if anyone's; never shown to
+    /// the inviter (see `rules::may_see_invitee`).
+    Address {
+        email: String,
+        member: Option<Uuid>,
+    },
 }
 
-impl Invitee {
-    fn same_person(&self, other: &Invitee) -> bool {
-        match (self.member, other.member) {
-            (Some(a), Some(b)) => a == b,
-            (None, None) => self.email == other.email,
-            _ => false,
+impl Target {
+    fn member(&self) -> Option<Uuid> {
+        match self {
+            Self::Handle(id) => Some(*id),
+            Self::Address { member, .. } => *member,
         }
     }
 }
@@ -60,9 +67,11 @@ fn invalid_claim() -> ApiError {
     ApiError::NotFound("this invitation link is invalid, used or expired".into())
 }
 
+/// `allowance`: what the request has named so far, in this and other calls.
 pub async fn invite(
     services: &Services,
     viewer: Viewer,
+    allowance: &RequestAllowance,
     meet_id: Uuid,
     handles: Vec<String>,
     emails: Vec<String>,
@@ -81,6 +90,7 @@ pub async fn invite(
             "name at least one handle or e-mail",
         ));
     }
+    allowance.take(handles.len() + emails.len())?;
     let message = validate::optional_multiline_text("message", message.as_deref(), 500)?;
     let emails = emails
         .iter()
@@ -88,6 +98,8 @@ pub async fn invite(
         .collect::<ApiResult<Vec<_>>>()?;
 
     let txn = begin_write(&services.db).await?;
+    // The daily count below holds under concurrent invitations by one member.
+    members::lock(&txn, inviter_id).await?;
     let meet = visibility::lock_visible(&txn, viewer, meet_id).await?;
     rules::may_invite(&txn, &meet, inviter_id).await?;
     require_open(&meet, Utc::now())?;
@@ -105,45 +117,55 @@ pub async fn invite(
         return Err(no_member(unknown));
     }
     let by_email = members::by_emails(&txn, &emails).await?;
-    let mut targets: Vec<Invitee> = Vec::new();
-    let by_handle = wanted.iter().map(|h| Invitee {
-        member: Some(members[h].id),
-        email: None,
-    });
-    let by_address = emails.iter().map(|e| Invitee {
+    let mut targets: Vec<Target> = Vec::new();
+    let by_handle = wanted.iter().map(|h| Target::Handle(members[h].id));
+    let by_address = emails.iter().map(|e| Target::Address {
+        email: e.clone(),
         member: by_email.get(e).map(|u| u.id),
-        email: Some(e.clone()),
     });
-    for invitee in by_handle.chain(by_address) {
-        if invitee.member == Some(inviter_id) {
+    for target in by_handle.chain(by_address) {
+        if target.member() == Some(inviter_id) {
             return Err(ApiError::bad_input("handles", "you cannot invite yourself"));
         }
-        if !targets.iter().any(|t| t.same_person(&invitee)) {
-            targets.push(invitee);
+        if !targets.contains(&target) {
+            targets.push(target);
         }
     }
+    let mut existing = existing_invitations(&txn, meet_id, &targets).await?;
+    let new = targets.iter().filter(|t| !existing.contains_key(t)).count();
+    let now = Utc::now();
+    rules::within_daily_limit(&txn, &services.config, inviter_id, new as u64, now).await?;
 
     let mut result = Vec::with_capacity(targets.len());
     let mut events = Vec::new();
     for target in targets {
-        let existing = invitations::Entity::find()
-            .filter(invitations::Column::MeetId.eq(meet_id))
-            .filter(match target.member {
-                Some(id) => invitations::Column::InviteeId.eq(id),
-                None => invitations::Column::Email.eq(target.email.clone()),
-            })
-            .one(&txn)
-            .await?;
-        let now = Utc::now();
-        // A new claim token for an invitation to an address nobody holds yet.
-        let claim_token = target.member.is_none().then(random_token);
-        let invitation = match existing {
-            // Already invited: the same invitation, left as it is...
-            Some(existing) if existing.status != InvitationStatus::Revoked => {
-                result.push(existing);
-                continue;
+        let existing = existing.remove(&target);
+        if let Some(existing) = existing
+            .as_ref()
+            .filter(|e| e.status != InvitationStatus::Revoked)
+        {
+            // Already invited: the same invitation, left as it is.
+            result.push(existing.clone());
+            continue;
+        }
+        // Whose the invitation is: the member named, or who claimed it.
+        let holder = existing
+            .as_ref()
+            .and_then(|e| e.invitee_id)
+            .or(target.member());
+        // A claim link for an address nobody holds yet, made only to be
+        // mailed: invited again within the mail interval, a revoked
+        // invitation comes back with the link already sent.
+        let claim_token = match (&target, holder) {
+            (Target::Address { email, .. }, None)
+                if notices::invitation_mail_due(&txn, &services.config, meet_id, email).await? =>
+            {
+                Some(random_token())
             }
-            // ...or revived, with a fresh claim token, if it was revoked.
+            _ => None,
+        };
+        let invitation = match existing {
+            // Revoked: revived.
             Some(existing) => {
                 let mut active: invitations::ActiveModel = existing.into();
                 active.status = Set(InvitationStatus::Pending);
@@ -155,12 +177,16 @@ pub async fn invite(
                 active.update(&txn).await?
             }
             None => {
+                let email = match &target {
+                    Target::Handle(_) => None,
+                    Target::Address { email, .. } => Some(email.clone()),
+                };
                 invitations::ActiveModel {
                     id: Set(Uuid::now_v7()),
                     meet_id: Set(meet_id),
                     inviter_id: Set(inviter_id),
-                    invitee_id: Set(target.member),
-                    email: Set(target.email.clone()),
+                    invitee_id: Set(target.member()),
+                    email: Set(email),
                     message: Set(message.clone()),
                     status: Set(InvitationStatus::Pending),
                     claim_token_hash: Set(claim_token.as_deref().map(token_hash)),
@@ -172,12 +198,14 @@ pub async fn invite(
                 .await?
             }
         };
-        match &claim_token {
-            Some(token) => {
+        match (holder, &claim_token) {
+            (None, Some(token)) => {
                 notices::invitation_by_email(&txn, &services.config, &invitation, &meet, token)
                     .await?
             }
-            None => {
+            // An address nobody holds, mailed within the interval.
+            (None, None) => {}
+            (Some(_), _) => {
                 notices::invitation_to_member(&txn, &services.config, &invitation, &meet).await?;
                 events.push(Event::InvitationReceived {
                     invitation_id: invitation.id,
@@ -188,6 +216,54 @@ pub async fn invite(
     }
     services.events.commit(txn, events).await?;
     Ok(result)
+}
+
+/// The meet's invitations to `targets` already made, by target (two
+/// statements): by handle, the member's invitation with no address; by
+/// address, the address's, whoever holds it.
+async fn existing_invitations(
+    db: &impl ConnectionTrait,
+    meet_id: Uuid,
+    targets: &[Target],
+) -> ApiResult<HashMap<Target, invitations::Model>> {
+    let (handles, addresses): (Vec<_>, Vec<_>) =
+        targets.iter().partition(|t| matches!(t, Target::Handle(_)));
+    let mut found = HashMap::new();
+    if !handles.is_empty() {
+        let rows = invitations::Entity::find()
+            .filter(invitations::Column::MeetId.eq(meet_id))
+            .filter(invitations::Column::Email.is_null())
+            .filter(invitations::Column::InviteeId.is_in(handles.iter().filter_map(|t| t.member())))
+            .all(db)
+            .await?;
+        for row in rows {
+            if let Some(member) = row.invitee_id {
+                found.insert(Target::Handle(member), row);
+            }
+        }
+    }
+    if !addresses.is_empty() {
+        let rows = invitations::Entity::find()
+            .filter(invitations::Column::MeetId.eq(meet_id))
+            .filter(
+                invitations::Column::Email.is_in(addresses.iter().filter_map(|t| match t {
+                    Target::Address { email, .. } => Some(email.clone()),
+                    Target::Handle(_) => None,
+                })),
+            )
+            .all(db)
+            .await?;
+        // Keyed by the target as asked: whose the address is now may differ
+        // from whose it was when invited (a claim, a change of address).
+        for target in addresses {
+            if let Target::Address { email, .. } = target
+                && let Some(row) = rows.iter().find(|r| r.email.as_ref() == Some(email))
+            {
+                found.insert(target.clone(), row.clone());
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Makes an e-mail invitation the signed-in user's. Used, expired and unknown
@@ -207,53 +283,32 @@ pub async fn claim(
         .one(&txn)
         .await?
         .ok_or_else(invalid_claim)?;
-    // Serialise with invitations to the same meet (they lock it too).
-    meets::Entity::find_by_id(invitation.meet_id)
-        .lock_exclusive()
-        .one(&txn)
-        .await?;
-    let already = invitations::Entity::find()
-        .filter(invitations::Column::MeetId.eq(invitation.meet_id))
-        .filter(invitations::Column::InviteeId.eq(user_id))
-        .one(&txn)
-        .await?;
     // Single use, also under concurrent claims: only the claim that still
-    // finds the token unspent succeeds.
-    let spend = invitations::Entity::update_many()
+    // finds the token unspent succeeds. A claimer already invited to the meet
+    // (by handle, or at another address) holds both: they merge on their
+    // side only (`rules::shown_to_invitee`).
+    let spent = invitations::Entity::update_many()
         .col_expr(
             invitations::Column::ClaimTokenHash,
             Expr::value(Option::<String>::None),
         )
+        .col_expr(invitations::Column::InviteeId, Expr::value(user_id))
         .filter(invitations::Column::Id.eq(invitation.id))
         .filter(invitations::Column::ClaimTokenHash.eq(token_hash(token)))
-        .filter(invitations::Column::InviteeId.is_null());
-    let spend = match &already {
-        // Invited twice (by handle and by e-mail): the token is spent, and the
-        // invitation they already hold stays theirs.
-        Some(_) => spend.col_expr(
-            invitations::Column::Status,
-            Expr::value(InvitationStatus::Revoked),
-        ),
-        None => spend.col_expr(invitations::Column::InviteeId, Expr::value(user_id)),
-    };
-    if spend.exec(&txn).await?.rows_affected != 1 {
+        .filter(invitations::Column::InviteeId.is_null())
+        .filter(invitations::Column::Status.eq(InvitationStatus::Pending))
+        .exec(&txn)
+        .await?;
+    if spent.rows_affected != 1 {
         return Err(invalid_claim());
     }
-    let claimed = match already {
-        Some(existing) => existing,
-        None => invitations::Entity::find_by_id(invitation.id)
-            .one(&txn)
-            .await?
-            .ok_or_else(invalid_claim)?,
-    };
-    // Only a pending invitation is news.
-    let events = if claimed.status == InvitationStatus::Pending {
-        vec![Event::InvitationReceived {
-            invitation_id: claimed.id,
-        }]
-    } else {
-        Vec::new()
-    };
+    let claimed = invitations::Entity::find_by_id(invitation.id)
+        .one(&txn)
+        .await?
+        .ok_or_else(invalid_claim)?;
+    let events = vec![Event::InvitationReceived {
+        invitation_id: claimed.id,
+    }];
     services.events.commit(txn, events).await?;
     Ok(claimed)
 }
@@ -368,14 +423,21 @@ pub async fn revoke(
         return Ok(invitation);
     }
     let invitee = invitation.invitee_id;
+    // The claim link is kept but dead (a claim needs a pending invitation):
+    // invited again within the mail interval, the address gets no new
+    // e-mail, and the link it has works again.
     let mut active: invitations::ActiveModel = invitation.into();
     active.status = Set(InvitationStatus::Revoked);
-    active.claim_token_hash = Set(None);
     let invitation = active.update(&txn).await?;
     // Without the invitation an invite-only meet no longer exists for the
-    // invitee: their answer goes too, and the seat to the waitlist.
+    // invitee, unless they hold another (by handle and by address): their
+    // answer goes too, and the seat to the waitlist.
     let events = match invitee {
-        Some(invitee) if meet.visibility == Visibility::InviteOnly => {
+        Some(invitee)
+            if !visibility::who_may_answer(&txn, &meet, &[invitee])
+                .await?
+                .contains(&invitee) =>
+        {
             let existing = attendance::attendance_of(&txn, meet.id, invitee).await?;
             attendance::withdraw_answer(
                 &txn,
@@ -393,7 +455,7 @@ pub async fn revoke(
     Ok(invitation)
 }
 
-/// The viewer's invitations, newest first.
+/// The viewer's invitations, newest first, one per meet.
 pub async fn mine(
     db: &impl ConnectionTrait,
     viewer: Viewer,
@@ -401,7 +463,9 @@ pub async fn mine(
     page: &Page<TimeKey>,
 ) -> ApiResult<Paged<invitations::Model>> {
     let user_id = viewer.require()?;
-    let mut condition = Condition::all().add(invitations::Column::InviteeId.eq(user_id));
+    let mut condition = Condition::all()
+        .add(invitations::Column::InviteeId.eq(user_id))
+        .add(rules::shown_to_invitee());
     if let Some(status) = status {
         condition = condition.add(invitations::Column::Status.eq(status));
     }

@@ -196,6 +196,34 @@ pub(crate) async fn withdraw_answer(
     }
 }
 
+/// When a meet becomes INVITE_ONLY: takes back, as `withdraw_answer` does,
+/// the answers of those who may no longer answer it (no seeing invitation;
+/// the host keeps theirs), their seats going to the waitlist. The waitlisted
+/// and the undecided go first, so no one about to lose their answer is
+/// seated on the way. Returns the events to publish with the change.
+pub(super) async fn withdraw_uninvited(
+    txn: &DatabaseTransaction,
+    config: &Config,
+    meet: &meets::Model,
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<Event>> {
+    let mut answers = attendances::Entity::find()
+        .filter(attendances::Column::MeetId.eq(meet.id))
+        .filter(attendances::Column::Status.ne(RsvpStatus::NotGoing))
+        .all(txn)
+        .await?;
+    let users: Vec<Uuid> = answers.iter().map(|a| a.user_id).collect();
+    let may_answer = visibility::who_may_answer(txn, meet, &users).await?;
+    answers.retain(|a| !may_answer.contains(&a.user_id));
+    answers.sort_by_key(|a| a.status == RsvpStatus::Going);
+    let mut events = Vec::new();
+    for answer in answers {
+        let user_id = answer.user_id;
+        events.extend(withdraw_answer(txn, config, meet, user_id, Some(answer), now).await?);
+    }
+    Ok(events)
+}
+
 /// Records `answer` inside an open write transaction holding the meet's lock
 /// (shared with accepting an invitation). The same answer twice changes
 /// nothing, and keeps the original answer time.

@@ -218,6 +218,11 @@ pub async fn update(
     if capacity_raised {
         events.extend(attendance::promote_waitlisted(&txn, &services.config, &updated, now).await?);
     }
+    // An invite-only meet does not exist for those not invited: they lose
+    // their answers (and seats) with the change, and hear no more of it.
+    if meet.visibility == Visibility::Public && updated.visibility == Visibility::InviteOnly {
+        events.extend(attendance::withdraw_uninvited(&txn, &services.config, &updated, now).await?);
+    }
     // Attendees hear of a new time or a new venue.
     let change = if updated.starts_at != meet.starts_at {
         Some(MeetChange::Rescheduled)

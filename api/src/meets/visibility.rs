@@ -5,7 +5,8 @@
 //! INVITE_ONLY meet: its host, users holding a pending or accepted invitation
 //! to it, and administrators; to anyone else it does not exist. Written twice
 //! on purpose, and only here: as a query condition for lists, and as an
-//! in-memory check for events already loaded.
+//! in-memory check (`can_see`) for events already loaded and for the
+//! recipients of notices (`who_may_see`).
 //!
 //! Answering: whoever sees a PUBLIC meet; an INVITE_ONLY one, its host and
 //! its invitees (an administrator sees it but was not invited).
@@ -18,7 +19,7 @@ use std::collections::HashSet;
 use entity::{
     invitations::{self, InvitationStatus},
     meets::{self, Visibility},
-    users,
+    users::{self, Role},
 };
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
@@ -101,19 +102,47 @@ fn invited_meets(user_id: Uuid) -> sea_orm::sea_query::SelectStatement {
         .into_query()
 }
 
-/// Whether `user_id` holds an invitation that lets them see (and answer) the meet.
-async fn holds_seeing_invitation(
+/// Of `users`, those holding an invitation that lets them see (and answer)
+/// the meet: one statement.
+async fn invitees_among(
     db: &impl ConnectionTrait,
     meet_id: Uuid,
-    user_id: Uuid,
-) -> Result<bool, DbErr> {
-    Ok(invitations::Entity::find()
+    users: &[Uuid],
+) -> Result<HashSet<Uuid>, DbErr> {
+    if users.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let rows = invitations::Entity::find()
         .filter(invitations::Column::MeetId.eq(meet_id))
-        .filter(invitations::Column::InviteeId.eq(user_id))
+        .filter(invitations::Column::InviteeId.is_in(users.iter().copied()))
         .filter(invitations::Column::Status.is_in(SEEING_INVITATIONS))
-        .one(db)
-        .await?
-        .is_some())
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().filter_map(|i| i.invitee_id).collect())
+}
+
+/// The answering rule for a meet in memory, given who of those asked about
+/// holds a seeing invitation.
+fn may_answer(meet: &meets::Model, user_id: Uuid, invitees: &HashSet<Uuid>) -> bool {
+    meet.visibility == Visibility::Public || meet.host_id == user_id || invitees.contains(&user_id)
+}
+
+/// Of `users` (who see the meet), those who may answer it: one statement
+/// for an INVITE_ONLY meet, none for a PUBLIC one.
+pub async fn who_may_answer(
+    db: &impl ConnectionTrait,
+    meet: &meets::Model,
+    users: &[Uuid],
+) -> Result<HashSet<Uuid>, DbErr> {
+    let invitees = match meet.visibility {
+        Visibility::Public => HashSet::new(),
+        Visibility::InviteOnly => invitees_among(db, meet.id, users).await?,
+    };
+    Ok(users
+        .iter()
+        .copied()
+        .filter(|&user| may_answer(meet, user, &invitees))
+        .collect())
 }
 
 /// Whether `user_id`, who sees the meet, may answer it.
@@ -122,15 +151,47 @@ pub async fn require_may_answer(
     meet: &meets::Model,
     user_id: Uuid,
 ) -> ApiResult<()> {
-    if meet.visibility == Visibility::InviteOnly
-        && meet.host_id != user_id
-        && !holds_seeing_invitation(db, meet.id, user_id).await?
+    if !who_may_answer(db, meet, &[user_id])
+        .await?
+        .contains(&user_id)
     {
         return Err(ApiError::Forbidden(
             "only the host and invitees may answer an invite-only meet".into(),
         ));
     }
     Ok(())
+}
+
+/// Of `users`, those who may see the meet (`can_see` for each): for whom
+/// notices about it are. One statement for an INVITE_ONLY meet, none for a
+/// PUBLIC one.
+pub async fn who_may_see<'u>(
+    db: &impl ConnectionTrait,
+    meet: &meets::Model,
+    users: &'u [users::Model],
+) -> Result<Vec<&'u users::Model>, DbErr> {
+    let invitees = match meet.visibility {
+        Visibility::Public => HashSet::new(),
+        Visibility::InviteOnly => {
+            // The host and administrators see it whatever they hold.
+            let others: Vec<Uuid> = users
+                .iter()
+                .filter(|u| u.id != meet.host_id && u.role != Role::Admin)
+                .map(|u| u.id)
+                .collect();
+            invitees_among(db, meet.id, &others).await?
+        }
+    };
+    Ok(users
+        .iter()
+        .filter(|user| {
+            let viewer = Viewer::User {
+                id: user.id,
+                role: user.role,
+            };
+            can_see(meet, viewer, &invitees)
+        })
+        .collect())
 }
 
 /// `action`: what is refused, as in "only the host or an administrator may …".
@@ -171,7 +232,7 @@ pub fn can_see(meet: &meets::Model, viewer: Viewer, invitees: &HashSet<Uuid>) ->
 mod tests {
     use super::*;
     use chrono::Utc;
-    use entity::{meets::MeetStatus, users::Role};
+    use entity::meets::MeetStatus;
 
     fn meet(visibility: Visibility, host_id: Uuid) -> meets::Model {
         let now = Utc::now();

@@ -1,6 +1,9 @@
 //! E-mail notices that are never lost: each is written to the outbox table in
 //! the same transaction as the change that causes it, and a background worker
-//! delivers it with retries (see `worker`). This file decides who gets what.
+//! delivers it with retries (see `worker`). This file decides who gets what;
+//! a notice about a meet goes only to members who may see it
+//! (`meets::visibility::who_may_see`): a meet made invite-only must not reach
+//! those it no longer exists for.
 
 mod messages;
 pub mod transport;
@@ -9,14 +12,15 @@ pub mod worker;
 use chrono::Utc;
 use entity::{
     attendances::{self, RsvpStatus},
-    invitations, meets, notices, stories, users,
+    invitation_mails, invitations, meets, notices, stories, users,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    sea_query::OnConflict,
 };
 use uuid::Uuid;
 
-use crate::{accounts::members::find_by_id, config::Config, error::ApiResult};
+use crate::{accounts::members::find_by_id, config::Config, error::ApiResult, meets::visibility};
 
 pub use messages::Message;
 use messages::web_link;
@@ -48,7 +52,56 @@ pub async fn enqueue(
     Ok(())
 }
 
+/// Whether `user` may see the meet a notice is about.
+async fn may_see(
+    db: &impl ConnectionTrait,
+    meet: &meets::Model,
+    user: &users::Model,
+) -> ApiResult<bool> {
+    Ok(
+        !visibility::who_may_see(db, meet, std::slice::from_ref(user))
+            .await?
+            .is_empty(),
+    )
+}
+
+/// Whether `email` may be mailed an invitation to `meet_id` now: not if it
+/// was within `TWEETMEET_INVITE_MAIL_INTERVAL_HOURS`, however often it is
+/// invited (by several inviters, by handle and by address, or invited,
+/// revoked and invited again). When it may, the mail is recorded as sent:
+/// the caller sends it in the same transaction. One statement, which also
+/// settles concurrent invitations: only one of them records the mail.
+pub async fn invitation_mail_due(
+    db: &impl ConnectionTrait,
+    config: &Config,
+    meet_id: Uuid,
+    email: &str,
+) -> ApiResult<bool> {
+    let now = Utc::now();
+    let last_due = now - config.invite_mail_interval;
+    let recorded = invitation_mails::Entity::insert(invitation_mails::ActiveModel {
+        meet_id: Set(meet_id),
+        email: Set(email.to_owned()),
+        sent_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            invitation_mails::Column::MeetId,
+            invitation_mails::Column::Email,
+        ])
+        .update_column(invitation_mails::Column::SentAt)
+        .action_and_where(invitation_mails::Column::SentAt.lte(last_due))
+        .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(recorded == 1)
+}
+
 /// An invitation by e-mail to an address with no account: the claim link.
+/// The caller asked `invitation_mail_due` first, and made the link only to
+/// send it. It goes to an address, not to a member, so there is no one to ask
+/// `who_may_see` about: the invitation is what lets its holder see the meet.
 pub async fn invitation_by_email(
     db: &impl ConnectionTrait,
     config: &Config,
@@ -74,7 +127,8 @@ pub async fn invitation_by_email(
     enqueue(db, "invitation_email", email, message).await
 }
 
-/// An invitation to a member, if they want e-mail about it.
+/// An invitation to a member, if they want e-mail about it and their address
+/// was not mailed one to this meet within the interval.
 pub async fn invitation_to_member(
     db: &impl ConnectionTrait,
     config: &Config,
@@ -87,7 +141,10 @@ pub async fn invitation_to_member(
     let Some(invitee) = find_by_id(db, invitee_id).await? else {
         return Ok(());
     };
-    if !invitee.email_notices {
+    if !invitee.email_notices
+        || !may_see(db, meet, &invitee).await?
+        || !invitation_mail_due(db, config, meet.id, &invitee.email).await?
+    {
         return Ok(());
     }
     let Some(inviter) = find_by_id(db, invitation.inviter_id).await? else {
@@ -129,8 +186,8 @@ pub async fn meet_changed(
         .filter(attendances::Column::UserId.ne(changed_by))
         .all(db)
         .await?;
-    for (_, recipient) in recipients {
-        let Some(recipient) = recipient else { continue };
+    let recipients: Vec<users::Model> = recipients.into_iter().filter_map(|(_, u)| u).collect();
+    for recipient in visibility::who_may_see(db, meet, &recipients).await? {
         let message = messages::meet_changed(config, meet, change);
         enqueue(db, "meet_changed", &recipient.email, message).await?;
     }
@@ -147,6 +204,9 @@ pub async fn promoted(
     let Some(attendee) = find_by_id(db, user_id).await? else {
         return Ok(());
     };
+    if !may_see(db, meet, &attendee).await? {
+        return Ok(());
+    }
     enqueue(
         db,
         "promoted",
@@ -175,6 +235,9 @@ pub async fn story_about_meet(
     ) else {
         return Ok(());
     };
+    if !may_see(db, &meet, &host).await? {
+        return Ok(());
+    }
     enqueue(
         db,
         "story_about_meet",
