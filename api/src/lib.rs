@@ -5,7 +5,9 @@
 //! its services (plain async functions over a connection and a [`auth::Viewer`],
 //! owning transactions and rules) → `entity`. Calls between domain services
 //! go one way too: `accounts::service` → `invitations` → `meets` → `notices`
-//! → `accounts::members`; `admin` → `accounts`; `stories` → `meets`.
+//! → `accounts::members`; `admin` → `accounts`; `stories` → `meets`. The
+//! notices also ask `meets::visibility`, which calls no service, whom a
+//! notice may reach.
 //!
 //! Rules and their homes:
 //! - who may see, answer and edit a meet: `meets::visibility`;
