@@ -1,12 +1,15 @@
 //! Who may do what: every contract operation that needs a viewer, and every
-//! private field, tried over HTTP by each kind of caller, against the table
-//! below. The table is the documentation; the test holds the server to it.
+//! private field, tried over HTTP (subscriptions over WebSocket) by each kind
+//! of caller, against the table below. The table is the documentation; the test holds the server to it.
 
 mod common;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
-use common::{Backend, TestDatabase, TestServer, smtp};
+use common::{
+    Backend, TestDatabase, TestServer, smtp,
+    ws::{Protocol, WsClient},
+};
 use serde_json::{Value, json};
 
 /// The kinds of caller, in the table's column order.
@@ -75,6 +78,9 @@ const TABLE: &[(&str, &str)] = &[
     ("setUserRole",                           ". . . . . . Y"),
     ("suspendUser",                           ". . . . . . Y"),
     ("unsuspendUser",                         ". . . . . . Y"),
+    // Subscriptions, over WebSocket (graphql-transport-ws).
+    ("meetActivity (invite-only)",            ". . Y Y . . Y"),
+    ("invitationReceived",                    ". Y Y Y Y . Y"),
     // Last: it changes the callers' passwords.
     ("changePassword",                        ". Y Y Y Y . Y"),
 ];
@@ -356,7 +362,52 @@ async fn attempt(server: &TestServer, cast: &Cast, what: &str, caller: Caller) -
             .await;
             allowed(&response, "changePassword") && response["data"]["changePassword"] == true
         }
+        "meetActivity (invite-only)" => {
+            subscribed(
+                server,
+                token,
+                "MeetActivity",
+                json!({ "meetId": scene.meet }),
+            )
+            .await
+        }
+        "invitationReceived" => subscribed(server, token, "InvitationReceived", json!({})).await,
         other => panic!("no check for {other:?}"),
+    }
+}
+
+/// Whether a subscription is taken: a refusal comes at once (the socket
+/// closed at `connection_init`, or an error for the subscription), a taken
+/// one stays silent until something happens.
+async fn subscribed(
+    server: &TestServer,
+    token: Option<&str>,
+    name: &str,
+    variables: Value,
+) -> bool {
+    let mut client = WsClient::connect(&server.ws_url(), Protocol::TransportWs).await;
+    if client.init(token).await.is_err() {
+        return false;
+    }
+    let query = match name {
+        // The contract's MeetActivity asks for fields of issues still open.
+        "MeetActivity" => {
+            "subscription MeetActivity($meetId: ID!) { meetActivity(meetId: $meetId) { kind } }"
+                .to_owned()
+        }
+        _ => server.contract.operation(name),
+    };
+    client.subscribe("s", &query, name, variables).await;
+    match client.receive(Duration::from_millis(500)).await {
+        None => true,
+        // An `error` message, or a result that is only errors.
+        Some(Ok(message))
+            if message["type"] == "error" || message["payload"]["errors"].is_array() =>
+        {
+            false
+        }
+        Some(Err(_close)) => false,
+        Some(Ok(message)) => panic!("unexpected before any event: {message}"),
     }
 }
 
