@@ -4,7 +4,7 @@ use async_graphql::{Context, Enum, ID, Object, connection::Connection};
 use chrono::{DateTime, Utc};
 use entity::{invitations, meets, users};
 
-use super::{rules, service};
+use super::{lists, rules};
 use crate::{
     accounts::types::User,
     error::{ApiError, FieldResult},
@@ -132,7 +132,7 @@ pub async fn for_meet(
     after: Option<String>,
 ) -> FieldResult<Connection<String, Invitation>> {
     let page = pagination::page(first, after)?;
-    let paged = service::for_meet(ctx.db(), ctx.viewer(), meet, &page).await?;
+    let paged = lists::for_meet(ctx.db(), ctx.viewer(), meet, &page).await?;
     Ok(pagination::connection(paged, Invitation::from))
 }
 
@@ -143,6 +143,6 @@ pub async fn mine(
     after: Option<String>,
 ) -> FieldResult<Connection<String, Invitation>> {
     let page = pagination::page(first, after)?;
-    let paged = service::mine(ctx.db(), ctx.viewer(), status.map(Into::into), &page).await?;
+    let paged = lists::mine(ctx.db(), ctx.viewer(), status.map(Into::into), &page).await?;
     Ok(pagination::connection(paged, Invitation::from))
 }
