@@ -85,6 +85,17 @@ async fn four_refused_at_once_leave_the_server_serving() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_over_100_kb_is_refused_unparsed() {
+    let server = server().await;
+    let query = format!("{{ me {{ id }} }} #{}", "x".repeat(100_000));
+    let response = refused(&server, &query).await;
+    assert!(
+        response.to_string().contains("send large values as variables"),
+        "{response}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousands_of_aliases_are_refused() {
     let server = server().await;
     let mut query = String::from("{");
@@ -98,8 +109,8 @@ async fn thousands_of_aliases_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nesting_deeper_than_the_parser_allows_is_refused() {
     let server = server().await;
-    // About 800 KB, within the body limit: far deeper than any parser stack.
-    let depth = 200_000;
+    // About 80 KB, under the document limit: far deeper than the parser goes.
+    let depth = 20_000;
     let query = format!("{{{}{}", "me {".repeat(depth), "}".repeat(depth + 1));
     refused(&server, &query).await;
     let values = format!(

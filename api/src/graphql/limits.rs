@@ -15,12 +15,23 @@ use async_graphql::{
     parser::types::{ExecutableDocument, Selection, SelectionSet},
 };
 
+/// At most this many bytes of query document (variables are apart, and may
+/// fill the body limit): parsing is the one step whose cost grows with the
+/// document before anything can refuse it (a 1 MiB document took 40 ms of
+/// CPU to parse). The contract's largest document is under 2 KB.
+pub const MAX_DOCUMENT_BYTES: usize = 100_000;
+
 /// At most this many fields once every fragment is expanded (aliases count:
 /// they are what multiplies work). The contract's largest operation has
 /// under 60 and GraphiQL's introspection query a few hundred.
 pub const MAX_EXPANDED_FIELDS: u64 = 2_000;
 /// At most this deep once fragments are expanded.
 pub const MAX_EXPANDED_DEPTH: usize = 32;
+/// At most this many fragments and operations in a document, and this many
+/// selections written in it: validation walks every definition, used or not
+/// (25,000 unused fragments cost 130 ms of CPU).
+pub const MAX_DEFINITIONS: usize = 100;
+pub const MAX_WRITTEN_SELECTIONS: u64 = 5_000;
 
 /// What a document expands to, and the work it took to find out.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -34,6 +45,7 @@ pub struct Shape {
 /// Why a document is refused.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
+    TooManyDefinitions,
     TooLarge,
     TooDeep,
     /// A fragment spreads itself, directly or not (validation would refuse
@@ -44,6 +56,9 @@ pub enum Refusal {
 impl Refusal {
     pub fn message(&self) -> String {
         match self {
+            Self::TooManyDefinitions => format!(
+                "the query has more than {MAX_DEFINITIONS} fragments and operations, or more than {MAX_WRITTEN_SELECTIONS} selections"
+            ),
             Self::TooLarge => format!(
                 "the query selects more than {MAX_EXPANDED_FIELDS} fields once its fragments are expanded"
             ),
@@ -58,6 +73,7 @@ impl Refusal {
 /// Measures every operation of `document`; `steps` counts selections
 /// visited, which is at most the number of selections written in it.
 pub fn measure(document: &ExecutableDocument, steps: &mut u64) -> Result<Shape, Refusal> {
+    written(document)?;
     let mut walk = Walk {
         document,
         fragments: HashMap::new(),
@@ -71,6 +87,44 @@ pub fn measure(document: &ExecutableDocument, steps: &mut u64) -> Result<Shape, 
         check(total)?;
     }
     Ok(total)
+}
+
+/// Refuses a document with too many definitions or written selections, used
+/// or not, before anything else walks it.
+fn written(document: &ExecutableDocument) -> Result<(), Refusal> {
+    fn count(set: &SelectionSet, total: &mut u64) -> Result<(), Refusal> {
+        for selection in &set.items {
+            *total += 1;
+            if *total > MAX_WRITTEN_SELECTIONS {
+                return Err(Refusal::TooManyDefinitions);
+            }
+            match &selection.node {
+                Selection::Field(field) => count(&field.node.selection_set.node, total)?,
+                Selection::InlineFragment(inline) => count(&inline.node.selection_set.node, total)?,
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+        Ok(())
+    }
+    let operations = document.operations.iter().count();
+    if operations + document.fragments.len() > MAX_DEFINITIONS {
+        return Err(Refusal::TooManyDefinitions);
+    }
+    let mut total = 0;
+    let sets = document
+        .fragments
+        .values()
+        .map(|fragment| &fragment.node.selection_set)
+        .chain(
+            document
+                .operations
+                .iter()
+                .map(|(_, op)| &op.node.selection_set),
+        );
+    for set in sets {
+        count(&set.node, &mut total)?;
+    }
+    Ok(())
 }
 
 fn check(shape: Shape) -> Result<Shape, Refusal> {
@@ -202,6 +256,20 @@ mod tests {
         assert_eq!(shape.map(|s| s.fields), Ok(2_000));
         let (shape, _) = measured(&fan_out(4, 10));
         assert_eq!(shape, Err(Refusal::TooLarge));
+    }
+
+    #[test]
+    fn unused_fragments_and_selections_count_too() {
+        let mut unused = String::from("query { me { id } }");
+        for n in 0..MAX_DEFINITIONS {
+            write!(unused, " fragment U{n} on Query {{ me {{ id }} }}").unwrap();
+        }
+        assert_eq!(measured(&unused).0, Err(Refusal::TooManyDefinitions));
+        let wide = format!(
+            "query {{ me {{ id }} }} fragment W on Query {{ {} }}",
+            "__typename ".repeat(6_000)
+        );
+        assert_eq!(measured(&wide).0, Err(Refusal::TooManyDefinitions));
     }
 
     #[test]

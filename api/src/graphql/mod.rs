@@ -181,6 +181,15 @@ impl Executor for ServedSchema {
 /// used only under `@skip`/`@include`). A document that does not parse is
 /// left to the schema to report.
 fn refuse_before_validation(request: &mut Request) -> Option<Response> {
+    if request.query.len() > limits::MAX_DOCUMENT_BYTES {
+        let message = format!(
+            "the query document is over {} bytes; send large values as variables",
+            limits::MAX_DOCUMENT_BYTES
+        );
+        return Some(with_codes(Response::from_errors(vec![ServerError::new(
+            message, None,
+        )])));
+    }
     let variables = std::mem::take(&mut request.variables);
     let operation_name = request.operation_name.clone();
     let document = request.parsed_query().ok()?;

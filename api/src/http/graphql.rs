@@ -22,7 +22,7 @@ use super::{AppState, client_address};
 use crate::{
     auth::viewer,
     error::ApiError,
-    graphql::{request_data, server_error},
+    graphql::{limits, request_data, server_error},
 };
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -142,7 +142,10 @@ pub async fn get(
     };
     // Only queries over GET: a GET must never change anything (it can be
     // prefetched, cached, or sent by an <img> on another site).
-    if let Ok(document) = async_graphql::parser::parse_query(&request.query) {
+    // (An oversized document is refused unparsed when it executes.)
+    if request.query.len() <= limits::MAX_DOCUMENT_BYTES
+        && let Ok(document) = async_graphql::parser::parse_query(&request.query)
+    {
         let operation = match &document.operations {
             DocumentOperations::Single(op) => Some(op),
             DocumentOperations::Multiple(ops) => match &request.operation_name {
