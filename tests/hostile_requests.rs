@@ -90,7 +90,9 @@ async fn a_document_over_100_kb_is_refused_unparsed() {
     let query = format!("{{ me {{ id }} }} #{}", "x".repeat(100_000));
     let response = refused(&server, &query).await;
     assert!(
-        response.to_string().contains("send large values as variables"),
+        response
+            .to_string()
+            .contains("send large values as variables"),
         "{response}"
     );
 }

@@ -654,12 +654,14 @@ async fn a_stalled_subscriber_holds_up_no_one() {
     for round in 0..rounds {
         server.rsvp_ok(&fan, &meet, answers[round % 2]).await;
     }
-    for round in 0..rounds {
+    // Every change reaches the reader. (Each event carries the attendance as
+    // the hub loads it, which on a loaded machine can already be the next
+    // answer: the status is one of the two, not necessarily this round's.)
+    for _ in 0..rounds {
         let event = reader.next_payload("m").await;
-        assert_eq!(
-            event["data"]["meetActivity"]["attendance"]["status"],
-            answers[round % 2]
-        );
+        assert_eq!(event["data"]["meetActivity"]["kind"], "RSVP_CHANGED");
+        let status = &event["data"]["meetActivity"]["attendance"]["status"];
+        assert!(answers.iter().any(|a| status == a), "{event}");
     }
     // Past the send timeout the stalled client was dropped: reading now, it
     // finds what the socket held, then the end, not every event. The drop

@@ -216,7 +216,7 @@ mod tests {
             }
             query.push_str(" }\n");
         }
-        write!(query, "fragment F{levels} on Query {{ me {{ id }} }}\n").unwrap();
+        writeln!(query, "fragment F{levels} on Query {{ me {{ id }} }}").unwrap();
         query
     }
 
