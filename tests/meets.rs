@@ -880,4 +880,75 @@ on_both_databases!(
     visibility_of_invite_only_meets,
     making_a_meet_invite_only_withdraws_the_uninvited,
     no_n_plus_one,
+    the_feed_seeks_the_start_index_from_a_week_back,
+    a_meet_lasts_at_most_seven_days,
 );
+
+/// The feed's "not ended yet" is a range of the start-time index, so its
+/// cost follows the page, not the years of meets behind it: the plan seeks
+/// the index from a week back instead of walking it from the first meet.
+async fn the_feed_seeks_the_start_index_from_a_week_back(server: TestServer) {
+    let (host, _) = server.register("host").await;
+    server.meet(&host, json!({})).await;
+    server.ok(None, "MeetFeed", json!({})).await;
+    let sql = server
+        .last_sql(&["FROM \"meets\"", "ORDER BY \"meets\".\"starts_at\""])
+        .expect("the feed's statement");
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let connection = sea_orm::Database::connect(&server.db.url)
+        .await
+        .expect("connect");
+    let backend = connection.get_database_backend();
+    let txn = connection.begin().await.expect("begin");
+    let plan = match backend {
+        sea_orm::DbBackend::Postgres => {
+            // Whatever the table's size, may the index serve the range?
+            txn.execute_unprepared("SET LOCAL enable_seqscan = off")
+                .await
+                .expect("set");
+            format!("EXPLAIN {sql}")
+        }
+        _ => format!("EXPLAIN QUERY PLAN {sql}"),
+    };
+    let rows = txn
+        .query_all_raw(sea_orm::Statement::from_string(backend, plan))
+        .await
+        .expect("explain");
+    let plan: Vec<String> = rows
+        .iter()
+        .filter_map(|row| {
+            row.try_get_by_index::<String>(0)
+                .or_else(|_| row.try_get_by_index::<String>(3))
+                .ok()
+        })
+        .collect();
+    let plan = plan.join("\n");
+    match backend {
+        sea_orm::DbBackend::Postgres => assert!(
+            plan.contains("Index Cond") && plan.contains("starts_at >"),
+            "{plan}"
+        ),
+        _ => assert!(
+            plan.contains("USING INDEX") && plan.contains("starts_at>?"),
+            "{plan}"
+        ),
+    }
+}
+
+/// What lets the feed seek the index: no meet lasts longer than a week.
+async fn a_meet_lasts_at_most_seven_days(server: TestServer) {
+    let (host, _) = server.register("host").await;
+    let starts = chrono::Utc::now() + chrono::Duration::hours(1);
+    let create = |days: i64, extra_secs: i64| {
+        json!({ "input": {
+            "title": "Festival",
+            "venueName": "The Park",
+            "startsAt": starts.to_rfc3339(),
+            "endsAt": (starts + chrono::Duration::days(days) + chrono::Duration::seconds(extra_secs)).to_rfc3339(),
+        } })
+    };
+    server.ok(Some(&host), "CreateMeet", create(7, 0)).await;
+    let refused = server.op(Some(&host), "CreateMeet", create(7, 1)).await;
+    assert_eq!(code(&refused), "BAD_USER_INPUT", "{refused}");
+    assert_eq!(refused["errors"][0]["extensions"]["field"], "endsAt");
+}

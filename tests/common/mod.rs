@@ -163,6 +163,8 @@ pub struct TestServer {
     pub db: Arc<TestDatabase>,
     pub mail_dir: Arc<tempfile::TempDir>,
     statements: Arc<AtomicUsize>,
+    /// The SQL of the latest statements, values inlined (for EXPLAIN).
+    recent_sql: Arc<std::sync::Mutex<std::collections::VecDeque<String>>>,
     pub contract: Arc<Contract>,
 }
 
@@ -291,11 +293,18 @@ impl TestServer {
         let mut connection = api::db::connect(&db.url).await.expect("connect");
         let statements = Arc::new(AtomicUsize::new(0));
         let counter = statements.clone();
+        let recent_sql = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+        let recorder = recent_sql.clone();
         // Counts what requests cost; the e-mail worker's polling is not theirs.
         connection.set_metric_callback(move |info| {
             if !info.statement.sql.contains("notices") {
                 counter.fetch_add(1, Ordering::SeqCst);
             }
+            let mut recent = recorder.lock().unwrap_or_else(|p| p.into_inner());
+            if recent.len() == 100 {
+                recent.pop_front();
+            }
+            recent.push_back(info.statement.to_string());
         });
         let app = App::with_database(config, connection).await.expect("app");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -306,6 +315,7 @@ impl TestServer {
             db,
             mail_dir,
             statements,
+            recent_sql,
             contract: Arc::new(Contract::load()),
         }
     }
@@ -336,6 +346,17 @@ impl TestServer {
             |found| found.len() >= count,
         )
         .await
+    }
+
+    /// The latest statement whose SQL contains every one of `parts`, with
+    /// its values inlined, as the server sent it.
+    pub fn last_sql(&self, parts: &[&str]) -> Option<String> {
+        let recent = self.recent_sql.lock().unwrap_or_else(|p| p.into_inner());
+        recent
+            .iter()
+            .rev()
+            .find(|sql| parts.iter().all(|part| sql.contains(part)))
+            .cloned()
     }
 
     pub fn statements(&self) -> usize {

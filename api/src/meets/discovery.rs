@@ -72,9 +72,15 @@ pub async fn list(
 ) -> ApiResult<Paged<(meets::Model, users::Model)>> {
     let mut condition = Condition::all().add(visibility::condition(viewer));
     if !filter.include_past {
+        let now = Utc::now();
         condition = condition
             .add(meets::Column::Status.eq(MeetStatus::Scheduled))
-            .add(meets::Column::EffectiveEndAt.gt(Utc::now()));
+            // Not ended yet, as a range of the (starts_at, id) index the
+            // order walks: nothing lasts longer than MAX_LENGTH, so this
+            // bound drops only meets that have ended, and the walk starts a
+            // week back instead of at the first meet ever held.
+            .add(meets::Column::StartsAt.gt(now - rules::MAX_LENGTH))
+            .add(meets::Column::EffectiveEndAt.gt(now));
     }
     let region = match &filter.region {
         Some(raw) => Some(validate::lookup("region", raw, rules::REGION_MAX)?),

@@ -11,6 +11,10 @@ use crate::{
 
 /// A meet without an end counts as ended this long after its start.
 pub const DEFAULT_LENGTH: Duration = Duration::hours(4);
+/// No meet lasts longer: so a meet that has not ended started at most this
+/// long ago, and the feed's "not ended yet" is a range of the start-time
+/// index rather than a filter over every meet ever held.
+pub const MAX_LENGTH: Duration = Duration::days(7);
 /// How far in the past a new meet may start (a meet called "now").
 pub const START_GRACE: Duration = Duration::hours(1);
 /// Check-in opens this long before the start.
@@ -82,7 +86,8 @@ pub fn coordinates(latitude: Option<f64>, longitude: Option<f64>) -> ApiResult<O
 }
 
 /// `startsAt` not more than an hour in the past (checked for new meets and
-/// when the time changes); `endsAt` after `startsAt`.
+/// when the time changes); `endsAt` after `startsAt`, at most `MAX_LENGTH`
+/// later.
 pub fn times(
     starts_at: DateTime<Utc>,
     ends_at: Option<DateTime<Utc>>,
@@ -103,6 +108,12 @@ pub fn times(
         return Err(ApiError::bad_input(
             "endsAt",
             "endsAt must be after startsAt",
+        ));
+    }
+    if ends_at.is_some_and(|end| end - starts_at > MAX_LENGTH) {
+        return Err(ApiError::bad_input(
+            "endsAt",
+            "a meet lasts at most seven days",
         ));
     }
     Ok(())
@@ -217,6 +228,16 @@ mod tests {
         assert!(times(now - Duration::minutes(59), None, now, true).is_ok());
         assert!(times(now - Duration::minutes(61), None, now, true).is_err());
         assert!(times(now, Some(now), now, true).is_err());
+        assert!(times(now, Some(now + MAX_LENGTH), now, true).is_ok());
+        assert!(
+            times(
+                now,
+                Some(now + MAX_LENGTH + Duration::seconds(1)),
+                now,
+                true
+            )
+            .is_err()
+        );
         let far = "+262142-12-31T23:00:00Z".parse::<DateTime<Utc>>().unwrap();
         assert!(
             times(far, None, now, true).is_err(),
