@@ -294,3 +294,38 @@ async fn a_killed_process_claims_are_retried_within_the_lease() {
     )
     .await;
 }
+
+/// An empty outbox is not polled twice a second: the worker sleeps until a
+/// change queues a notice (or its 30 s safety poll), and a queued notice
+/// still goes out at once.
+async fn an_idle_worker_sleeps_until_notices_are_queued(backend: common::Backend) {
+    let Some(db) = TestDatabase::for_backend(backend, "an_idle_worker_sleeps").await else {
+        return;
+    };
+    let server = TestServer::start(db).await;
+    let (host, _) = server.register("host").await;
+    let meet = server.meet(&host, json!({})).await;
+    let outbox = ["\"notices\""];
+    let looked = server.recorded(&outbox);
+    assert_nothing_within(
+        Duration::from_secs(3),
+        "the worker polling an empty outbox",
+        async || server.recorded(&outbox) > looked,
+    )
+    .await;
+    server
+        .invite_ok(&host, &meet, json!({ "emails": ["guest@example.com"] }))
+        .await;
+    // Within the wait, far less than the safety poll.
+    assert_eq!(server.mail_to("guest@example.com", 1).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_worker_sleeps_until_notices_are_queued_sqlite() {
+    an_idle_worker_sleeps_until_notices_are_queued(common::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_worker_sleeps_until_notices_are_queued_postgres() {
+    an_idle_worker_sleeps_until_notices_are_queued(common::Backend::Postgres).await;
+}

@@ -92,6 +92,7 @@ impl App {
                 max_attempts: config.notice_max_attempts,
                 lease: config.notice_lease,
             },
+            events.subscribe(),
         ));
         let throttle = Arc::new(throttle::Throttle::new(
             db.clone(),

@@ -359,6 +359,16 @@ impl TestServer {
             .cloned()
     }
 
+    /// How many of the latest (at most 100) statements contain every one of
+    /// `parts`.
+    pub fn recorded(&self, parts: &[&str]) -> usize {
+        let recent = self.recent_sql.lock().unwrap_or_else(|p| p.into_inner());
+        recent
+            .iter()
+            .filter(|sql| parts.iter().all(|part| sql.contains(part)))
+            .count()
+    }
+
     pub fn statements(&self) -> usize {
         self.statements.load(Ordering::SeqCst)
     }

@@ -56,6 +56,9 @@ pub enum Event {
     AccessChanged {
         user_id: Uuid,
     },
+    /// Notices were written to the outbox: delivery workers look now rather
+    /// than at their next safety poll.
+    NoticesQueued,
     /// Events may have been lost (the LISTEN connection dropped, and
     /// PostgreSQL keeps no notifications for the absent): whoever follows the
     /// stream must assume it missed anything. Only ever delivered in-process.

@@ -200,12 +200,14 @@ pub async fn invite(
         match (holder, &claim_token) {
             (None, Some(token)) => {
                 notices::invitation_by_email(&txn, &services.config, &invitation, &meet, token)
-                    .await?
+                    .await?;
+                events.push(Event::NoticesQueued);
             }
             // An address nobody holds, mailed within the interval.
             (None, None) => {}
             (Some(_), _) => {
                 notices::invitation_to_member(&txn, &services.config, &invitation, &meet).await?;
+                events.push(Event::NoticesQueued);
                 events.push(Event::InvitationReceived {
                     invitation_id: invitation.id,
                 });

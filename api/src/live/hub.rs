@@ -239,6 +239,6 @@ async fn load(db: &DatabaseConnection, event: &Event) -> Result<Option<Snapshot>
                 meet,
             })
         }
-        Event::AccessChanged { .. } | Event::Missed => None,
+        Event::AccessChanged { .. } | Event::NoticesQueued | Event::Missed => None,
     })
 }

@@ -128,6 +128,7 @@ pub(super) async fn promote_waitlisted(
             .exec(txn)
             .await?;
         notices::promoted(txn, config, meet, next.user_id).await?;
+        events.push(Event::NoticesQueued);
         events.push(Event::meet_activity(
             ActivityKind::RsvpChanged,
             meet_id,

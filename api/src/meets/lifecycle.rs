@@ -233,6 +233,7 @@ pub async fn update(
     };
     if let (Some(change), Some(editor)) = (change, viewer.user_id()) {
         notices::meet_changed(&txn, &services.config, &updated, change, editor).await?;
+        events.push(Event::NoticesQueued);
     }
     let meet = meets::Entity::find_by_id(id)
         .one(&txn)
@@ -278,12 +279,10 @@ pub async fn cancel(
         .events
         .commit(
             txn,
-            vec![Event::meet_activity(
-                ActivityKind::MeetCancelled,
-                id,
-                None,
-                now,
-            )],
+            vec![
+                Event::NoticesQueued,
+                Event::meet_activity(ActivityKind::MeetCancelled, id, None, now),
+            ],
         )
         .await?;
     Ok(meet)

@@ -8,20 +8,26 @@
 //! uses `FOR UPDATE SKIP LOCKED`, so several processes never take the same
 //! notice.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use super::transport::Transport;
 use chrono::Utc;
 use entity::notices;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
-    Statement, sea_query::Expr,
+    QuerySelect, Statement, sea_query::Expr,
 };
+use tokio::sync::broadcast;
+
+use crate::events::Event;
 use uuid::Uuid;
 
 const BATCH: i64 = 20;
 const MAX_BACKOFF_SECS: i64 = 3600;
-const IDLE_POLL: Duration = Duration::from_millis(500);
+/// The longest the worker sleeps with nothing due: a safety net for a
+/// wake-up that never came.
+const SAFETY_POLL: Duration = Duration::from_secs(30);
+const RETRY_AFTER_ERROR: Duration = Duration::from_secs(1);
 
 /// How the worker holds and retries notices (from the configuration).
 #[derive(Clone, Copy, Debug)]
@@ -174,8 +180,17 @@ async fn deliver(
     }
 }
 
-/// Runs forever: delivers what is due, then polls again shortly.
-pub async fn run(db: DatabaseConnection, transport: Transport, from: String, policy: Policy) {
+/// Runs forever: delivers what is due, then sleeps until the next notice
+/// falls due (a retry, or a lease running out), a change says notices were
+/// queued (`Event::NoticesQueued`, from any process on PostgreSQL), or the
+/// safety poll. Idle, that is a claim every 30 s rather than twice a second.
+pub async fn run(
+    db: DatabaseConnection,
+    transport: Transport,
+    from: String,
+    policy: Policy,
+    mut wake: broadcast::Receiver<Arc<Event>>,
+) {
     loop {
         match claim(&db, policy.lease).await {
             Ok(due) if !due.is_empty() => {
@@ -185,8 +200,50 @@ pub async fn run(db: DatabaseConnection, transport: Transport, from: String, pol
             Ok(_) => {}
             Err(err) => tracing::error!(error = %err, "claiming notices"),
         }
-        tokio::time::sleep(IDLE_POLL).await;
+        let rest = match next_due(&db).await {
+            Ok(Some(at)) => (at - Utc::now())
+                .to_std()
+                .unwrap_or_default()
+                .min(SAFETY_POLL),
+            Ok(None) => SAFETY_POLL,
+            Err(err) => {
+                tracing::error!(error = %err, "looking for the next notice due");
+                RETRY_AFTER_ERROR
+            }
+        };
+        let sleep = tokio::time::sleep(rest);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => break,
+                event = wake.recv() => match event {
+                    Ok(event) if matches!(*event, Event::NoticesQueued | Event::Missed) => break,
+                    Ok(_) => {}
+                    // Fell behind the stream, or it ended: look now.
+                    Err(broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(broadcast::error::RecvError::Closed) => {
+                        (&mut sleep).await;
+                        break;
+                    }
+                },
+            }
+        }
     }
+}
+
+/// When the next living notice falls due, if any is waiting.
+async fn next_due(
+    db: &DatabaseConnection,
+) -> Result<Option<chrono::DateTime<Utc>>, sea_orm::DbErr> {
+    Ok(notices::Entity::find()
+        .select_only()
+        .column_as(notices::Column::NextAttemptAt.min(), "due")
+        .filter(notices::Column::SentAt.is_null())
+        .filter(notices::Column::DeadAt.is_null())
+        .into_tuple::<Option<chrono::DateTime<Utc>>>()
+        .one(db)
+        .await?
+        .flatten())
 }
 
 #[cfg(test)]

@@ -90,6 +90,7 @@ pub async fn publish(
             at: now,
         });
         crate::notices::story_about_meet(&txn, &services.config, &story, meet_id).await?;
+        events.push(Event::NoticesQueued);
     }
     services.events.commit(txn, events).await?;
     Ok(story)
