@@ -58,6 +58,21 @@ async fn invite_four(server: &TestServer, cast: &Cast) -> Value {
     .await
 }
 
+/// The host invites bob to the invite-only meet by handle and by address at
+/// once.
+async fn bob_by_handle_and_address(server: &TestServer) -> (Cast, Value) {
+    let cast = cast(server).await;
+    let created = invite(
+        server,
+        &cast.host,
+        &cast.private,
+        json!(["bob"]),
+        json!(["bob@example.com"]),
+    )
+    .await;
+    (cast, created)
+}
+
 fn created_invitations(response: &Value) -> &Vec<Value> {
     response["data"]["inviteToMeet"]
         .as_array()
@@ -209,15 +224,7 @@ async fn invited_by_address_and_by_handle_a_member_sees_one_invitation(server: T
 /// Asked for a member's handle and address at once, the inviter gets two
 /// invitations, and the address's shows no member.
 async fn a_handle_and_an_address_of_one_member_are_two_invitations(server: TestServer) {
-    let cast = cast(&server).await;
-    let created = invite(
-        &server,
-        &cast.host,
-        &cast.private,
-        json!(["bob"]),
-        json!(["bob@example.com"]),
-    )
-    .await;
+    let (cast, created) = bob_by_handle_and_address(&server).await;
     let invitations = created_invitations(&created);
     assert_eq!(invitations.len(), 2, "{created}");
     assert_ne!(invitations[0]["id"], invitations[1]["id"]);
@@ -273,15 +280,7 @@ async fn inviting_an_address_after_a_handle_does_not_return_the_handles_invitati
 /// Bob, invited by handle and by address to an invite-only meet, answers
 /// either and is counted once; he keeps his seat while he holds either.
 async fn an_invitee_with_two_invitations_is_counted_once(server: TestServer) {
-    let cast = cast(&server).await;
-    let created = invite(
-        &server,
-        &cast.host,
-        &cast.private,
-        json!(["bob"]),
-        json!(["bob@example.com"]),
-    )
-    .await;
+    let (cast, created) = bob_by_handle_and_address(&server).await;
     let invitations = created_invitations(&created);
     let ids: Vec<&str> = invitations
         .iter()
