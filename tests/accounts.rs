@@ -381,7 +381,24 @@ async fn forged_tokens_are_refused(server: TestServer) {
     );
 }
 
+/// Who is asking is looked up on every signed-in request: it reads the
+/// role and the suspension, never the password hash or the e-mail.
+async fn the_viewer_lookup_reads_no_secrets(server: TestServer) {
+    let (token, id) = server.register("reader").await;
+    let response = server
+        .graphql(Some(&token), json!({ "query": "{ __typename }" }))
+        .await;
+    assert!(response.get("errors").is_none(), "{response}");
+    let lookup = server
+        .last_sql(&["FROM \"users\" WHERE", &id])
+        .expect("the viewer's lookup");
+    assert!(lookup.contains("\"role\""), "{lookup}");
+    assert!(!lookup.contains("password_hash"), "{lookup}");
+    assert!(!lookup.contains("\"email\""), "{lookup}");
+}
+
 on_both_databases!(
+    the_viewer_lookup_reads_no_secrets,
     registering_stores_the_handle_lower_case_and_opens_a_session,
     emails_and_handles_are_unique_in_any_case,
     me_is_the_token_holder_or_no_one,

@@ -2,8 +2,9 @@
 //! `Authorization` header) or once per WebSocket connection (the
 //! `connection_init` payload), then read from the GraphQL context.
 
+use chrono::{DateTime, Utc};
 use entity::users::{self, Role};
-use sea_orm::{ConnectionTrait, EntityTrait};
+use sea_orm::{ConnectionTrait, EntityTrait, QuerySelect};
 use uuid::Uuid;
 
 use super::tokens::{AccessToken, TokenKeys};
@@ -92,15 +93,21 @@ enum Standing {
     Gone,
 }
 
-/// What the database says of a user now: the one lookup behind every viewer.
+/// What the database says of a user now: the one lookup behind every viewer
+/// (every signed-in request), so it reads the two columns it needs, not the
+/// row with its password hash and e-mail.
 async fn user_standing(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Standing> {
-    Ok(match users::Entity::find_by_id(id).one(db).await? {
+    let standing: Option<(Role, Option<DateTime<Utc>>)> = users::Entity::find_by_id(id)
+        .select_only()
+        .column(users::Column::Role)
+        .column(users::Column::SuspendedAt)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(match standing {
         None => Standing::Gone,
-        Some(user) if user.suspended_at.is_some() => Standing::Suspended,
-        Some(user) => Standing::Active(Viewer::User {
-            id: user.id,
-            role: user.role,
-        }),
+        Some((_, Some(_suspended))) => Standing::Suspended,
+        Some((role, None)) => Standing::Active(Viewer::User { id, role }),
     })
 }
 
