@@ -73,6 +73,14 @@ async fn bob_by_handle_and_address(server: &TestServer) -> (Cast, Value) {
     (cast, created)
 }
 
+/// A meet's going count, as `viewer` sees it.
+async fn going_count(server: &TestServer, viewer: &str, meet: &str) -> Value {
+    server
+        .ok(Some(viewer), "MeetDetail", json!({ "id": meet }))
+        .await["meet"]["goingCount"]
+        .clone()
+}
+
 fn created_invitations(response: &Value) -> &Vec<Value> {
     response["data"]["inviteToMeet"]
         .as_array()
@@ -286,16 +294,7 @@ async fn an_invitee_with_two_invitations_is_counted_once(server: TestServer) {
         .iter()
         .map(|i| i["id"].as_str().unwrap())
         .collect();
-    let going = async || {
-        server
-            .ok(
-                Some(&cast.host),
-                "MeetDetail",
-                json!({ "id": cast.private }),
-            )
-            .await["meet"]["goingCount"]
-            .clone()
-    };
+    let going = async || going_count(&server, &cast.host, &cast.private).await;
     for id in &ids {
         let accepted = respond(&server, &cast.bob, id, true).await;
         assert_eq!(
@@ -528,16 +527,7 @@ async fn a_revoked_invitee_loses_sight_of_the_meet(server: TestServer) {
 async fn revoking_an_attendees_invitation_frees_their_seat(server: TestServer) {
     let invited = invited(&server).await;
     respond(&server, &invited.ann, &invited.ids[0], true).await;
-    let going = async || {
-        server
-            .ok(
-                Some(&invited.host),
-                "MeetDetail",
-                json!({ "id": invited.meet }),
-            )
-            .await["meet"]["goingCount"]
-            .clone()
-    };
+    let going = async || going_count(&server, &invited.host, &invited.meet).await;
     assert_eq!(going().await, 2);
     server
         .ok(

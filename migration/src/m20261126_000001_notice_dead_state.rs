@@ -8,7 +8,7 @@ use sea_orm_migration::{prelude::*, schema::*};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-#[derive(DeriveIden)]
+#[derive(Clone, Copy, DeriveIden)]
 enum Notices {
     Table,
     SentAt,
@@ -17,6 +17,16 @@ enum Notices {
 }
 
 const DUE_INDEX: &str = "notices_due";
+
+/// The claim query's index over `columns` (its shape before and after).
+fn due_index(columns: &[Notices]) -> IndexCreateStatement {
+    let mut index = Index::create();
+    index.name(DUE_INDEX).table(Notices::Table);
+    for column in columns {
+        index.col(*column);
+    }
+    index.to_owned()
+}
 
 fn drop_due_index() -> IndexDropStatement {
     Index::drop()
@@ -45,29 +55,18 @@ impl MigrationTrait for Migration {
             .await?;
         manager.drop_index(drop_due_index()).await?;
         manager
-            .create_index(
-                Index::create()
-                    .name(DUE_INDEX)
-                    .table(Notices::Table)
-                    .col(Notices::SentAt)
-                    .col(Notices::DeadAt)
-                    .col(Notices::NextAttemptAt)
-                    .to_owned(),
-            )
+            .create_index(due_index(&[
+                Notices::SentAt,
+                Notices::DeadAt,
+                Notices::NextAttemptAt,
+            ]))
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.drop_index(drop_due_index()).await?;
         manager
-            .create_index(
-                Index::create()
-                    .name(DUE_INDEX)
-                    .table(Notices::Table)
-                    .col(Notices::SentAt)
-                    .col(Notices::NextAttemptAt)
-                    .to_owned(),
-            )
+            .create_index(due_index(&[Notices::SentAt, Notices::NextAttemptAt]))
             .await?;
         manager
             .alter_table(
