@@ -116,6 +116,7 @@ async fn login_takes_the_email_in_any_case(server: TestServer) {
     assert_eq!(login["data"]["login"]["user"]["handle"], "ada_l");
 }
 
+/// With the grace period at 2 s: a token presented again after it is reuse.
 async fn reusing_a_spent_refresh_token_revokes_its_family_only(server: TestServer) {
     let spent = register_ada(&server).await["refreshToken"]
         .as_str()
@@ -126,9 +127,11 @@ async fn reusing_a_spent_refresh_token_revokes_its_family_only(server: TestServe
         .unwrap()
         .to_owned();
 
-    // Refresh rotates; the old token is spent; reusing it revokes the family.
+    // Refresh rotates; the old token is spent; reusing it after the grace
+    // period revokes the family.
     let next = rotated(&refresh(&server, &spent).await);
     assert_ne!(next, spent);
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
     assert_eq!(code(&refresh(&server, &spent).await), "UNAUTHENTICATED");
     assert_eq!(
         code(&refresh(&server, &next).await),
@@ -137,6 +140,60 @@ async fn reusing_a_spent_refresh_token_revokes_its_family_only(server: TestServe
     );
     // The other login's family is untouched.
     rotated(&refresh(&server, &other_family).await);
+}
+
+/// Two tabs, or the HTTP link and the socket, refreshing with one token at
+/// the same moment: every call within the grace period gets a session of its
+/// own, and each of them works and refreshes on.
+async fn concurrent_refreshes_within_the_grace_all_succeed(server: TestServer) {
+    let token = register_ada(&server).await["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let calls = (0..12).map(|_| refresh(&server, &token));
+    let sessions: Vec<Value> = futures::future::join_all(calls).await;
+    let mut next_tokens = Vec::new();
+    for session in &sessions {
+        let access = session["data"]["refreshSession"]["accessToken"]
+            .as_str()
+            .unwrap_or_else(|| panic!("every refresh within the grace succeeds: {session:#}"));
+        assert_eq!(
+            server.ok(Some(access), "Me", json!({})).await["me"]["handle"],
+            "ada_l"
+        );
+        next_tokens.push(rotated(session));
+    }
+    next_tokens.sort();
+    next_tokens.dedup();
+    assert_eq!(
+        next_tokens.len(),
+        12,
+        "each call got a refresh token of its own"
+    );
+    for next in &next_tokens {
+        rotated(&refresh(&server, next).await);
+    }
+}
+
+/// With the grace period at 2 s: two tabs refresh at once, then the first
+/// token comes back after the grace, and every session of the family ends.
+async fn a_reuse_after_the_grace_revokes_every_session_of_the_family(server: TestServer) {
+    let token = register_ada(&server).await["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (first_tab, second_tab) = tokio::join!(refresh(&server, &token), refresh(&server, &token));
+    let tabs = [rotated(&first_tab), rotated(&second_tab)];
+
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert_eq!(code(&refresh(&server, &token).await), "UNAUTHENTICATED");
+    for tab in &tabs {
+        assert_eq!(
+            code(&refresh(&server, tab).await),
+            "UNAUTHENTICATED",
+            "the reuse revoked the family"
+        );
+    }
 }
 
 async fn logout_revokes_the_refresh_token(server: TestServer) {
@@ -404,7 +461,7 @@ on_both_databases!(
     me_is_the_token_holder_or_no_one,
     a_wrong_email_and_a_wrong_password_get_the_same_error,
     login_takes_the_email_in_any_case,
-    reusing_a_spent_refresh_token_revokes_its_family_only,
+    concurrent_refreshes_within_the_grace_all_succeed,
     logout_revokes_the_refresh_token,
     validation_names_fields,
     changing_the_password_takes_the_current_one,
@@ -415,6 +472,12 @@ on_both_databases!(
     an_email_is_shown_to_its_owner_and_administrators_only,
     an_unknown_handle_is_no_one,
     forged_tokens_are_refused
+);
+
+on_both_databases!(
+    with &[("TWEETMEET_REFRESH_GRACE_SECS", "2")];
+    reusing_a_spent_refresh_token_revokes_its_family_only,
+    a_reuse_after_the_grace_revokes_every_session_of_the_family
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -32,6 +32,10 @@ pub struct Config {
     pub access_token_ttl: Duration,
     /// `TWEETMEET_REFRESH_TOKEN_TTL_DAYS`: lifetime of a refresh token (30).
     pub refresh_token_ttl: Duration,
+    /// `TWEETMEET_REFRESH_GRACE_SECS`: how long a just-rotated refresh token
+    /// still refreshes, for two tabs or a link and a socket refreshing at once
+    /// (30; 0 makes any second use a reuse).
+    pub refresh_grace: Duration,
     /// `TWEETMEET_CORS_ORIGINS`: comma-separated origins allowed to call the
     /// API from a browser; `*` for any. Empty (default) allows none.
     pub cors_origins: Vec<String>,
@@ -171,6 +175,10 @@ impl Config {
             refresh_token_ttl: Duration::from_secs(
                 source.parsed::<u64>("TWEETMEET_REFRESH_TOKEN_TTL_DAYS", 30)? * 86_400,
             ),
+            refresh_grace: match source.parsed("TWEETMEET_REFRESH_GRACE_SECS", 30)? {
+                secs @ 0..=300 => Duration::from_secs(secs),
+                _ => bail!("TWEETMEET_REFRESH_GRACE_SECS must be from 0 to 300"),
+            },
             cors_origins: var("TWEETMEET_CORS_ORIGINS")
                 .map(|v| {
                     v.split(',')

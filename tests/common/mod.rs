@@ -536,6 +536,26 @@ pub fn code(response: &Value) -> &str {
 /// PostgreSQL (skipped, saying so, without `TWEETMEET_TEST_POSTGRES_URL`).
 #[macro_export]
 macro_rules! on_both_databases {
+    // Servers started with extra settings (`TWEETMEET_*` names and values).
+    (with $settings:expr; $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let db = std::sync::Arc::new($crate::common::TestDatabase::sqlite().await);
+                    super::$name($crate::common::TestServer::start_with(db, $settings).await).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(db) = $crate::common::TestDatabase::postgres(stringify!($name)).await {
+                        let db = std::sync::Arc::new(db);
+                        super::$name($crate::common::TestServer::start_with(db, $settings).await).await;
+                    }
+                }
+            }
+        )*
+    };
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {

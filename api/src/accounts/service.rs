@@ -169,9 +169,11 @@ pub async fn login(services: &Services, email: &str, password: String) -> ApiRes
     Ok(session)
 }
 
-/// Rotates a refresh token. A token presented a second time means it leaked:
-/// its whole family is revoked, and that revocation commits even though the
-/// call fails.
+/// Rotates a refresh token. Presented again within the grace period after
+/// its rotation (two tabs, or the HTTP link and the socket refreshing at
+/// once), it opens a second session in the same family. Presented later, it
+/// leaked: its whole family is revoked, and that revocation commits even
+/// though the call fails.
 pub async fn refresh(services: &Services, token: &str) -> ApiResult<Session> {
     let txn = begin_write(&services.db).await?;
     let Some(stored) = refresh_tokens::Entity::find()
@@ -185,15 +187,16 @@ pub async fn refresh(services: &Services, token: &str) -> ApiResult<Session> {
     if stored.revoked_at.is_some() || stored.expires_at <= now {
         return Err(invalid_refresh_token());
     }
-    // Conditional: of two concurrent refreshes with one token, one wins and
-    // the other is treated as reuse.
+    // Conditional: of two concurrent refreshes with one token, one claims it;
+    // the other waits on the row (PostgreSQL) or the write lock (SQLite) and
+    // then reads the first one's claim below.
     let claimed = refresh_tokens::Entity::update_many()
         .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now))
         .filter(refresh_tokens::Column::Id.eq(stored.id))
         .filter(refresh_tokens::Column::UsedAt.is_null())
         .exec(&txn)
         .await?;
-    if claimed.rows_affected == 0 {
+    if claimed.rows_affected == 0 && !rotated_within_grace(services, &txn, stored.id, now).await? {
         revoke_family(&txn, stored.family_id).await?;
         txn.commit().await?;
         tracing::warn!(family = %stored.family_id, "refresh token reused; family revoked");
@@ -211,6 +214,29 @@ pub async fn refresh(services: &Services, token: &str) -> ApiResult<Session> {
     let session = open_session(services, &txn, user, stored.family_id).await?;
     txn.commit().await?;
     Ok(session)
+}
+
+/// Whether a spent refresh token was rotated no longer than the grace period
+/// before `now`, and its family is still live. Read afresh: a concurrent
+/// refresh may have claimed it after this call's first read.
+async fn rotated_within_grace(
+    services: &Services,
+    txn: &impl ConnectionTrait,
+    token_id: Uuid,
+    now: DateTime<Utc>,
+) -> ApiResult<bool> {
+    if services.config.refresh_grace.is_zero() {
+        return Ok(false);
+    }
+    let Some(token) = refresh_tokens::Entity::find_by_id(token_id)
+        .one(txn)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let grace = chrono::Duration::from_std(services.config.refresh_grace)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(token.revoked_at.is_none() && token.used_at.is_some_and(|used| now - used <= grace))
 }
 
 async fn revoke_family(db: &impl ConnectionTrait, family_id: Uuid) -> ApiResult<()> {
