@@ -158,8 +158,13 @@ async fn a_bad_token_is_unauthenticated_not_anonymous() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()[header::WWW_AUTHENTICATE],
+        r#"Bearer error="invalid_token""#
+    );
     let body: Value = response.json().await.unwrap();
     assert_eq!(code(&body), "UNAUTHENTICATED");
+    assert!(body.get("data").is_none(), "nothing executed: {body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,5 +290,168 @@ async fn playground_is_served_entirely_by_the_server() {
             .unwrap()
             .status(),
         StatusCode::NOT_FOUND
+    );
+}
+
+/// graphql-http's audit of the GraphQL-over-HTTP specification (the
+/// reference implementation's own checks, run by Node.js) against the running
+/// server: every MUST passes, and no SHOULD is left as a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_graphql_over_http_audit_passes() {
+    let audit = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/http-audit");
+    let found = |program: &str| {
+        std::process::Command::new(program)
+            .arg("--version")
+            .output()
+            .is_ok_and(|output| output.status.success())
+    };
+    if !found("node") || !found("npm") {
+        eprintln!("SKIPPED the GraphQL-over-HTTP audit: Node.js and npm are not installed");
+        return;
+    }
+    if !audit.join("node_modules/graphql-http").exists() {
+        let installed = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&audit)
+            .status()
+            .expect("npm ci");
+        assert!(installed.success(), "npm ci in tests/http-audit");
+    }
+    let server = server().await;
+    let url = server.url("/graphql");
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg("audit.mjs")
+            .arg(url)
+            .current_dir(audit)
+            .output()
+            .expect("node audit.mjs")
+    })
+    .await
+    .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "a MUST failed:\n{report}");
+    assert!(
+        report.contains(" 0 warn, ") && report.contains(" 0 error;"),
+        "a SHOULD failed:\n{report}"
+    );
+}
+
+/// Browsers opening the API's addresses are led to the playground; API
+/// clients are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_are_led_to_the_playground() {
+    let server = server().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    const BROWSER: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    for path in ["/", "/graphql"] {
+        let response = client
+            .get(server.url(path))
+            .header(header::ACCEPT, BROWSER)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_redirection(), "{path}");
+        assert_eq!(
+            response.headers()[header::LOCATION],
+            "/playground",
+            "{path}"
+        );
+    }
+    let api_client = client
+        .get(server.url("/graphql"))
+        .header(header::ACCEPT, "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert!(!api_client.status().is_redirection());
+    let body: Value = api_client.json().await.unwrap();
+    assert_eq!(code(&body), "BAD_USER_INPUT", "no query to run");
+    let query_from_a_browser = client
+        .get(server.url("/graphql"))
+        .query(&[("query", "{ __typename }")])
+        .header(header::ACCEPT, BROWSER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        query_from_a_browser.status(),
+        StatusCode::OK,
+        "a query runs"
+    );
+    let root = client.get(server.url("/")).send().await.unwrap();
+    assert_eq!(root.status(), StatusCode::NOT_FOUND);
+}
+
+/// Accept's q-values choose the type: JSON preferred here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_q_values_are_honoured() {
+    let server = server().await;
+    let response = reqwest::Client::new()
+        .post(server.url("/graphql"))
+        .header(
+            header::ACCEPT,
+            "application/graphql-response+json;q=0.9, application/json",
+        )
+        .json(&json!({ "query": "{ nope }" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body.get("data").is_none(),
+        "a request that did not execute has no data key: {body}"
+    );
+    assert_eq!(code(&body), "BAD_USER_INPUT");
+}
+
+/// Apollo's and tracing clients' headers pass a CORS preflight from an
+/// allowed origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_allows_the_headers_apollo_and_tracing_send() {
+    let db = std::sync::Arc::new(TestDatabase::sqlite().await);
+    let server = TestServer::start_with(
+        db,
+        &[("TWEETMEET_CORS_ORIGINS", "https://app.tweetmeet.test")],
+    )
+    .await;
+    let preflight = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, server.url("/graphql"))
+        .header(header::ORIGIN, "https://app.tweetmeet.test")
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .header(
+            header::ACCESS_CONTROL_REQUEST_HEADERS,
+            "content-type,authorization,apollographql-client-name,apollographql-client-version,traceparent,x-request-id",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    let allowed = preflight.headers()[header::ACCESS_CONTROL_ALLOW_HEADERS]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    for name in [
+        "apollographql-client-name",
+        "apollographql-client-version",
+        "traceparent",
+        "x-request-id",
+        "authorization",
+    ] {
+        assert!(allowed.contains(name), "{name} in {allowed}");
+    }
+    assert_eq!(
+        preflight.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "https://app.tweetmeet.test"
     );
 }

@@ -18,7 +18,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{AppState, client_address};
+use super::{AppState, accept, client_address, playground};
 use crate::{
     auth::viewer,
     error::ApiError,
@@ -35,33 +35,55 @@ enum MediaType {
     GraphqlResponseJson,
 }
 
+/// The client's most preferred type of the two we answer in; JSON when it
+/// sends no `Accept`.
 fn negotiate(headers: &HeaderMap) -> Option<MediaType> {
-    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+    let Some(preferences) = accept::preferences(headers) else {
         return Some(MediaType::Json);
     };
-    // The first acceptable type in the client's list wins (q-values aside).
-    for item in accept.split(',') {
-        let media = item
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match media.as_str() {
-            GRAPHQL_RESPONSE_JSON => return Some(MediaType::GraphqlResponseJson),
-            JSON | "application/*" | "*/*" => return Some(MediaType::Json),
-            _ => {}
-        }
-    }
-    None
+    preferences.iter().find_map(|media| match media.as_str() {
+        GRAPHQL_RESPONSE_JSON => Some(MediaType::GraphqlResponseJson),
+        JSON | "application/*" | "*/*" => Some(MediaType::Json),
+        _ => None,
+    })
 }
 
-fn respond(media: MediaType, status: StatusCode, body: &impl serde::Serialize) -> Response {
+/// A response body. Errors about the request itself (it could not be parsed,
+/// validated or authenticated: `data` is null and no error has a path) carry
+/// no `data` key, as GraphQL over HTTP says; once execution started, `data`
+/// is there, null when a non-null root field failed.
+#[derive(serde::Serialize)]
+struct Body<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a async_graphql::Value>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [async_graphql::ServerError],
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    extensions: &'a std::collections::BTreeMap<String, async_graphql::Value>,
+}
+
+/// Whether execution started: some data, or an error at a field's path.
+fn executed(response: &async_graphql::Response) -> bool {
+    response.data != async_graphql::Value::Null
+        || response.errors.iter().any(|error| !error.path.is_empty())
+}
+
+impl<'a> From<&'a async_graphql::Response> for Body<'a> {
+    fn from(response: &'a async_graphql::Response) -> Self {
+        Self {
+            data: executed(response).then_some(&response.data),
+            errors: &response.errors,
+            extensions: &response.extensions,
+        }
+    }
+}
+
+fn respond(media: MediaType, status: StatusCode, response: &async_graphql::Response) -> Response {
     let content_type = match media {
         MediaType::Json => "application/json; charset=utf-8",
         MediaType::GraphqlResponseJson => "application/graphql-response+json; charset=utf-8",
     };
-    match serde_json::to_vec(body) {
+    match serde_json::to_vec(&Body::from(response)) {
         Ok(bytes) => (
             status,
             [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
@@ -77,11 +99,20 @@ fn respond(media: MediaType, status: StatusCode, body: &impl serde::Serialize) -
 
 /// A response with one request-level error and no data.
 fn request_error(media: MediaType, status: StatusCode, error: ApiError) -> Response {
-    respond(
+    let mut response = respond(
         media,
         status,
         &async_graphql::Response::from_errors(vec![server_error(&error)]),
-    )
+    );
+    if status == StatusCode::UNAUTHORIZED {
+        // RFC 6750: the scheme the client should authenticate with, and that
+        // the token it sent was not accepted.
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(r#"Bearer error="invalid_token""#),
+        );
+    }
+    response
 }
 
 fn bad_request(media: MediaType, message: &str) -> Response {
@@ -130,6 +161,14 @@ pub async fn get(
     headers: HeaderMap,
     params: Result<Query<GetParams>, QueryRejection>,
 ) -> Response {
+    // A browser opening the endpoint's address: show it the playground.
+    if accept::wants_html(&headers)
+        && params
+            .as_ref()
+            .is_ok_and(|Query(params)| params.query.is_empty() && params.extensions.is_none())
+    {
+        return playground::redirect();
+    }
     let Some(media) = negotiate(&headers) else {
         return StatusCode::NOT_ACCEPTABLE.into_response();
     };
@@ -238,11 +277,8 @@ async fn execute(
         .for_viewer(viewer, state.services.config.is_production());
     let response = schema.execute(request).await;
     // With graphql-response+json, a request that could not execute at all
-    // (no data: parse or validation errors) is a 400, as the spec says.
-    let status = if media == MediaType::GraphqlResponseJson
-        && response.data == async_graphql::Value::Null
-        && !response.errors.is_empty()
-    {
+    // (parse or validation errors: no `data`) is a 400, as the spec says.
+    let status = if media == MediaType::GraphqlResponseJson && !executed(&response) {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK

@@ -1,5 +1,6 @@
 //! The HTTP surface: the router and its tower-http layers.
 
+mod accept;
 mod graphql;
 mod health;
 mod playground;
@@ -38,6 +39,19 @@ pub struct AppState {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Headers browsers may send cross-origin: ours, and those Apollo's clients
+/// and tracing libraries add to every request (a preflight that refuses one
+/// fails the whole request).
+const CORS_HEADERS: [HeaderName; 7] = [
+    header::AUTHORIZATION,
+    header::CONTENT_TYPE,
+    header::ACCEPT,
+    HeaderName::from_static("apollographql-client-name"),
+    HeaderName::from_static("apollographql-client-version"),
+    HeaderName::from_static("traceparent"),
+    REQUEST_ID,
+];
+
 /// The client's address: the connection's, or behind a trusted proxy the
 /// last address in the header it sets (the one it added itself; those
 /// before it are whatever the client claimed).
@@ -61,6 +75,7 @@ fn client_address(
 pub fn router(state: AppState) -> Router {
     let config = state.services.config.clone();
     Router::new()
+        .route("/", get(playground::lead_browsers))
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(ws::upgrade))
         .route("/healthz", get(health::healthz))
@@ -90,7 +105,8 @@ pub fn router(state: AppState) -> Router {
 fn cors(config: &Config) -> CorsLayer {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .allow_headers(CORS_HEADERS)
+        .expose_headers([REQUEST_ID])
         .max_age(Duration::from_secs(3600));
     if config.cors_origins.iter().any(|o| o == "*") {
         layer.allow_origin(Any)

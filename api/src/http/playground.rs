@@ -8,10 +8,12 @@
 use axum::{
     Router,
     extract::Path,
-    http::{StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    http::{HeaderMap, StatusCode, header},
+    response::{Html, IntoResponse, Redirect, Response},
     routing::get,
 };
+
+use super::accept;
 
 #[cfg(not(playground_without_assets))]
 const INDEX_HTML: &str = include_str!("../../playground/index.html");
@@ -64,6 +66,25 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/playground", get(index))
         .route("/playground/assets/{file}", get(asset))
+}
+
+/// Where a browser that opened an API address is sent.
+pub fn redirect() -> Response {
+    Redirect::to("/playground").into_response()
+}
+
+/// `GET /`: a browser is led to the playground; other clients are told
+/// where the API is.
+pub async fn lead_browsers(headers: HeaderMap) -> Response {
+    if accept::wants_html(&headers) {
+        redirect()
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            "GraphQL is served at /graphql (WebSocket: /graphql/ws)",
+        )
+            .into_response()
+    }
 }
 
 async fn index() -> Html<&'static str> {
