@@ -298,39 +298,18 @@ async fn playground_is_served_entirely_by_the_server() {
 /// server: every MUST passes, and no SHOULD is left as a warning.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_graphql_over_http_audit_passes() {
-    let audit = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/http-audit");
-    let found = |program: &str| {
-        std::process::Command::new(program)
-            .arg("--version")
-            .output()
-            .is_ok_and(|output| output.status.success())
-    };
-    if !found("node") || !found("npm") {
-        eprintln!("SKIPPED the GraphQL-over-HTTP audit: Node.js and npm are not installed");
-        return;
-    }
-    if !audit.join("node_modules/graphql-http").exists() {
-        let installed = std::process::Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(&audit)
-            .status()
-            .expect("npm ci");
-        assert!(installed.success(), "npm ci in tests/http-audit");
-    }
     let server = server().await;
-    let url = server.url("/graphql");
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg("audit.mjs")
-            .arg(url)
-            .current_dir(audit)
-            .output()
-            .expect("node audit.mjs")
-    })
+    let Some((passed, report)) = common::node::run(
+        "the GraphQL-over-HTTP audit",
+        "audit.mjs",
+        &[server.url("/graphql")],
+        "",
+    )
     .await
-    .unwrap();
-    let report = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "a MUST failed:\n{report}");
+    else {
+        return;
+    };
+    assert!(passed, "a MUST failed:\n{report}");
     assert!(
         report.contains(" 0 warn, ") && report.contains(" 0 error;"),
         "a SHOULD failed:\n{report}"

@@ -36,6 +36,9 @@ pub struct Config {
     /// still refreshes, for two tabs or a link and a socket refreshing at once
     /// (30; 0 makes any second use a reuse).
     pub refresh_grace: Duration,
+    /// `TWEETMEET_PERSISTED_QUERY_BYTES`: how much query text the automatic
+    /// persisted query cache keeps, least recently used out first (16 MiB).
+    pub persisted_query_bytes: u64,
     /// `TWEETMEET_CORS_ORIGINS`: comma-separated origins allowed to call the
     /// API from a browser; `*` for any. Empty (default) allows none.
     pub cors_origins: Vec<String>,
@@ -179,6 +182,8 @@ impl Config {
                 secs @ 0..=300 => Duration::from_secs(secs),
                 _ => bail!("TWEETMEET_REFRESH_GRACE_SECS must be from 0 to 300"),
             },
+            persisted_query_bytes: source
+                .parsed("TWEETMEET_PERSISTED_QUERY_BYTES", 16 * 1024 * 1024)?,
             cors_origins: var("TWEETMEET_CORS_ORIGINS")
                 .map(|v| {
                     v.split(',')

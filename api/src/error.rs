@@ -32,6 +32,10 @@ pub enum ApiError {
     /// or the database's event stream dropped): refetch, then subscribe again.
     #[error("this subscription missed events; refetch, then subscribe again")]
     EventsMissed,
+    /// A persisted query's hash the server does not know (yet): Apollo's
+    /// clients look for this message or code, then send hash and query.
+    #[error("PersistedQueryNotFound")]
+    PersistedQueryNotFound,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -81,6 +85,7 @@ impl ApiError {
             Self::Conflict(_) => "CONFLICT",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::EventsMissed => "EVENTS_MISSED",
+            Self::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             Self::Internal(_) => "INTERNAL",
         }
     }

@@ -3,6 +3,7 @@
 //! small GraphQL client that sends the contract's operations as written.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod node;
 pub mod smtp;
 pub mod ws;
 

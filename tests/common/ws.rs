@@ -139,16 +139,21 @@ impl WsClient {
         operation_name: &str,
         variables: Value,
     ) {
+        self.subscribe_with(
+            id,
+            json!({ "query": query, "operationName": operation_name, "variables": variables }),
+        )
+        .await;
+    }
+
+    /// Subscribes with the payload as given (a persisted query's hash, say).
+    pub async fn subscribe_with(&mut self, id: &str, payload: Value) {
         let kind = match self.protocol {
             Protocol::TransportWs => "subscribe",
             Protocol::LegacyWs => "start",
         };
-        self.send(json!({
-            "id": id,
-            "type": kind,
-            "payload": { "query": query, "operationName": operation_name, "variables": variables },
-        }))
-        .await;
+        self.send(json!({ "id": id, "type": kind, "payload": payload }))
+            .await;
     }
 
     /// The next protocol message (answering pings), `Err(close code)` when

@@ -4,6 +4,7 @@
 pub mod limits;
 mod literals;
 pub mod pagination;
+pub mod persisted;
 
 use std::{
     any::TypeId,
@@ -22,6 +23,7 @@ use async_graphql::{
     parser::types::{DocumentOperations, ExecutableDocument, Selection, SelectionSet},
 };
 use futures::StreamExt;
+use persisted::PersistedQueries;
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
@@ -85,6 +87,8 @@ pub struct Schemas {
     pub open: ServedSchema,
     /// Neither: for everyone else in production.
     pub closed: ServedSchema,
+    /// Automatic persisted queries, shared by both and by every transport.
+    pub persisted: Arc<PersistedQueries>,
 }
 
 impl Schemas {
@@ -99,23 +103,27 @@ impl Schemas {
 }
 
 pub fn build(services: Services) -> Schemas {
+    let persisted = Arc::new(PersistedQueries::new(services.config.persisted_query_bytes));
     Schemas {
-        open: ServedSchema(
-            builder()
+        open: ServedSchema {
+            schema: builder()
                 .data(services.clone())
                 .limit_depth(20)
                 .limit_complexity(50_000)
                 .finish(),
-        ),
-        closed: ServedSchema(
-            builder()
+            persisted: persisted.clone(),
+        },
+        closed: ServedSchema {
+            schema: builder()
                 .data(services)
                 .limit_depth(12)
                 .limit_complexity(50_000)
                 .disable_introspection()
                 .disable_suggestions()
                 .finish(),
-        ),
+            persisted: persisted.clone(),
+        },
+        persisted,
     }
 }
 
@@ -126,15 +134,31 @@ pub fn build(services: Services) -> Schemas {
 /// extension registered, async-graphql sends every field of every response
 /// through the extension chain, which costs a subscription event fanned out
 /// to 10,000 sockets about a tenth of its time (see bench/).
+/// A persisted query named by hash is filled in first (HTTP has done so
+/// already; this serves WebSocket subscribes).
 #[derive(Clone)]
-pub struct ServedSchema(AppSchema);
+pub struct ServedSchema {
+    schema: AppSchema,
+    persisted: Arc<PersistedQueries>,
+}
+
+impl ServedSchema {
+    /// The persisted query filled in, then the checks before validation: a
+    /// response instead when either refuses the request.
+    fn refuse(&self, request: &mut Request) -> Option<Response> {
+        if let Err(err) = self.persisted.resolve(request) {
+            return Some(Response::from_errors(vec![server_error(&err)]));
+        }
+        refuse_before_validation(request)
+    }
+}
 
 impl Executor for ServedSchema {
     async fn execute(&self, mut request: Request) -> Response {
-        if let Some(refusal) = refuse_before_validation(&mut request) {
+        if let Some(refusal) = self.refuse(&mut request) {
             return refusal;
         }
-        with_codes(self.0.execute(request).await)
+        with_codes(self.schema.execute(request).await)
     }
 
     fn execute_stream(
@@ -142,7 +166,7 @@ impl Executor for ServedSchema {
         mut request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        if let Some(refusal) = refuse_before_validation(&mut request) {
+        if let Some(refusal) = self.refuse(&mut request) {
             return futures::stream::once(async { refusal }).boxed();
         }
         let session_data = session_data.unwrap_or_default();
@@ -164,7 +188,7 @@ impl Executor for ServedSchema {
             },
             None => None,
         };
-        self.0
+        self.schema
             .execute_stream_with_session_data(request, session_data)
             .map(move |response| {
                 let _held = &slot;

@@ -18,6 +18,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+use sha2::{Digest, Sha256};
+
 use super::{AppState, accept, client_address, playground};
 use crate::{
     auth::viewer,
@@ -79,22 +81,29 @@ impl<'a> From<&'a async_graphql::Response> for Body<'a> {
 }
 
 fn respond(media: MediaType, status: StatusCode, response: &async_graphql::Response) -> Response {
+    match encode(response) {
+        Some(bytes) => reply(media, status, bytes),
+        None => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+fn encode(response: &async_graphql::Response) -> Option<Vec<u8>> {
+    serde_json::to_vec(&Body::from(response))
+        .inspect_err(|err| tracing::error!(error = %err, "serializing a response"))
+        .ok()
+}
+
+fn reply(media: MediaType, status: StatusCode, body: Vec<u8>) -> Response {
     let content_type = match media {
         MediaType::Json => "application/json; charset=utf-8",
         MediaType::GraphqlResponseJson => "application/graphql-response+json; charset=utf-8",
     };
-    match serde_json::to_vec(&Body::from(response)) {
-        Ok(bytes) => (
-            status,
-            [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
-            bytes,
-        )
-            .into_response(),
-        Err(err) => {
-            tracing::error!(error = %err, "serializing a response");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        body,
+    )
+        .into_response()
 }
 
 /// A response with one request-level error and no data.
@@ -172,22 +181,28 @@ pub async fn get(
     let Some(media) = negotiate(&headers) else {
         return StatusCode::NOT_ACCEPTABLE.into_response();
     };
-    let request = match params
+    let mut request = match params
         .map_err(|err| err.body_text())
         .and_then(|Query(params)| params.into_request())
     {
         Ok(request) => request,
         Err(err) => return bad_request(media, &format!("invalid query string: {err}")),
     };
+    // A persisted query's text first: the check below needs it.
+    if let Err(err) = state.schemas.persisted.resolve(&mut request) {
+        return persisted_query_error(media, err);
+    }
     // Only queries over GET: a GET must never change anything (it can be
     // prefetched, cached, or sent by an <img> on another site).
-    // (An oversized document is refused unparsed when it executes.)
+    // (An oversized document is refused unparsed when it executes; one that
+    // parses here is not parsed again.)
+    let operation_name = request.operation_name.clone();
     if request.query.len() <= limits::MAX_DOCUMENT_BYTES
-        && let Ok(document) = async_graphql::parser::parse_query(&request.query)
+        && let Ok(document) = request.parsed_query()
     {
         let operation = match &document.operations {
             DocumentOperations::Single(op) => Some(op),
-            DocumentOperations::Multiple(ops) => match &request.operation_name {
+            DocumentOperations::Multiple(ops) => match &operation_name {
                 Some(name) => ops.get(name.as_str()),
                 None => ops.values().next(),
             },
@@ -212,7 +227,7 @@ pub async fn get(
         &headers,
         connection.as_ref().map(|Extension(info)| info),
     );
-    execute(state, headers, client, media, request).await
+    execute(state, headers, client, media, request, Method::Get).await
 }
 
 pub async fn post(
@@ -250,7 +265,27 @@ pub async fn post(
         &headers,
         connection.as_ref().map(|Extension(info)| info),
     );
-    execute(state, headers, client, media, request).await
+    let mut request = request;
+    if let Err(err) = state.schemas.persisted.resolve(&mut request) {
+        return persisted_query_error(media, err);
+    }
+    execute(state, headers, client, media, request, Method::Post).await
+}
+
+/// A persisted query that could not be used. An unknown hash is a 200, as
+/// Apollo's servers answer it (its clients then send the query along).
+fn persisted_query_error(media: MediaType, err: ApiError) -> Response {
+    let status = match err {
+        ApiError::PersistedQueryNotFound => StatusCode::OK,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    request_error(media, status, err)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Get,
+    Post,
 }
 
 async fn execute(
@@ -259,6 +294,7 @@ async fn execute(
     client: Option<IpAddr>,
     media: MediaType,
     request: async_graphql::Request,
+    method: Method,
 ) -> Response {
     let authorization = headers
         .get(header::AUTHORIZATION)
@@ -283,5 +319,67 @@ async fn execute(
     } else {
         StatusCode::OK
     };
-    respond(media, status, &response)
+    let Some(body) = encode(&response) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    match method {
+        Method::Post => reply(media, status, body),
+        Method::Get => {
+            let cacheable =
+                authorization.is_none() && status == StatusCode::OK && response.errors.is_empty();
+            let etag = cacheable.then(|| entity_tag(&body));
+            cache_headers(&headers, etag, reply(media, status, body))
+        }
+    }
+}
+
+/// How long a shared cache may keep an anonymous GET's answer: what anyone
+/// may see, a few seconds stale at most.
+const ANONYMOUS_MAX_AGE: HeaderValue = HeaderValue::from_static("public, max-age=5");
+
+/// A GET's caching: an anonymous answer without errors is cacheable, with an
+/// `ETag` (a hash of its body) for which `If-None-Match` is answered `304`;
+/// any other answer is the viewer's alone and never stored.
+fn cache_headers(request: &HeaderMap, etag: Option<String>, mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Authorization"),
+    );
+    let Some((etag, etag_value)) =
+        etag.and_then(|etag| HeaderValue::from_str(&etag).ok().map(|value| (etag, value)))
+    else {
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+        return response;
+    };
+    headers.insert(header::CACHE_CONTROL, ANONYMOUS_MAX_AGE);
+    let unchanged = request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|tag| {
+            let tag = tag.trim();
+            // Weak comparison, as If-None-Match asks.
+            tag == "*" || tag.trim_start_matches("W/") == etag.trim_start_matches("W/")
+        });
+    headers.insert(header::ETAG, etag_value);
+    if unchanged {
+        headers.remove(header::CONTENT_TYPE);
+        let (mut parts, _) = response.into_parts();
+        parts.status = StatusCode::NOT_MODIFIED;
+        return Response::from_parts(parts, axum::body::Body::empty());
+    }
+    response
+}
+
+/// A weak entity tag (the compression layer may re-encode the body): the
+/// first 128 bits of the body's SHA-256.
+fn entity_tag(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("W/\"{hex}\"")
 }
