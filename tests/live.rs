@@ -11,24 +11,12 @@ use common::{
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
-/// `MeetActivity` as the contract had it before issues 13 (resuming from a
-/// cursor) and 15 (arrivals) added fields the schema does not serve yet; the
-/// contract's own replaces it when they land (tests/contract.rs, PENDING).
-const MEET_ACTIVITY_BEFORE_ISSUES_13_AND_15: &str = r#"
-subscription MeetActivity($meetId: ID!) {
-  meetActivity(meetId: $meetId) {
-    kind
-    at
-    meet { id status goingCount checkedInCount spotsLeft }
-    attendance { status checkedInAt user { id handle displayName avatarUrl } }
-    story { id title author { handle } }
-  }
-}"#;
-
-/// A live operation of the contract, as the web frontend sends it.
+/// A live operation of the contract, as the web frontend sends it
+/// (`MeetActivity` without issue 15's fields until it lands: tests/contract.rs,
+/// PENDING).
 fn operation(server: &TestServer, name: &str) -> String {
     match name {
-        "MeetActivity" => MEET_ACTIVITY_BEFORE_ISSUES_13_AND_15.to_owned(),
+        "MeetActivity" => common::MEET_ACTIVITY_BEFORE_ISSUE_15.to_owned(),
         _ => server.contract.operation(name),
     }
 }

@@ -26,11 +26,11 @@ async fn tables(db: &sea_orm::DatabaseConnection) -> usize {
 async fn up_down_up(db: TestDatabase) {
     let connection = api::db::connect(&db.url).await.unwrap();
     Migrator::up(&connection, None).await.unwrap();
-    assert_eq!(tables(&connection).await, 10);
+    assert_eq!(tables(&connection).await, 12);
     Migrator::down(&connection, None).await.unwrap();
     assert_eq!(tables(&connection).await, 0);
     Migrator::up(&connection, None).await.unwrap();
-    assert_eq!(tables(&connection).await, 10);
+    assert_eq!(tables(&connection).await, 12);
 }
 
 #[tokio::test]

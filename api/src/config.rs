@@ -39,6 +39,12 @@ pub struct Config {
     /// `TWEETMEET_PERSISTED_QUERY_BYTES`: how much query text the automatic
     /// persisted query cache keeps, least recently used out first (16 MiB).
     pub persisted_query_bytes: u64,
+    /// `TWEETMEET_EVENT_RETENTION_SECS`: how long the meet activity log keeps
+    /// events that resuming subscribers replay (86400: a day).
+    pub event_retention: Duration,
+    /// `TWEETMEET_LIVE_BUFFER`: events a subscriber may fall behind before it
+    /// is caught up from the activity log (1024).
+    pub live_buffer: usize,
     /// `TWEETMEET_CORS_ORIGINS`: comma-separated origins allowed to call the
     /// API from a browser; `*` for any. Empty (default) allows none.
     pub cors_origins: Vec<String>,
@@ -181,6 +187,18 @@ impl Config {
             refresh_grace: match source.parsed("TWEETMEET_REFRESH_GRACE_SECS", 30)? {
                 secs @ 0..=300 => Duration::from_secs(secs),
                 _ => bail!("TWEETMEET_REFRESH_GRACE_SECS must be from 0 to 300"),
+            },
+            event_retention: Duration::from_secs(
+                match source.parsed("TWEETMEET_EVENT_RETENTION_SECS", 86_400)? {
+                    secs @ 1..=31_536_000 => secs,
+                    _ => {
+                        bail!("TWEETMEET_EVENT_RETENTION_SECS must be from 1 to 31536000 (a year)")
+                    }
+                },
+            ),
+            live_buffer: match source.parsed("TWEETMEET_LIVE_BUFFER", 1024)? {
+                events @ 1..=1_000_000 => events,
+                _ => bail!("TWEETMEET_LIVE_BUFFER must be from 1 to 1000000"),
             },
             persisted_query_bytes: source
                 .parsed("TWEETMEET_PERSISTED_QUERY_BYTES", 16 * 1024 * 1024)?,

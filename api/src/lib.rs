@@ -80,7 +80,8 @@ impl App {
         let secret = jwt_secret(&config)?;
         let events = EventBus::new(db.get_database_backend());
         events.start(&db).await?;
-        let live = Hub::start(db.clone(), &events);
+        let live = Hub::start(db.clone(), &events, config.live_buffer);
+        events::log::spawn_pruner(db.clone(), config.event_retention);
         let transport =
             Transport::from_config(config.smtp_url.as_deref(), config.mail_dir.clone())?;
         tracing::info!("e-mail notices go to {}", transport.describe());

@@ -5,6 +5,7 @@ pub mod admin_audit;
 pub mod attendances;
 pub mod invitation_mails;
 pub mod invitations;
+pub mod meet_activity_log;
 pub mod meets;
 pub mod notices;
 pub mod rate_limit_windows;

@@ -5,6 +5,7 @@
 //! on SQLite it goes straight into this process's broadcast after commit.
 
 mod listener;
+pub mod log;
 
 use std::sync::Arc;
 
@@ -21,21 +22,17 @@ pub use listener::spawn_listener;
 /// The PostgreSQL channel events travel on.
 pub const CHANNEL: &str = "tweetmeet_events";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ActivityKind {
-    RsvpChanged,
-    CheckedIn,
-    MeetUpdated,
-    MeetCancelled,
-    StoryPublished,
-}
+pub use entity::meet_activity_log::ActivityKind;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum Event {
     /// Something happened to a meet; `user_id` names the attendee whose
     /// answer or arrival it was, `story_id` the story published about it.
+    /// `seq` numbers it among the meet's events: given by [`EventBus::commit`]
+    /// when it writes the event to the meet's activity log.
     MeetActivity {
+        seq: i64,
         kind: ActivityKind,
         meet_id: Uuid,
         user_id: Option<Uuid>,
@@ -74,6 +71,7 @@ impl Event {
         at: DateTime<Utc>,
     ) -> Self {
         Self::MeetActivity {
+            seq: 0,
             kind,
             meet_id,
             user_id,
@@ -105,10 +103,25 @@ impl EventBus {
         let _ = self.sender.send(Arc::new(event));
     }
 
-    /// Commits `txn` with `events`: NOTIFYed inside it on PostgreSQL, or
-    /// broadcast here after the commit on SQLite. Nothing is announced for a
-    /// change that did not commit.
-    pub async fn commit(&self, txn: DatabaseTransaction, events: Vec<Event>) -> ApiResult<()> {
+    /// Commits `txn` with `events`: meet activity is written to the meet's
+    /// activity log inside it (where resuming subscribers read it back), and
+    /// every event is NOTIFYed inside it on PostgreSQL, or broadcast here after
+    /// the commit on SQLite. Nothing is announced for a change that did not
+    /// commit.
+    pub async fn commit(&self, txn: DatabaseTransaction, mut events: Vec<Event>) -> ApiResult<()> {
+        for event in &mut events {
+            if let Event::MeetActivity {
+                seq,
+                kind,
+                meet_id,
+                user_id,
+                story_id,
+                at,
+            } = event
+            {
+                *seq = log::append(&txn, *meet_id, *kind, *user_id, *story_id, *at).await?;
+            }
+        }
         if self.backend == DbBackend::Postgres {
             for event in &events {
                 let payload =

@@ -3,10 +3,13 @@
 //! visibility needs; every subscriber then filters and resolves from that
 //! shared snapshot. The cost of an event does not grow with subscribers.
 
-use std::{collections::HashSet, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use chrono::{DateTime, Utc};
-use entity::{attendances, invitations, meets, stories, users};
+use entity::{attendances, invitations, meet_activity_log, meets, stories, users};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -16,11 +19,8 @@ use crate::{
     meets::visibility,
 };
 
-/// How many snapshots a subscriber may fall behind before it is dropped.
-const SUBSCRIBER_BUFFER: usize = 1024;
-
 /// A meet as events show it, with who may see it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct MeetView {
     pub meet: meets::Model,
     pub host: users::Model,
@@ -33,6 +33,8 @@ pub struct MeetView {
 #[derive(Debug)]
 pub enum Snapshot {
     MeetActivity {
+        /// The event's number among the meet's (its activity log's).
+        seq: i64,
         kind: ActivityKind,
         at: DateTime<Utc>,
         meet: MeetView,
@@ -74,9 +76,10 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Starts loading snapshots from `bus` in the background.
-    pub fn start(db: DatabaseConnection, bus: &EventBus) -> Self {
-        let (sender, _) = broadcast::channel(SUBSCRIBER_BUFFER);
+    /// Starts loading snapshots from `bus` in the background; a subscriber
+    /// may fall `buffer` snapshots behind before it lags.
+    pub fn start(db: DatabaseConnection, bus: &EventBus, buffer: usize) -> Self {
+        let (sender, _) = broadcast::channel(buffer);
         let (access_changes, _) = broadcast::channel(64);
         let hub = Self {
             sender,
@@ -166,9 +169,90 @@ async fn story_with_author(
     Ok(row.and_then(|(story, author)| author.map(|a| (story, a))))
 }
 
+/// Attendances of `users` at a meet, with the users, by user.
+async fn attendances_of(
+    db: &DatabaseConnection,
+    meet_id: Uuid,
+    users: &[Uuid],
+) -> Result<HashMap<Uuid, (attendances::Model, users::Model)>, sea_orm::DbErr> {
+    if users.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(attendances::Entity::find()
+        .find_also_related(users::Entity)
+        .filter(attendances::Column::MeetId.eq(meet_id))
+        .filter(attendances::Column::UserId.is_in(users.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|(attendance, user)| user.map(|user| (attendance.user_id, (attendance, user))))
+        .collect())
+}
+
+/// Snapshots of logged events on one meet, for a subscriber replaying them
+/// (after a cursor, or to catch up). Loaded as the meet stands now, like a
+/// live event is at delivery: the meet once, then the attendances and the
+/// stories of the whole batch in one query each. Empty if the meet is gone.
+pub async fn replay(
+    db: &DatabaseConnection,
+    meet_id: Uuid,
+    logged: &[meet_activity_log::Model],
+) -> Result<Vec<Snapshot>, sea_orm::DbErr> {
+    if logged.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(meet) = meet_view(db, meet_id).await? else {
+        return Ok(Vec::new());
+    };
+    let attendees: Vec<Uuid> = logged
+        .iter()
+        .filter(|event| {
+            matches!(
+                event.kind,
+                ActivityKind::RsvpChanged | ActivityKind::CheckedIn
+            )
+        })
+        .filter_map(|event| event.user_id)
+        .collect();
+    let attendances = attendances_of(db, meet_id, &attendees).await?;
+    let story_ids: Vec<Uuid> = logged.iter().filter_map(|event| event.story_id).collect();
+    let stories: HashMap<Uuid, (stories::Model, users::Model)> = if story_ids.is_empty() {
+        HashMap::new()
+    } else {
+        stories::Entity::find()
+            .find_also_related(users::Entity)
+            .filter(stories::Column::Id.is_in(story_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .filter_map(|(story, author)| author.map(|author| (story.id, (story, author))))
+            .collect()
+    };
+    let mut snapshots = Vec::with_capacity(logged.len());
+    for event in logged {
+        let attendance = match (event.user_id, event.kind) {
+            (Some(user_id), ActivityKind::RsvpChanged | ActivityKind::CheckedIn) => {
+                attendances.get(&user_id).cloned()
+            }
+            _ => None,
+        };
+        snapshots.push(Snapshot::MeetActivity {
+            seq: event.seq,
+            kind: event.kind,
+            at: event.at,
+            // Each snapshot owns its view, as live ones do.
+            meet: meet.clone(),
+            attendance,
+            story: event.story_id.and_then(|id| stories.get(&id).cloned()),
+        });
+    }
+    Ok(snapshots)
+}
+
 async fn load(db: &DatabaseConnection, event: &Event) -> Result<Option<Snapshot>, sea_orm::DbErr> {
     Ok(match *event {
         Event::MeetActivity {
+            seq,
             kind,
             meet_id,
             user_id,
@@ -180,13 +264,9 @@ async fn load(db: &DatabaseConnection, event: &Event) -> Result<Option<Snapshot>
             };
             let attendance = match (user_id, kind) {
                 (Some(user_id), ActivityKind::RsvpChanged | ActivityKind::CheckedIn) => {
-                    attendances::Entity::find()
-                        .find_also_related(users::Entity)
-                        .filter(attendances::Column::MeetId.eq(meet_id))
-                        .filter(attendances::Column::UserId.eq(user_id))
-                        .one(db)
+                    attendances_of(db, meet_id, &[user_id])
                         .await?
-                        .and_then(|(a, u)| u.map(|u| (a, u)))
+                        .remove(&user_id)
                 }
                 _ => None,
             };
@@ -195,6 +275,7 @@ async fn load(db: &DatabaseConnection, event: &Event) -> Result<Option<Snapshot>
                 None => None,
             };
             Some(Snapshot::MeetActivity {
+                seq,
                 kind,
                 at,
                 meet,

@@ -8,16 +8,18 @@ use std::sync::Arc;
 use async_graphql::{Context, ID, Subscription};
 use entity::invitations::InvitationStatus;
 use futures::stream::BoxStream;
+use sea_orm::DatabaseConnection;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
-    hub::{MeetView, Snapshot},
-    types::MeetActivity,
+    hub::{self, MeetView, Snapshot},
+    types::{MeetActivity, activity_after, activity_cursor},
 };
 use crate::{
     auth::Viewer,
     error::{ApiError, FieldResult},
+    events::log,
     graphql::{ContextExt, parse_id},
     invitations::types::Invitation,
     meets::{
@@ -99,46 +101,197 @@ fn snapshots<S: Broadcast + Send + Sync + 'static, T: Send + 'static>(
     })
 }
 
+/// Logged events read per query while catching up.
+const CATCH_UP_BATCH: u64 = 100;
+
+/// A meet's event as `meetActivity` shows it to `viewer`, if it may.
+fn activity_item(snapshot: &Snapshot, meet_id: Uuid, viewer: Viewer) -> Option<MeetActivity> {
+    match snapshot {
+        Snapshot::MeetActivity {
+            seq,
+            kind,
+            at,
+            meet: view,
+            attendance,
+            story,
+        } if view.meet.id == meet_id && sees(view, viewer) => Some(MeetActivity {
+            cursor: activity_cursor(meet_id, *seq),
+            kind: (*kind).into(),
+            at: *at,
+            meet: meet(view),
+            attendance: attendance.as_ref().map(|(a, u)| {
+                Attendance::from(a.clone())
+                    .with_user(u.clone())
+                    .with_meet(view.meet.clone())
+            }),
+            story: story.as_ref().map(|(s, author)| {
+                Story::from(s.clone())
+                    .with_author(author.clone())
+                    .with_meet(view.meet.clone())
+            }),
+        }),
+        _ => None,
+    }
+}
+
+/// The number of a snapshot that is an event on `meet_id`.
+fn activity_seq(snapshot: &Snapshot, meet_id: Uuid) -> Option<i64> {
+    match snapshot {
+        Snapshot::MeetActivity { seq, meet, .. } if meet.meet.id == meet_id => Some(*seq),
+        _ => None,
+    }
+}
+
+/// Logged events on a meet after number `last` (and before `until`, when
+/// given), as snapshots. `EVENTS_MISSED` when the log no longer holds the
+/// next one (pruned past its retention).
+async fn logged_after(
+    db: &DatabaseConnection,
+    meet_id: Uuid,
+    last: i64,
+    until: Option<i64>,
+) -> Result<Vec<Snapshot>, ApiError> {
+    let mut logged = log::after(db, meet_id, last, CATCH_UP_BATCH).await?;
+    match logged.first() {
+        Some(first) if first.seq != last + 1 => return Err(ApiError::EventsMissed),
+        None if log::head(db, meet_id).await? > last => return Err(ApiError::EventsMissed),
+        _ => {}
+    }
+    if let Some(until) = until {
+        logged.retain(|event| event.seq < until);
+    }
+    Ok(hub::replay(db, meet_id, &logged).await?)
+}
+
+/// `meetActivity`'s stream: after event number `last` of the meet, replayed
+/// from the log first when `resume`, then live. Events arrive numbered
+/// without gaps per meet, so a gap (this process heard a later event first,
+/// or the subscriber lagged past its buffer) is filled from the log rather
+/// than the subscriber dropped, and a repeat is skipped. Only what the log no
+/// longer holds, or what the event stream itself lost, ends it with
+/// `EVENTS_MISSED`.
+fn meet_activity(
+    db: DatabaseConnection,
+    mut receiver: broadcast::Receiver<Arc<Snapshot>>,
+    meet_id: Uuid,
+    mut last: i64,
+    resume: bool,
+    pick: impl Fn(&Snapshot) -> Option<MeetActivity> + Send + 'static,
+) -> LiveStream<MeetActivity> {
+    Box::pin(async_stream::stream! {
+        let mut catch_up = resume;
+        // A live event that arrived ahead of a gap, delivered once it is filled.
+        let mut held: Option<Arc<Snapshot>> = None;
+        loop {
+            if catch_up {
+                let until = held.as_deref().and_then(|snapshot| activity_seq(snapshot, meet_id));
+                loop {
+                    let batch = match Box::pin(logged_after(&db, meet_id, last, until)).await {
+                        Ok(batch) => batch,
+                        Err(err) => {
+                            yield Err(err.into());
+                            return;
+                        }
+                    };
+                    let done = (batch.len() as u64) < CATCH_UP_BATCH
+                        || batch.last().and_then(|s| activity_seq(s, meet_id)).map(|seq| seq + 1) == until;
+                    for snapshot in batch {
+                        last = activity_seq(&snapshot, meet_id).unwrap_or(last);
+                        if let Some(item) = pick(&snapshot).map(Box::new) {
+                            yield Ok(item);
+                        }
+                    }
+                    if done {
+                        break;
+                    }
+                }
+                catch_up = false;
+                if let Some(snapshot) = held.take()
+                    && let Some(seq) = activity_seq(&snapshot, meet_id).filter(|seq| *seq > last)
+                {
+                    last = seq;
+                    let item = pick(&snapshot).map(Box::new);
+                    drop(snapshot);
+                    if let Some(item) = item {
+                        yield Ok(item);
+                    }
+                }
+                continue;
+            }
+            match receiver.recv().await {
+                Ok(snapshot) if snapshot.is_missed() => {
+                    yield Err(ApiError::EventsMissed.into());
+                    break;
+                }
+                Ok(snapshot) => {
+                    let Some(seq) = activity_seq(&snapshot, meet_id) else {
+                        continue;
+                    };
+                    if seq <= last {
+                        continue;
+                    }
+                    if seq > last + 1 {
+                        held = Some(snapshot);
+                        catch_up = true;
+                        continue;
+                    }
+                    last = seq;
+                    // Boxed before the `yield`: what lives across it is kept
+                    // in the stream's state between events.
+                    let item = pick(&snapshot).map(Box::new);
+                    drop(snapshot);
+                    if let Some(item) = item {
+                        yield Ok(item);
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => catch_up = true,
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    })
+}
+
 #[derive(Default)]
 pub struct LiveSubscription;
 
 #[Subscription]
 impl LiveSubscription {
-    /// Every change to a meet as it happens. Refused for a meet the viewer may not see.
+    /// Every change to a meet as it happens. Refused for a meet the viewer may
+    /// not see. With `after` (an event's `cursor`), first every later event on
+    /// the meet in order, from the activity log, then live ones.
     async fn meet_activity(
         &self,
         ctx: &Context<'_>,
         meet_id: ID,
+        after: Option<String>,
     ) -> FieldResult<LiveStream<MeetActivity>> {
         let viewer = ctx.viewer();
         let meet_id = parse_id(&meet_id, "meet")?;
+        let after = after
+            .map(|cursor| activity_after(&cursor, meet_id))
+            .transpose()?;
         require_visible(ctx, viewer, meet_id).await?;
-        Ok(snapshots(
-            ctx.live().subscribe(),
-            move |snapshot| match snapshot {
-                Snapshot::MeetActivity {
-                    kind,
-                    at,
-                    meet: view,
-                    attendance,
-                    story,
-                } if view.meet.id == meet_id && sees(view, viewer) => Some(MeetActivity {
-                    kind: (*kind).into(),
-                    at: *at,
-                    meet: meet(view),
-                    attendance: attendance.as_ref().map(|(a, u)| {
-                        Attendance::from(a.clone())
-                            .with_user(u.clone())
-                            .with_meet(view.meet.clone())
-                    }),
-                    story: story.as_ref().map(|(s, author)| {
-                        Story::from(s.clone())
-                            .with_author(author.clone())
-                            .with_meet(view.meet.clone())
-                    }),
-                }),
-                _ => None,
-            },
+        // Subscribed before the log is read: what commits in between arrives
+        // live as well, and the numbers drop the repeats at the seam.
+        let receiver = ctx.live().subscribe();
+        let db = ctx.db().clone();
+        let head = Box::pin(log::head(ctx.db(), meet_id)).await?;
+        let start = match after {
+            Some(after) if after > head => {
+                return Err(
+                    ApiError::bad_input("after", "not a cursor of this meet's activity").into(),
+                );
+            }
+            Some(after) => after,
+            None => head,
+        };
+        Ok(meet_activity(
+            db,
+            receiver,
+            meet_id,
+            start,
+            after.is_some(),
+            move |snapshot| activity_item(snapshot, meet_id, viewer),
         ))
     }
 

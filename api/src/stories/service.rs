@@ -83,6 +83,7 @@ pub async fn publish(
     let mut events = vec![Event::StoryPublished { story_id: story.id }];
     if let Some(meet_id) = meet_id {
         events.push(Event::MeetActivity {
+            seq: 0,
             kind: ActivityKind::StoryPublished,
             meet_id,
             user_id: Some(author_id),
