@@ -434,3 +434,29 @@ async fn cors_allows_the_headers_apollo_and_tracing_send() {
         "https://app.tweetmeet.test"
     );
 }
+
+/// `DateTime` says what it is and points at RFC 3339, so codegen tools map
+/// it cleanly: in introspection, and in `print-schema`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn date_time_is_specified_by_rfc_3339() {
+    let server = server().await;
+    let body = server
+        .graphql(
+            None,
+            json!({ "query": "{ __type(name: \"DateTime\") { description specifiedByURL } }" }),
+        )
+        .await;
+    let scalar = &body["data"]["__type"];
+    assert_eq!(
+        scalar["specifiedByURL"],
+        "https://datatracker.ietf.org/doc/html/rfc3339"
+    );
+    let description = scalar["description"].as_str().unwrap();
+    assert!(
+        description.contains("RFC 3339") && !description.contains("Utc>"),
+        "{description}"
+    );
+    assert!(api::graphql::sdl().contains(
+        "scalar DateTime @specifiedBy(url: \"https://datatracker.ietf.org/doc/html/rfc3339\")"
+    ));
+}

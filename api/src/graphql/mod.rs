@@ -72,6 +72,12 @@ fn builder() -> SchemaBuilder<Query, Mutation, Subscription> {
         Mutation::default(),
         Subscription::default(),
     )
+    // async-graphql's own text describes its Rust type ("Implement the
+    // DateTime<Utc> scalar"), which codegen tools copy into client code.
+    .override_output_type_description::<chrono::DateTime<chrono::Utc>>(
+        "A point in time: an RFC 3339 date-time with its offset, such as \
+         2026-11-26T19:00:00Z. Answers are in UTC; inputs may carry any offset.",
+    )
 }
 
 /// The two configurations of the schema. Depth and complexity limits apply
@@ -350,6 +356,8 @@ fn condition_variables<'a>(set: &'a SelectionSet, found: &mut Vec<&'a Name>) {
 pub fn sdl() -> String {
     builder().finish().sdl_with_options(
         SDLExportOptions::new()
+            // DateTime's RFC 3339, which codegen tools map from.
+            .include_specified_by()
             .sorted_fields()
             .sorted_arguments()
             .sorted_enum_items(),
