@@ -6,6 +6,15 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    api::cli::run().await
+async fn main() -> std::process::ExitCode {
+    match api::cli::run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        // One line with the cause chain ("cannot connect to PostgreSQL at
+        // db:5432: … Connection refused"), not a backtrace: what an operator
+        // needs, whatever RUST_BACKTRACE says.
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -1,9 +1,8 @@
-//! The command line: `serve` (the default), `migrate`, `print-schema`,
-//! `promote` and `seed`.
+//! The command line: `serve` (the default), `migrate`, `check`,
+//! `print-schema`, `promote` and `seed`.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use migration::MigratorTrait;
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 use crate::{
@@ -28,6 +27,10 @@ enum Command {
         #[command(subcommand)]
         action: Option<MigrateAction>,
     },
+    /// Check the configuration, the database (reachable, migrations) and the
+    /// mail server, as a deploy does before switching traffic; exits non-zero
+    /// when a check fails.
+    Check,
     /// Write the schema's SDL (what schema.graphql holds) to stdout.
     PrintSchema,
     /// Make a user an administrator: the only way to create the first one.
@@ -53,8 +56,17 @@ enum Command {
 enum MigrateAction {
     /// Apply every pending migration (the default).
     Up,
-    /// Roll back the last migration.
-    Down,
+    /// Roll back the last migration (or the last `--steps`). On a database
+    /// holding users or meets it asks on a terminal, and refuses elsewhere
+    /// unless given `--yes`.
+    Down {
+        /// How many migrations to roll back.
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+        /// Roll back even though the database holds data.
+        #[arg(long)]
+        yes: bool,
+    },
     /// List migrations and whether each is applied.
     Status,
 }
@@ -83,6 +95,7 @@ pub async fn run() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate { action } => migrate(&config, action.unwrap_or(MigrateAction::Up)).await,
+        Command::Check => crate::operate::check(&config).await,
         Command::PrintSchema => Ok(()),
         Command::Promote { handle } => {
             let db = db::connect(&config.database_url).await?;
@@ -110,11 +123,13 @@ pub async fn run() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    // The port first: a busy one is found before anything is migrated or
+    // written.
     let bind = config.bind;
-    let app = App::new(config).await?;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
-        .with_context(|| format!("binding {bind}"))?;
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    let app = App::new(config).await?;
     let address = listener.local_addr()?;
     tracing::info!(
         "serving GraphQL at http://{address}/graphql; playground at http://{address}/playground"
@@ -125,9 +140,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 async fn migrate(config: &Config, action: MigrateAction) -> anyhow::Result<()> {
     let db = db::connect(&config.database_url).await?;
     match action {
-        MigrateAction::Up => migration::Migrator::up(&db, None).await?,
-        MigrateAction::Down => migration::Migrator::down(&db, Some(1)).await?,
-        MigrateAction::Status => migration::Migrator::status(&db).await?,
+        MigrateAction::Up => crate::operate::migrate_up(&db).await,
+        MigrateAction::Down { steps, yes } => crate::operate::migrate_down(&db, steps, yes).await,
+        MigrateAction::Status => crate::operate::migration_status(&db).await,
     }
-    Ok(())
 }

@@ -10,11 +10,17 @@ use sea_orm::{
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
+/// How long connecting may take before the server gives up saying why.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    if url.starts_with("postgres") {
+        probe_postgres(url).await?;
+    }
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
+        .connect_timeout(CONNECT_TIMEOUT)
         .acquire_timeout(Duration::from_secs(30));
     if url.starts_with("sqlite:") {
         // Pragmas go into the connect options so that every pooled connection
@@ -31,6 +37,35 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     Database::connect(options)
         .await
         .with_context(|| format!("connecting to {}", redact(url)))
+}
+
+/// One connection, made and closed, before the pool: a pool retries a
+/// failing connection until its acquire timeout (30 s) and then reports only
+/// that it timed out, hiding "connection refused" or a wrong password.
+async fn probe_postgres(url: &str) -> anyhow::Result<()> {
+    use sea_orm::sqlx::{ConnectOptions as _, Connection as _, postgres::PgConnectOptions};
+    let options: PgConnectOptions = url.parse().with_context(|| {
+        format!(
+            "TWEETMEET_DATABASE_URL is not a PostgreSQL URL: {}",
+            redact(url)
+        )
+    })?;
+    let target = format!(
+        "PostgreSQL at {}:{}",
+        options.get_host(),
+        options.get_port()
+    );
+    match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
+        Err(_) => anyhow::bail!(
+            "cannot connect to {target}: no answer within {} s",
+            CONNECT_TIMEOUT.as_secs()
+        ),
+        Ok(Err(err)) => Err(anyhow::Error::new(err).context(format!("cannot connect to {target}"))),
+        Ok(Ok(connection)) => {
+            connection.close().await.ok();
+            Ok(())
+        }
+    }
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {

@@ -39,6 +39,7 @@ pub mod keyset;
 pub mod live;
 pub mod meets;
 pub mod notices;
+pub mod operate;
 pub mod seed;
 pub mod state;
 pub mod stories;

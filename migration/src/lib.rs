@@ -1,7 +1,7 @@
 //! Schema migrations, one file per step, each with `up` and `down`, written with
 //! sea-query so the same step runs on SQLite and PostgreSQL.
 
-pub use sea_orm_migration::prelude::*;
+pub use sea_orm_migration::{migrator::MigrationStatus, prelude::*};
 
 mod m20261125_000001_initial;
 mod m20261126_000001_notice_dead_state;

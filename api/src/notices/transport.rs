@@ -38,6 +38,30 @@ impl Transport {
         }
     }
 
+    /// Whether notices could be sent now: the SMTP server answers (and
+    /// accepts the credentials), or the mail directory can be written.
+    pub async fn check(&self) -> anyhow::Result<String> {
+        match self {
+            Self::Smtp(smtp) => {
+                let answers = smtp
+                    .test_connection()
+                    .await
+                    .context("the SMTP server cannot be reached")?;
+                anyhow::ensure!(answers, "the SMTP server did not answer NOOP");
+                Ok("the SMTP server answers".to_owned())
+            }
+            Self::Files(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                let probe = dir.join(".tweetmeet-check");
+                std::fs::write(&probe, b"")
+                    .with_context(|| format!("cannot write in {}", dir.display()))?;
+                std::fs::remove_file(&probe).ok();
+                Ok(self.describe())
+            }
+        }
+    }
+
     pub async fn send(&self, from: &str, notice: &notices::Model) -> anyhow::Result<()> {
         let message = lettre::Message::builder()
             .from(
