@@ -44,3 +44,18 @@ async fn migrations_run_up_and_down_on_postgres() {
         up_down_up(db).await;
     }
 }
+
+/// Two server processes starting at once on a fresh PostgreSQL database
+/// both migrate it without tripping over each other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_starting_together_migrate_in_turn() {
+    let Some(db) = TestDatabase::postgres("processes_starting_together").await else {
+        return;
+    };
+    let first = api::db::connect(&db.url).await.unwrap();
+    let second = api::db::connect(&db.url).await.unwrap();
+    let (a, b) = tokio::join!(api::db::migrate(&first), api::db::migrate(&second));
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(tables(&first).await, 12);
+}

@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 /// How long connecting may take before the server gives up saying why.
@@ -69,7 +69,21 @@ async fn probe_postgres(url: &str) -> anyhow::Result<()> {
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None).await.context("applying migrations")
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Migrator::up(db, None).await.context("applying migrations");
+    }
+    // Processes starting together on one database take turns: the lock lasts
+    // until the migrating transaction ends, and the next finds nothing left
+    // to do. PostgreSQL's DDL is transactional, so a step that fails leaves
+    // nothing half-applied.
+    let txn = db.begin().await?;
+    txn.execute_unprepared("SELECT pg_advisory_xact_lock(7315182236)")
+        .await?;
+    Migrator::up(&txn, None)
+        .await
+        .context("applying migrations")?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// Opens a write transaction. On SQLite it is IMMEDIATE, so concurrent
