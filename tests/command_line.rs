@@ -152,3 +152,90 @@ fn serve_fails_fast_and_says_why() {
         "{said}"
     );
 }
+
+/// A free loopback port, for a server started as a separate process.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One JSON access line per request, with what the person on call needs and
+/// nothing secret: the operation, its type, the error codes, the viewer.
+#[test]
+fn each_request_logs_one_access_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = Command::new(env!("CARGO_BIN_EXE_tweetmeet"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env(
+            "TWEETMEET_DATABASE_URL",
+            format!("sqlite://{}/t.db?mode=rwc", dir.path().display()),
+        )
+        .env("TWEETMEET_BIND", format!("127.0.0.1:{port}"))
+        .env("TWEETMEET_LOG_FORMAT", "json")
+        .env("TWEETMEET_MAIL_DIR", dir.path().join("outbox"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/graphql");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            if client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let register = serde_json::json!({
+            "operationName": "Join",
+            "query": "mutation Join($input: RegisterInput!) { register(input: $input) { accessToken } }",
+            "variables": { "input": { "email": "ada@example.com", "password": "correct horse battery", "handle": "ada", "displayName": "Ada" } }
+        });
+        let joined: serde_json::Value = client.post(&url).json(&register).send().await.unwrap().json().await.unwrap();
+        let token = joined["data"]["register"]["accessToken"].as_str().unwrap().to_owned();
+        client
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "operationName": "Nope", "query": "query Nope { nope }" }))
+            .send()
+            .await
+            .unwrap();
+    });
+    Command::new("kill")
+        .arg(server.id().to_string())
+        .status()
+        .unwrap();
+    let output = server.wait_with_output().unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .filter(|line: &serde_json::Value| line["target"] == "tweetmeet::access")
+        .collect();
+    let graphql: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|line| line["fields"]["path"] == "/graphql")
+        .collect();
+    assert_eq!(graphql.len(), 2, "one line per request: {lines:#?}");
+    let join = &graphql[0]["fields"];
+    assert_eq!(join["operation"], "Join");
+    assert_eq!(join["operation_type"], "mutation");
+    assert_eq!(join["status"], 200);
+    assert_eq!(join["viewer"], "-", "anonymous");
+    assert!(join["request_id"].as_str().is_some_and(|id| id.len() > 8));
+    assert_eq!(join["client"], "127.0.0.1");
+    assert!(join["latency_ms"].is_string() || join["latency_ms"].is_number());
+    let nope = &graphql[1]["fields"];
+    assert_eq!(nope["operation_type"], "query");
+    assert_eq!(nope["errors"], "BAD_USER_INPUT");
+    assert_ne!(nope["viewer"], "-", "the signed-in viewer's id");
+    let everything = String::from_utf8_lossy(&output.stdout);
+    for secret in ["correct horse battery", "ada@example.com", "Bearer"] {
+        assert!(!everything.contains(secret), "{secret} in the log");
+    }
+}

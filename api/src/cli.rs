@@ -1,6 +1,8 @@
 //! The command line: `serve` (the default), `migrate`, `check`,
 //! `print-schema`, `promote` and `seed`.
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
@@ -79,7 +81,10 @@ fn init_logging(format: LogFormat) {
         LogFormat::Json => registry
             .with(fmt::layer().json().with_current_span(true))
             .init(),
-        LogFormat::Text => registry.with(fmt::layer()).init(),
+        // Colour only for a person at a terminal, not in a file or a collector.
+        LogFormat::Text => registry
+            .with(fmt::layer().with_ansi(std::io::stdout().is_terminal()))
+            .init(),
     }
 }
 

@@ -20,7 +20,7 @@ use axum::{
 
 use sha2::{Digest, Sha256};
 
-use super::{AppState, accept, client_address, playground};
+use super::{AppState, accept, access::GraphqlSummary, client_address, playground};
 use crate::{
     auth::viewer,
     error::ApiError,
@@ -196,31 +196,19 @@ pub async fn get(
     // prefetched, cached, or sent by an <img> on another site).
     // (An oversized document is refused unparsed when it executes; one that
     // parses here is not parsed again.)
-    let operation_name = request.operation_name.clone();
-    if request.query.len() <= limits::MAX_DOCUMENT_BYTES
-        && let Ok(document) = request.parsed_query()
-    {
-        let operation = match &document.operations {
-            DocumentOperations::Single(op) => Some(op),
-            DocumentOperations::Multiple(ops) => match &operation_name {
-                Some(name) => ops.get(name.as_str()),
-                None => ops.values().next(),
+    if operation_type(&mut request).is_some_and(|ty| ty != OperationType::Query) {
+        let mut response = request_error(
+            media,
+            StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::BadInput {
+                field: None,
+                message: "only queries may be sent over GET; use POST".into(),
             },
-        };
-        if operation.is_some_and(|op| op.node.ty != OperationType::Query) {
-            let mut response = request_error(
-                media,
-                StatusCode::METHOD_NOT_ALLOWED,
-                ApiError::BadInput {
-                    field: None,
-                    message: "only queries may be sent over GET; use POST".into(),
-                },
-            );
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST"));
-            return response;
-        }
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
     }
     let client = client_address(
         &state.services.config,
@@ -279,7 +267,11 @@ fn persisted_query_error(media: MediaType, err: ApiError) -> Response {
         ApiError::PersistedQueryNotFound => StatusCode::OK,
         _ => StatusCode::BAD_REQUEST,
     };
-    request_error(media, status, err)
+    let summary = GraphqlSummary {
+        error_codes: vec![err.code().to_owned()],
+        ..GraphqlSummary::default()
+    };
+    with_summary(request_error(media, status, err), summary)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -293,25 +285,40 @@ async fn execute(
     headers: HeaderMap,
     client: Option<IpAddr>,
     media: MediaType,
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
     method: Method,
 ) -> Response {
+    let mut summary = GraphqlSummary {
+        operation_name: request.operation_name.clone(),
+        operation_type: operation_type(&mut request).map(|ty| match ty {
+            OperationType::Query => "query",
+            OperationType::Mutation => "mutation",
+            OperationType::Subscription => "subscription",
+        }),
+        ..GraphqlSummary::default()
+    };
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let (viewer, _) =
         match viewer::resolve(&state.services.db, &state.services.keys, authorization).await {
             Ok(resolved) => resolved,
-            Err(err @ ApiError::Internal(_)) => {
-                return request_error(media, StatusCode::INTERNAL_SERVER_ERROR, err);
+            Err(err) => {
+                let status = match err {
+                    ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                    _ => StatusCode::UNAUTHORIZED,
+                };
+                summary.error_codes = vec![err.code().to_owned()];
+                return with_summary(request_error(media, status, err), summary);
             }
-            Err(err) => return request_error(media, StatusCode::UNAUTHORIZED, err),
         };
+    summary.viewer = viewer.user_id();
     let request = request_data(request, &state.services, viewer, client);
     let schema = state
         .schemas
         .for_viewer(viewer, state.services.config.is_production());
     let response = schema.execute(request).await;
+    summary.error_codes = GraphqlSummary::codes_of(&response);
     // With graphql-response+json, a request that could not execute at all
     // (parse or validation errors: no `data`) is a 400, as the spec says.
     let status = if media == MediaType::GraphqlResponseJson && !executed(&response) {
@@ -322,7 +329,7 @@ async fn execute(
     let Some(body) = encode(&response) else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    match method {
+    let answer = match method {
         Method::Post => reply(media, status, body),
         Method::Get => {
             let cacheable =
@@ -330,7 +337,31 @@ async fn execute(
             let etag = cacheable.then(|| entity_tag(&body));
             cache_headers(&headers, etag, reply(media, status, body))
         }
+    };
+    with_summary(answer, summary)
+}
+
+/// The type of the operation the request runs, from the parse execution then
+/// reuses; none for a document too large to parse or that does not parse.
+fn operation_type(request: &mut async_graphql::Request) -> Option<OperationType> {
+    if request.query.len() > limits::MAX_DOCUMENT_BYTES {
+        return None;
     }
+    let name = request.operation_name.clone();
+    let document = request.parsed_query().ok()?;
+    let operation = match &document.operations {
+        DocumentOperations::Single(op) => op,
+        DocumentOperations::Multiple(ops) => match &name {
+            Some(name) => ops.get(name.as_str())?,
+            None => ops.values().next()?,
+        },
+    };
+    Some(operation.node.ty)
+}
+
+fn with_summary(mut response: Response, summary: GraphqlSummary) -> Response {
+    response.extensions_mut().insert(summary);
+    response
 }
 
 /// How long a shared cache may keep an anonymous GET's answer: what anyone

@@ -1,6 +1,7 @@
 //! The HTTP surface: the router and its tower-http layers.
 
 mod accept;
+mod access;
 mod graphql;
 mod health;
 mod playground;
@@ -74,6 +75,7 @@ fn client_address(
 
 pub fn router(state: AppState) -> Router {
     let config = state.services.config.clone();
+    let access_log = axum::middleware::from_fn_with_state(state.clone(), access::log);
     Router::new()
         .route("/", get(playground::lead_browsers))
         .route("/graphql", get(graphql::get).post(graphql::post))
@@ -85,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(access_log)
                 .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
                     let request_id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
                     tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
