@@ -40,6 +40,7 @@ pub mod live;
 pub mod meets;
 pub mod notices;
 pub mod operate;
+pub mod outage;
 pub mod seed;
 pub mod state;
 pub mod stories;

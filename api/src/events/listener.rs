@@ -5,21 +5,21 @@ use sea_orm::DatabaseConnection;
 use sea_orm::sqlx::postgres::PgListener;
 
 use super::{CHANNEL, Event, EventBus};
+use crate::outage::Outage;
 
 pub async fn spawn_listener(db: &DatabaseConnection, bus: EventBus) -> anyhow::Result<()> {
     let pool = db.get_postgres_connection_pool().clone();
     let mut listener = PgListener::connect_with(&pool).await?;
     listener.listen(CHANNEL).await?;
     tokio::spawn(async move {
-        // Set while the connection is down and sqlx cannot re-establish it;
-        // its return is announced once, as what was NOTIFYed meanwhile is gone.
-        let mut down = false;
+        // Down while sqlx cannot re-establish the connection; its return is
+        // announced once, as what was NOTIFYed meanwhile is gone.
+        let mut outage = Outage::new("the database's event stream (LISTEN)");
         loop {
             match listener.try_recv().await {
                 Ok(notification) => {
-                    if down {
-                        down = false;
-                        tracing::info!("event listener reconnected");
+                    if outage.is_down() {
+                        outage.recovered();
                         bus.deliver(Event::Missed);
                     }
                     match notification {
@@ -43,12 +43,11 @@ pub async fn spawn_listener(db: &DatabaseConnection, bus: EventBus) -> anyhow::R
                 // Could not reconnect: subscribers hear at once that events
                 // may be lost, and again when the connection is back.
                 Err(err) => {
-                    tracing::warn!(error = %err, "event listener cannot reach the database; retrying");
-                    if !down {
-                        down = true;
+                    if !outage.is_down() {
                         bus.deliver(Event::Missed);
                     }
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    let wait = outage.failed(&err);
+                    tokio::time::sleep(wait).await;
                 }
             }
         }

@@ -19,7 +19,7 @@ use sea_orm::{
 };
 use tokio::sync::broadcast;
 
-use crate::events::Event;
+use crate::{events::Event, outage::Outage};
 use uuid::Uuid;
 
 const BATCH: i64 = 20;
@@ -27,7 +27,6 @@ const MAX_BACKOFF_SECS: i64 = 3600;
 /// The longest the worker sleeps with nothing due: a safety net for a
 /// wake-up that never came.
 const SAFETY_POLL: Duration = Duration::from_secs(30);
-const RETRY_AFTER_ERROR: Duration = Duration::from_secs(1);
 
 /// How the worker holds and retries notices (from the configuration).
 #[derive(Clone, Copy, Debug)]
@@ -191,14 +190,20 @@ pub async fn run(
     policy: Policy,
     mut wake: broadcast::Receiver<Arc<Event>>,
 ) {
+    let mut database = Outage::new("the database (e-mail outbox)");
     loop {
         match claim(&db, policy.lease).await {
             Ok(due) if !due.is_empty() => {
+                database.recovered();
                 deliver(&db, &transport, &from, policy, due).await;
                 continue;
             }
-            Ok(_) => {}
-            Err(err) => tracing::error!(error = %err, "claiming notices"),
+            Ok(_) => database.recovered(),
+            Err(err) => {
+                let wait = database.failed(&err);
+                tokio::time::sleep(wait).await;
+                continue;
+            }
         }
         let rest = match next_due(&db).await {
             Ok(Some(at)) => (at - Utc::now())
@@ -206,10 +211,7 @@ pub async fn run(
                 .unwrap_or_default()
                 .min(SAFETY_POLL),
             Ok(None) => SAFETY_POLL,
-            Err(err) => {
-                tracing::error!(error = %err, "looking for the next notice due");
-                RETRY_AFTER_ERROR
-            }
+            Err(err) => database.failed(&err),
         };
         let sleep = tokio::time::sleep(rest);
         tokio::pin!(sleep);
