@@ -163,11 +163,13 @@ fn free_port() -> u16 {
 }
 
 /// One JSON access line per request, with what the person on call needs and
-/// nothing secret: the operation, its type, the error codes, the viewer.
+/// nothing secret: the operation, its type, the error codes, the viewer. And
+/// the same traffic in the Prometheus metrics, on their own port.
 #[test]
-fn each_request_logs_one_access_line() {
+fn each_request_logs_one_access_line_and_counts_in_the_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
+    let metrics_port = free_port();
     let server = Command::new(env!("CARGO_BIN_EXE_tweetmeet"))
         .arg("serve")
         .current_dir(dir.path())
@@ -177,6 +179,10 @@ fn each_request_logs_one_access_line() {
         )
         .env("TWEETMEET_BIND", format!("127.0.0.1:{port}"))
         .env("TWEETMEET_LOG_FORMAT", "json")
+        .env(
+            "TWEETMEET_METRICS_BIND",
+            format!("127.0.0.1:{metrics_port}"),
+        )
         .env("TWEETMEET_MAIL_DIR", dir.path().join("outbox"))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -206,6 +212,26 @@ fn each_request_logs_one_access_line() {
             .send()
             .await
             .unwrap();
+        let metrics = client
+            .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for expected in [
+            r#"tweetmeet_http_requests_total{operation="Join",outcome="ok"} 1"#,
+            r#"tweetmeet_http_requests_total{operation="Nope",outcome="error"} 1"#,
+            r#"tweetmeet_graphql_errors_total{code="BAD_USER_INPUT"} 1"#,
+            r#"tweetmeet_http_request_duration_seconds_bucket{operation="Join",outcome="ok",le="10"} 1"#,
+            "tweetmeet_outbox_pending 0",
+            r#"tweetmeet_db_pool_connections{state="idle"}"#,
+        ] {
+            assert!(metrics.contains(expected), "{expected} in:\n{metrics}");
+        }
+        let public = client.get(format!("http://127.0.0.1:{port}/metrics")).send().await.unwrap();
+        assert_eq!(public.status(), reqwest::StatusCode::NOT_FOUND, "not on the public port");
     });
     Command::new("kill")
         .arg(server.id().to_string())

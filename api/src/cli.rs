@@ -134,7 +134,28 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
+    let metrics_listener = match config.metrics_bind {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address} for metrics"))?,
+        ),
+        None => None,
+    };
     let app = App::new(config).await?;
+    if let Some(metrics_listener) = metrics_listener {
+        tracing::info!(
+            "metrics at http://{}/metrics",
+            metrics_listener.local_addr()?
+        );
+        crate::metrics::spawn_upkeep();
+        let router = crate::metrics::router(app.database().clone());
+        tokio::spawn(async move {
+            if let Err(err) = axum::serve(metrics_listener, router).await {
+                tracing::error!(error = %err, "serving metrics");
+            }
+        });
+    }
     let address = listener.local_addr()?;
     tracing::info!(
         "serving GraphQL at http://{address}/graphql; playground at http://{address}/playground"

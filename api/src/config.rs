@@ -39,6 +39,9 @@ pub struct Config {
     /// `TWEETMEET_PERSISTED_QUERY_BYTES`: how much query text the automatic
     /// persisted query cache keeps, least recently used out first (16 MiB).
     pub persisted_query_bytes: u64,
+    /// `TWEETMEET_METRICS_BIND`: where Prometheus metrics are served
+    /// (`/metrics`), apart from the public port. Unset: not served.
+    pub metrics_bind: Option<SocketAddr>,
     /// `TWEETMEET_EVENT_RETENTION_SECS`: how long the meet activity log keeps
     /// events that resuming subscribers replay (86400: a day).
     pub event_retention: Duration,
@@ -199,6 +202,14 @@ impl Config {
             live_buffer: match source.parsed("TWEETMEET_LIVE_BUFFER", 1024)? {
                 events @ 1..=1_000_000 => events,
                 _ => bail!("TWEETMEET_LIVE_BUFFER must be from 1 to 1000000"),
+            },
+            metrics_bind: match var("TWEETMEET_METRICS_BIND") {
+                Some(raw) => Some(
+                    raw.trim()
+                        .parse()
+                        .map_err(|err| anyhow::anyhow!("TWEETMEET_METRICS_BIND: {err}"))?,
+                ),
+                None => None,
             },
             persisted_query_bytes: source
                 .parsed("TWEETMEET_PERSISTED_QUERY_BYTES", 16 * 1024 * 1024)?,

@@ -38,6 +38,7 @@ pub mod invitations;
 pub mod keyset;
 pub mod live;
 pub mod meets;
+pub mod metrics;
 pub mod notices;
 pub mod operate;
 pub mod outage;
@@ -79,6 +80,7 @@ impl App {
     /// statement counter to it first).
     pub async fn with_database(config: Config, db: DatabaseConnection) -> anyhow::Result<Self> {
         db::migrate(&db).await?;
+        metrics::handle();
         let secret = jwt_secret(&config)?;
         let events = EventBus::new(db.get_database_backend());
         events.start(&db).await?;
@@ -115,6 +117,11 @@ impl App {
         Ok(Self {
             state: AppState { services, schemas },
         })
+    }
+
+    /// The server's database connection (its pool).
+    pub fn database(&self) -> &DatabaseConnection {
+        &self.state.services.db
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish.

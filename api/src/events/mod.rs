@@ -63,6 +63,19 @@ pub enum Event {
 }
 
 impl Event {
+    /// The event's type, as metrics label it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::MeetActivity { .. } => "meet_activity",
+            Self::MeetAnnounced { .. } => "meet_announced",
+            Self::StoryPublished { .. } => "story_published",
+            Self::InvitationReceived { .. } => "invitation_received",
+            Self::AccessChanged { .. } => "access_changed",
+            Self::NoticesQueued => "notices_queued",
+            Self::Missed => "missed",
+        }
+    }
+
     /// Something happened to a meet (not a story: see `StoryPublished`).
     pub fn meet_activity(
         kind: ActivityKind,
@@ -110,6 +123,8 @@ impl EventBus {
     /// commit.
     pub async fn commit(&self, txn: DatabaseTransaction, mut events: Vec<Event>) -> ApiResult<()> {
         for event in &mut events {
+            metrics::counter!("tweetmeet_events_published_total", "type" => event.name())
+                .increment(1);
             if let Event::MeetActivity {
                 seq,
                 kind,

@@ -267,7 +267,10 @@ impl SubscriptionSlots {
                 (held < self.limit).then_some(held + 1)
             })
             .ok()
-            .map(|_| SubscriptionSlot(self.held.clone()))
+            .map(|_| {
+                metrics::gauge!("tweetmeet_subscriptions_active").increment(1.0);
+                SubscriptionSlot(self.held.clone())
+            })
     }
 }
 
@@ -276,6 +279,7 @@ struct SubscriptionSlot(Arc<AtomicUsize>);
 impl Drop for SubscriptionSlot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+        metrics::gauge!("tweetmeet_subscriptions_active").decrement(1.0);
     }
 }
 

@@ -63,6 +63,7 @@ pub async fn log(State(state): State<AppState>, request: Request, next: Next) ->
     let summary = response.extensions().get::<GraphqlSummary>();
     let status = response.status().as_u16();
     let client = client.map(|address| address.to_string());
+    record(summary, status, latency_ms);
     match summary {
         Some(summary) => tracing::info!(
             target: "tweetmeet::access",
@@ -90,4 +91,18 @@ pub async fn log(State(state): State<AppState>, request: Request, next: Next) ->
         ),
     }
     response
+}
+
+fn record(summary: Option<&GraphqlSummary>, status: u16, latency_ms: f64) {
+    let failed = status >= 400 || summary.is_some_and(|s| !s.error_codes.is_empty());
+    let outcome = if failed { "error" } else { "ok" };
+    let operation =
+        crate::metrics::operation_label(summary.and_then(|s| s.operation_name.as_deref()));
+    metrics::counter!("tweetmeet_http_requests_total", "operation" => operation.clone(), "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("tweetmeet_http_request_duration_seconds", "operation" => operation, "outcome" => outcome)
+        .record(latency_ms / 1000.0);
+    for code in summary.iter().flat_map(|s| &s.error_codes) {
+        metrics::counter!("tweetmeet_graphql_errors_total", "code" => code.clone()).increment(1);
+    }
 }

@@ -165,6 +165,7 @@ async fn serve(
     });
     futures::pin_mut!(messages);
 
+    let _open = OpenSocket::counted();
     let mut socket = Socket::new(&state.services, sink, init, protocol, oversized);
     loop {
         socket.settle_init();
@@ -429,5 +430,22 @@ impl<'a> Socket<'a> {
 
     async fn close(mut self) {
         let _ = tokio::time::timeout(self.config.ws_send_timeout, self.sink.close()).await;
+    }
+}
+
+/// An open WebSocket as the metrics count it: up when made, down when
+/// dropped, however the connection ends.
+struct OpenSocket;
+
+impl OpenSocket {
+    fn counted() -> Self {
+        metrics::gauge!("tweetmeet_websockets_open").increment(1.0);
+        Self
+    }
+}
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        metrics::gauge!("tweetmeet_websockets_open").decrement(1.0);
     }
 }

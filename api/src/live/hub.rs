@@ -114,9 +114,12 @@ impl Hub {
                 if out.receiver_count() == 0 {
                     continue;
                 }
+                metrics::gauge!("tweetmeet_live_hub_lag_events").set(events.len() as f64);
                 match load(&db, &event).await {
                     Ok(Some(snapshot)) => {
-                        let _ = out.send(Arc::new(snapshot));
+                        let delivered = out.send(Arc::new(snapshot)).unwrap_or(0);
+                        metrics::counter!("tweetmeet_events_fanned_out_total")
+                            .increment(delivered as u64);
                     }
                     Ok(None) => {}
                     Err(err) => tracing::error!(error = %err, ?event, "loading a live event"),

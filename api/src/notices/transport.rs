@@ -31,6 +31,14 @@ impl Transport {
         }
     }
 
+    /// The transport's kind, as metrics label it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Smtp(_) => "smtp",
+            Self::Files(_) => "files",
+        }
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Self::Smtp(_) => "SMTP".to_owned(),

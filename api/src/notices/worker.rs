@@ -172,6 +172,12 @@ async fn deliver(
                 _ = heartbeat.tick() => renew(db, &pending, policy.lease).await,
             }
         };
+        metrics::counter!(
+            "tweetmeet_notice_deliveries_total",
+            "transport" => transport.kind(),
+            "outcome" => if outcome.is_ok() { "sent" } else { "failed" }
+        )
+        .increment(1);
         if let Err(err) = record(db, policy, &notice, outcome).await {
             tracing::error!(notice = %notice.id, error = %err, "recording a delivery");
         }
