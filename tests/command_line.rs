@@ -265,3 +265,61 @@ fn each_request_logs_one_access_line_and_counts_in_the_metrics() {
         assert!(!everything.contains(secret), "{secret} in the log");
     }
 }
+
+/// `serve --help` lists every setting with its variable and default, and the
+/// README's configuration table lists the same ones with the same defaults.
+#[test]
+fn help_and_readme_list_every_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let help = text(&tweetmeet(dir.path(), &["serve", "--help"], &[]));
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let table =
+        &readme[readme.find("## Configuration").unwrap()..readme.find("## Endpoints").unwrap()];
+    let rows: Vec<(&str, &str)> = table
+        .lines()
+        .filter_map(|line| {
+            let mut cells = line.strip_prefix("| `TWEETMEET_")?.split(" | ");
+            let name = cells.next()?.trim_end_matches('`');
+            Some((name, cells.next()?.trim_matches('`')))
+        })
+        .collect();
+    assert_eq!(
+        rows.len(),
+        api::config::SETTINGS.len(),
+        "README rows: {rows:?}"
+    );
+    for setting in api::config::SETTINGS {
+        assert!(
+            help.contains(&format!("--{} <VALUE>", setting.flag())),
+            "{}",
+            setting.name
+        );
+        assert!(
+            help.contains(&format!("[env: {}]", setting.name)),
+            "{}",
+            setting.name
+        );
+        assert!(
+            help.contains(&format!("[default: {}]", setting.default)),
+            "{}",
+            setting.name
+        );
+        let name = setting.name.trim_start_matches("TWEETMEET_");
+        assert!(
+            rows.contains(&(name, setting.default)),
+            "README lists {} with default {}",
+            setting.name,
+            setting.default
+        );
+    }
+    // A flag counts like its variable.
+    let flagged = tweetmeet(dir.path(), &["check", "--log-format", "yaml"], &[]);
+    assert!(!flagged.status.success());
+    assert!(
+        text(&flagged).contains("TWEETMEET_LOG_FORMAT must be text or json"),
+        "{}",
+        text(&flagged)
+    );
+}

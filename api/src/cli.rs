@@ -4,12 +4,12 @@
 use std::io::IsTerminal;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
 use crate::{
     App,
-    config::{Config, LogFormat},
+    config::{Config, LogFormat, SETTINGS},
     db,
 };
 
@@ -88,14 +88,38 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// The command line with every setting as a flag that falls back to its
+/// variable (and a `.env` file), listed with its default in `--help`.
+fn command() -> clap::Command {
+    let settings = SETTINGS.iter().map(|setting| {
+        clap::Arg::new(setting.name)
+            .long(setting.flag())
+            .env(setting.name)
+            // Secrets and URLs with passwords must not show in `--help`.
+            .hide_env_values(true)
+            .value_name("VALUE")
+            .global(true)
+            .help_heading("Settings (each also its variable)")
+            .help(format!("{} [default: {}]", setting.help, setting.default))
+    });
+    Cli::command().args(settings)
+}
+
 /// Runs the command line; what `main` calls.
 pub async fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    // Before parsing, so that `.env` fills what the flags fall back to.
+    match dotenvy::dotenv() {
+        Ok(_) => {}
+        Err(err) if err.not_found() => {}
+        Err(err) => return Err(err).context("reading .env"),
+    }
+    let matches = command().get_matches();
+    let cli = Cli::from_arg_matches(&matches)?;
     if let Some(Command::PrintSchema) = cli.command {
         print!("{}", crate::graphql::sdl());
         return Ok(());
     }
-    let config = Config::from_env()?;
+    let config = Config::from_lookup(|name| matches.get_one::<String>(name).cloned())?;
     init_logging(config.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,

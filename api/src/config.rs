@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Environment {
@@ -106,6 +106,191 @@ pub struct Config {
     pub invite_mail_interval: Duration,
 }
 
+/// A setting, as `--help` and the README list it.
+pub struct Setting {
+    /// The environment variable, `TWEETMEET_…`.
+    pub name: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+impl Setting {
+    /// The flag: `TWEETMEET_DATABASE_URL` is `--database-url`.
+    pub fn flag(&self) -> String {
+        self.name
+            .trim_start_matches("TWEETMEET_")
+            .to_ascii_lowercase()
+            .replace('_', "-")
+    }
+}
+
+/// Every setting: its variable, its default as the README shows it, and a
+/// line of help. `serve --help` lists them; each is also a flag (the
+/// variable without its prefix, lower-case, `-` for `_`); a test holds the
+/// README's table and the defaults `Config` applies to this.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        name: "TWEETMEET_DATABASE_URL",
+        default: "sqlite://tweetmeet.db?mode=rwc",
+        help: "sqlite://… or postgres://user@host/db",
+    },
+    Setting {
+        name: "TWEETMEET_BIND",
+        default: "127.0.0.1:8000",
+        help: "listen address",
+    },
+    Setting {
+        name: "TWEETMEET_ENV",
+        default: "development",
+        help: "development or production (which requires the JWT secret, and gives introspection and \"did you mean\" to administrators only)",
+    },
+    Setting {
+        name: "TWEETMEET_JWT_SECRET",
+        default: "generated in development",
+        help: "HMAC key of access tokens, at least 32 characters",
+    },
+    Setting {
+        name: "TWEETMEET_ACCESS_TOKEN_TTL_SECS",
+        default: "900",
+        help: "access token lifetime",
+    },
+    Setting {
+        name: "TWEETMEET_REFRESH_TOKEN_TTL_DAYS",
+        default: "30",
+        help: "refresh token lifetime",
+    },
+    Setting {
+        name: "TWEETMEET_EVENT_RETENTION_SECS",
+        default: "86400",
+        help: "how long the meet activity log keeps the events meetActivity(after:) replays",
+    },
+    Setting {
+        name: "TWEETMEET_LIVE_BUFFER",
+        default: "1024",
+        help: "events a subscriber may fall behind before it is caught up from the activity log",
+    },
+    Setting {
+        name: "TWEETMEET_METRICS_BIND",
+        default: "none",
+        help: "address for Prometheus metrics (/metrics), apart from the public port; unset: not served",
+    },
+    Setting {
+        name: "TWEETMEET_PERSISTED_QUERY_BYTES",
+        default: "16777216",
+        help: "query text the automatic persisted query cache keeps (16 MiB); the least recently used go first",
+    },
+    Setting {
+        name: "TWEETMEET_REFRESH_GRACE_SECS",
+        default: "30",
+        help: "a rotated refresh token still refreshes this long (two tabs refreshing at once)",
+    },
+    Setting {
+        name: "TWEETMEET_WS_PING_SECS",
+        default: "20",
+        help: "keepalive ping interval on WebSockets",
+    },
+    Setting {
+        name: "TWEETMEET_WS_SEND_TIMEOUT_SECS",
+        default: "10",
+        help: "how long a WebSocket client may leave a message unread before it is disconnected",
+    },
+    Setting {
+        name: "TWEETMEET_CORS_ORIGINS",
+        default: "none",
+        help: "comma-separated browser origins allowed, or *",
+    },
+    Setting {
+        name: "TWEETMEET_LOG_FORMAT",
+        default: "text",
+        help: "or json; levels with RUST_LOG",
+    },
+    Setting {
+        name: "TWEETMEET_BODY_LIMIT_BYTES",
+        default: "1048576",
+        help: "larger request bodies get 413",
+    },
+    Setting {
+        name: "TWEETMEET_PUBLIC_URL",
+        default: "http://<bind>",
+        help: "the web app's base URL, for links in e-mails",
+    },
+    Setting {
+        name: "TWEETMEET_DEFAULT_TIME_ZONE",
+        default: "America/Toronto",
+        help: "IANA zone for meets that name none (e-mails show local time)",
+    },
+    Setting {
+        name: "TWEETMEET_SMTP_URL",
+        default: "none",
+        help: "smtp://user:pass@host:587?tls=required, or smtps://…; unset: .eml files",
+    },
+    Setting {
+        name: "TWEETMEET_MAIL_FROM",
+        default: "Tweet Meet <noreply@tweetmeet.local>",
+        help: "sender of notices",
+    },
+    Setting {
+        name: "TWEETMEET_MAIL_DIR",
+        default: "outbox",
+        help: "where .eml files go without SMTP",
+    },
+    Setting {
+        name: "TWEETMEET_NOTICE_MAX_ATTEMPTS",
+        default: "16",
+        help: "delivery attempts (2 s, 4 s, … up to an hour apart: about five hours at the default) before a notice is dead: kept with its last error, logged once at WARN, never tried again",
+    },
+    Setting {
+        name: "TWEETMEET_NOTICE_LEASE_SECS",
+        default: "15",
+        help: "how long a worker's claim on a notice holds without renewal (renewed while it sends)",
+    },
+    Setting {
+        name: "TWEETMEET_ARGON2_CONCURRENCY",
+        default: "2",
+        help: "password hashes computed at once (each takes 19 MiB)",
+    },
+    Setting {
+        name: "TWEETMEET_HEADER_TIMEOUT_SECS",
+        default: "10",
+        help: "how long a client may take to send a request's headers before the connection is closed",
+    },
+    Setting {
+        name: "TWEETMEET_REQUEST_TIMEOUT_SECS",
+        default: "30",
+        help: "how long a request may take once its headers are in, body included (a slower one gets 408)",
+    },
+    Setting {
+        name: "TWEETMEET_MAX_CONNECTIONS_PER_ADDRESS",
+        default: "256",
+        help: "open connections (WebSockets included) one client address may hold",
+    },
+    Setting {
+        name: "TWEETMEET_MAX_SUBSCRIPTIONS_PER_SOCKET",
+        default: "100",
+        help: "subscriptions one WebSocket may hold at once; one more is refused with BAD_USER_INPUT",
+    },
+    Setting {
+        name: "TWEETMEET_RATE_LIMIT_FACTOR",
+        default: "1",
+        help: "multiplies every rate limit (see Security and reliability)",
+    },
+    Setting {
+        name: "TWEETMEET_TRUSTED_PROXY_HEADER",
+        default: "none",
+        help: "behind a proxy, the header holding the client's address (e.g. x-forwarded-for",
+    },
+    Setting {
+        name: "TWEETMEET_INVITES_PER_DAY",
+        default: "200",
+        help: "invitations a member may create in any 24 hours, counted in the database (so across processes)",
+    },
+    Setting {
+        name: "TWEETMEET_INVITE_MAIL_INTERVAL_HOURS",
+        default: "24",
+        help: "an address is e-mailed an invitation to one meet at most once in this long, however often it is invited (the invitation is still created or renewed)",
+    },
+];
+
 /// Where settings come from: the process environment, or a map in tests.
 struct Source<F>(F);
 
@@ -129,19 +314,9 @@ impl<F: Fn(&str) -> Option<String>> Source<F> {
 }
 
 impl Config {
-    /// Reads `.env` (when present) and the environment.
-    pub fn from_env() -> anyhow::Result<Self> {
-        // A missing .env is normal; a malformed one is an operator's mistake worth stopping for.
-        match dotenvy::dotenv() {
-            Ok(_) => {}
-            Err(e) if e.not_found() => {}
-            Err(e) => return Err(e).context("reading .env"),
-        }
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Builds the configuration from any lookup of variable names (tests
-    /// pass a map, so parallel tests never share the process environment).
+    /// Builds the configuration from any lookup of variable names: the
+    /// command line's flags and variables, or a map in tests (so parallel
+    /// tests never share the process environment).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let source = Source(lookup);
         let var = |name: &str| source.var(name);
@@ -327,5 +502,39 @@ mod tests {
         assert!(config(&[("TWEETMEET_NOTICE_LEASE_SECS", "0")]).is_err());
         assert!(config(&[("TWEETMEET_INVITES_PER_DAY", "0")]).is_err());
         assert!(config(&[("TWEETMEET_INVITE_MAIL_INTERVAL_HOURS", "-1")]).is_err());
+    }
+
+    #[test]
+    fn every_variable_read_is_a_listed_setting() {
+        let source = include_str!("config.rs");
+        let read: std::collections::BTreeSet<&str> = source
+            .match_indices("\"TWEETMEET_")
+            .map(|(at, _)| {
+                let rest = &source[at + 1..];
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+                    .unwrap_or(rest.len());
+                &rest[..end]
+            })
+            .filter(|name| name.len() > "TWEETMEET_".len())
+            .collect();
+        let listed: std::collections::BTreeSet<&str> = SETTINGS.iter().map(|s| s.name).collect();
+        assert_eq!(read, listed);
+    }
+
+    #[test]
+    fn listed_defaults_are_the_defaults_applied() {
+        let none = format!("{:?}", config(&[]).unwrap());
+        for setting in SETTINGS {
+            if setting.default.contains(' ')
+                || setting.default.contains('<')
+                || setting.default == "none"
+            {
+                continue;
+            }
+            let set = config(&[(setting.name, setting.default)])
+                .unwrap_or_else(|err| panic!("{}={}: {err}", setting.name, setting.default));
+            assert_eq!(format!("{set:?}"), none, "{}", setting.name);
+        }
     }
 }
