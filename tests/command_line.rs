@@ -230,6 +230,32 @@ fn each_request_logs_one_access_line_and_counts_in_the_metrics() {
         ] {
             assert!(metrics.contains(expected), "{expected} in:\n{metrics}");
         }
+        // A socket that subscribes once, then is closed by its client.
+        use futures::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+        let mut request = format!("ws://127.0.0.1:{port}/graphql/ws")
+            .into_client_request()
+            .unwrap();
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        socket
+            .send(Message::Text(r#"{"type":"connection_init","payload":{}}"#.into()))
+            .await
+            .unwrap();
+        socket.next().await.unwrap().unwrap();
+        socket
+            .send(Message::Text(
+                r#"{"id":"1","type":"subscribe","payload":{"query":"subscription { meetAnnounced { id } }"}}"#.into(),
+            ))
+            .await
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        socket.close(None).await.unwrap();
+        while socket.next().await.is_some() {}
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let public = client.get(format!("http://127.0.0.1:{port}/metrics")).send().await.unwrap();
         assert_eq!(public.status(), reqwest::StatusCode::NOT_FOUND, "not on the public port");
     });
@@ -260,6 +286,13 @@ fn each_request_logs_one_access_line_and_counts_in_the_metrics() {
     assert_eq!(nope["operation_type"], "query");
     assert_eq!(nope["errors"], "BAD_USER_INPUT");
     assert_ne!(nope["viewer"], "-", "the signed-in viewer's id");
+    let closed: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|line| line["fields"]["message"] == "websocket closed")
+        .collect();
+    assert_eq!(closed.len(), 1, "one line per socket: {lines:#?}");
+    assert_eq!(closed[0]["fields"]["subscriptions"], 1);
+    assert!(closed[0]["fields"]["duration_secs"].is_string());
     let everything = String::from_utf8_lossy(&output.stdout);
     for secret in ["correct horse battery", "ada@example.com", "Bearer"] {
         assert!(!everything.contains(secret), "{secret} in the log");

@@ -248,6 +248,8 @@ pub(crate) fn server_error(error: &ApiError) -> ServerError {
 #[derive(Clone)]
 pub struct SubscriptionSlots {
     held: Arc<AtomicUsize>,
+    /// Every subscription the socket started, for its closing log line.
+    started: Arc<AtomicUsize>,
     limit: usize,
 }
 
@@ -255,8 +257,14 @@ impl SubscriptionSlots {
     pub fn new(limit: usize) -> Self {
         Self {
             held: Arc::default(),
+            started: Arc::default(),
             limit,
         }
+    }
+
+    /// How many subscriptions the socket has started.
+    pub fn started(&self) -> usize {
+        self.started.load(Ordering::Relaxed)
     }
 
     /// A slot for one more subscription, if the socket has one free; it is
@@ -268,6 +276,7 @@ impl SubscriptionSlots {
             })
             .ok()
             .map(|_| {
+                self.started.fetch_add(1, Ordering::Relaxed);
                 metrics::gauge!("tweetmeet_subscriptions_active").increment(1.0);
                 SubscriptionSlot(self.held.clone())
             })
@@ -454,13 +463,12 @@ pub fn request_data_for_connection(
     services: &Services,
     viewer: Viewer,
     client: Option<IpAddr>,
+    slots: SubscriptionSlots,
 ) {
     data.insert(viewer);
     data.insert(ClientAddress(client));
     data.insert(Loaders::new(&services.db, viewer));
-    data.insert(SubscriptionSlots::new(
-        services.config.max_subscriptions_per_socket,
-    ));
+    data.insert(slots);
     data.insert(RequestAllowance::default());
 }
 

@@ -39,7 +39,7 @@ use super::{AppState, client_address};
 use crate::{
     auth::{Viewer, viewer},
     config::Config,
-    graphql::request_data_for_connection,
+    graphql::{SubscriptionSlots, request_data_for_connection},
     live::AccessChange,
     state::Services,
 };
@@ -142,10 +142,14 @@ async fn serve(
         });
 
     let init = Arc::new(Mutex::new(Init::Pending));
+    let slots = SubscriptionSlots::new(state.services.config.max_subscriptions_per_socket);
     let on_init = {
         let init = init.clone();
         let services = state.services.clone();
-        move |payload: serde_json::Value| connection_init(services, init, client, payload)
+        let slots = slots.clone();
+        move |payload: serde_json::Value| {
+            connection_init(services, init, client, slots.clone(), payload)
+        }
     };
 
     // The viewer is known only after connection_init, so subscriptions get the
@@ -165,11 +169,12 @@ async fn serve(
     });
     futures::pin_mut!(messages);
 
-    let _open = OpenSocket::counted();
+    let mut open = OpenSocket::counted(slots, client);
     let mut socket = Socket::new(&state.services, sink, init, protocol, oversized);
     loop {
         socket.settle_init();
         if let Some(closing) = socket.recheck_viewer().await {
+            open.closing(&closing);
             socket.send(closing).await;
             return;
         }
@@ -183,6 +188,7 @@ async fn serve(
             Step::Wait => {}
             Step::Send(message) => {
                 let closing = matches!(message, Message::Close(_));
+                open.closing(&message);
                 if !socket.send(message).await {
                     return;
                 }
@@ -202,6 +208,7 @@ async fn connection_init(
     services: Services,
     init: Arc<Mutex<Init>>,
     client: Option<IpAddr>,
+    slots: SubscriptionSlots,
     payload: serde_json::Value,
 ) -> async_graphql::Result<Data> {
     let authorization = ["authorization", "Authorization"].iter().find_map(|key| {
@@ -219,7 +226,7 @@ async fn connection_init(
                 expires_at: token.map(|t| t.expires_at),
             };
             let mut data = Data::default();
-            request_data_for_connection(&mut data, &services, viewer, client);
+            request_data_for_connection(&mut data, &services, viewer, client, slots);
             Ok(data)
         }
         Err(err) => {
@@ -433,19 +440,47 @@ impl<'a> Socket<'a> {
     }
 }
 
-/// An open WebSocket as the metrics count it: up when made, down when
-/// dropped, however the connection ends.
-struct OpenSocket;
+/// An open WebSocket as the metrics and the log see it: counted up when
+/// made, and when dropped (however the connection ends) counted down and
+/// logged in one line with its duration, subscriptions and close code.
+struct OpenSocket {
+    opened: Instant,
+    slots: SubscriptionSlots,
+    client: Option<IpAddr>,
+    /// The close code the server sent, if it closed the connection.
+    close_code: Option<u16>,
+}
 
 impl OpenSocket {
-    fn counted() -> Self {
+    fn counted(slots: SubscriptionSlots, client: Option<IpAddr>) -> Self {
         metrics::gauge!("tweetmeet_websockets_open").increment(1.0);
-        Self
+        Self {
+            opened: Instant::now(),
+            slots,
+            client,
+            close_code: None,
+        }
+    }
+
+    /// Notes the code of a close frame the server is sending.
+    fn closing(&mut self, message: &Message) {
+        if let Message::Close(Some(frame)) = message {
+            self.close_code = Some(frame.code);
+        }
     }
 }
 
 impl Drop for OpenSocket {
     fn drop(&mut self) {
         metrics::gauge!("tweetmeet_websockets_open").decrement(1.0);
+        tracing::info!(
+            target: "tweetmeet::access",
+            path = "/graphql/ws",
+            duration_secs = format_args!("{:.1}", self.opened.elapsed().as_secs_f64()),
+            subscriptions = self.slots.started(),
+            close_code = self.close_code.map_or_else(|| "-".to_owned(), |code| code.to_string()),
+            client = self.client.map(|c| c.to_string()).as_deref().unwrap_or("-"),
+            "websocket closed"
+        );
     }
 }
