@@ -370,14 +370,11 @@ pub async fn check_in(
 
 /// The guest list's order: GOING first, then by answer time. The rank is
 /// written twice on purpose, here only: as SQL to sort and seek by, and in
-/// Rust for the key of a row already loaded.
+/// Rust for the key of a row already loaded. The SQL is literal, word for
+/// word the expression of the index `attendances_guest_list` (migration
+/// m20261126_000005), so that index serves the order and the cursor.
 fn attendee_rank() -> Expr {
-    Expr::case(
-        Expr::col((attendances::Entity, attendances::Column::Status)).eq("GOING"),
-        0,
-    )
-    .finally(1)
-    .into()
+    Expr::cust("CASE WHEN \"attendances\".\"status\" = 'GOING' THEN 0 ELSE 1 END")
 }
 
 fn attendee_key(attendance: &attendances::Model) -> RankedTimeKey {

@@ -6,6 +6,7 @@ use entity::{meets, stories, users};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
     QueryFilter, QuerySelect, QueryTrait,
+    sea_query::{Expr, ExprTrait},
 };
 use uuid::Uuid;
 
@@ -23,15 +24,21 @@ pub const TITLE_MAX: usize = 200;
 pub const BODY_MAX: usize = 20_000;
 
 /// Stories the viewer may see: on their own, or about a meet they may see.
+/// Each story's meet is looked up by its key: "the meet is among all those
+/// the viewer may see" would list every meet ever held for every page.
 fn visible(viewer: Viewer) -> Condition {
-    let visible_meets = meets::Entity::find()
+    let its_meet = meets::Entity::find()
         .select_only()
-        .column(meets::Column::Id)
+        .expr(Expr::val(1))
+        .filter(
+            Expr::col((meets::Entity, meets::Column::Id))
+                .equals((stories::Entity, stories::Column::MeetId)),
+        )
         .filter(visibility::condition(viewer))
         .into_query();
     Condition::any()
         .add(stories::Column::MeetId.is_null())
-        .add(stories::Column::MeetId.in_subquery(visible_meets))
+        .add(Expr::exists(its_meet))
 }
 
 fn title(raw: &str) -> ApiResult<String> {
