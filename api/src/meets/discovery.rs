@@ -66,20 +66,17 @@ pub async fn list(
     page: &Page<TimeKey>,
 ) -> ApiResult<Paged<(meets::Model, users::Model)>> {
     let mut condition = Condition::all().add(visibility::condition(viewer));
-    // The start range the conditions allow, for the search's index: from the
-    // page's cursor (or earlier), before `until`.
-    let mut from = page.after.map(|key| key.at);
+    // The earliest start the filter lets in, and the first it keeps out.
+    let mut from = None;
     let mut until = None;
     if !filter.include_past {
         let now = Utc::now();
-        from = Ord::max(from, Some(now - rules::MAX_LENGTH));
+        // Not ended yet, as a range of the start-time index the order
+        // walks: nothing lasts longer than MAX_LENGTH, so the walk starts a
+        // week back instead of at the first meet ever held.
+        from = Some(now - rules::MAX_LENGTH);
         condition = condition
             .add(meets::Column::Status.eq(MeetStatus::Scheduled))
-            // Not ended yet, as a range of the (starts_at, id) index the
-            // order walks: nothing lasts longer than MAX_LENGTH, so this
-            // bound drops only meets that have ended, and the walk starts a
-            // week back instead of at the first meet ever held.
-            .add(meets::Column::StartsAt.gt(now - rules::MAX_LENGTH))
             .add(meets::Column::EffectiveEndAt.gt(now));
     }
     let region = match &filter.region {
@@ -90,15 +87,22 @@ pub async fn list(
         condition = condition.add(meets::Column::RegionKey.eq(region));
     }
     if let Some(after) = filter.starts_after {
-        let after = validate::instant("startsAfter", after)?;
-        from = Ord::max(from, Some(after));
-        condition = condition.add(meets::Column::StartsAt.gte(after));
+        from = Ord::max(from, Some(validate::instant("startsAfter", after)?));
     }
     if let Some(before) = filter.starts_before {
         let before = validate::instant("startsBefore", before)?;
         until = Some(before);
         condition = condition.add(meets::Column::StartsAt.lt(before));
     }
+    // One lower bound on the start, the tightest: given two, SQLite may seek
+    // the index by the looser. A page's cursor is one (keyset), when later.
+    let cursor = page.after.map(|key| key.at);
+    if let Some(from) = from
+        && cursor.is_none_or(|at| at < from)
+    {
+        condition = condition.add(meets::Column::StartsAt.gte(from));
+    }
+    let from = Ord::max(from, cursor);
     if let Some(search) = &filter.search
         && let Some(words) = validate::search_words("search", search)?
     {

@@ -24,14 +24,18 @@ pub fn matching(
                 .map(|word| format!("{word}:*"))
                 .collect::<Vec<_>>()
                 .join(" & ");
-            // Inlined, not bound: a prepared statement's generic plan would
-            // not know the words, and the planner must, to seek the GIN index
-            // for a rare word and walk the start-time range for a common one.
-            // Quotes doubled all the same, though a word holds none.
-            Condition::all().add(Expr::cust(format!(
-                "\"meets\".\"search_vector\" @@ to_tsquery('simple', '{}')",
-                query.replace('\'', "''")
-            )))
+            // Quotes doubled, though a word holds none.
+            let query = format!("to_tsquery('simple', '{}')", query.replace('\'', "''"));
+            // With a lower bound the list walks the start-time index from it
+            // and tests each meet's words: the GIN index would list every
+            // match in history first, and the planner takes it for common
+            // words too, misjudging how few meets of the range have not
+            // ended. ts_match_vq is `@@` in a form no index serves. Without
+            // a bound, the GIN index is the way in.
+            Condition::all().add(Expr::cust(match from {
+                Some(_) => format!("ts_match_vq(\"meets\".\"search_vector\", {query})"),
+                None => format!("\"meets\".\"search_vector\" @@ {query}"),
+            }))
         }
         _ => {
             let query = words
