@@ -309,7 +309,6 @@ async fn every_growing_list_is_served_by_its_index(server: TestServer) {
             "meets_starts",
             "meets_starts",
         ),
-
         feed(
             "near",
             None,
@@ -350,7 +349,10 @@ async fn every_growing_list_is_served_by_its_index(server: TestServer) {
             operation: "MeetAttendees",
             token: None,
             variables: json!({ "id": fixture.hot_meet, "first": 20 }),
-            sql: &["FROM \"attendances\"", "ORDER BY \"attendances\".\"guest_rank\""],
+            sql: &[
+                "FROM \"attendances\"",
+                "ORDER BY \"attendances\".\"guest_rank\"",
+            ],
             sqlite_index: "attendances_guest_list",
             postgres_index: "attendances_guest_list",
         },
@@ -368,7 +370,10 @@ async fn every_growing_list_is_served_by_its_index(server: TestServer) {
             operation: "MyMeets",
             token: host.clone(),
             variables: json!({ "first": 20 }),
-            sql: &["FROM \"meets\" WHERE", "ORDER BY \"meets\".\"starts_at\" DESC"],
+            sql: &[
+                "FROM \"meets\" WHERE",
+                "ORDER BY \"meets\".\"starts_at\" DESC",
+            ],
             sqlite_index: "meets_host",
             postgres_index: "meets_host",
         },
@@ -377,7 +382,10 @@ async fn every_growing_list_is_served_by_its_index(server: TestServer) {
             operation: "StoryFeed",
             token: host.clone(),
             variables: json!({ "first": 20 }),
-            sql: &["FROM \"stories\"", "ORDER BY \"stories\".\"published_at\" DESC"],
+            sql: &[
+                "FROM \"stories\"",
+                "ORDER BY \"stories\".\"published_at\" DESC",
+            ],
             sqlite_index: "stories_published",
             postgres_index: "stories_published",
         },
@@ -386,7 +394,10 @@ async fn every_growing_list_is_served_by_its_index(server: TestServer) {
             operation: "StoryFeed",
             token: None,
             variables: json!({ "meetId": fixture.hot_meet, "first": 20 }),
-            sql: &["FROM \"stories\"", "ORDER BY \"stories\".\"published_at\" DESC"],
+            sql: &[
+                "FROM \"stories\"",
+                "ORDER BY \"stories\".\"published_at\" DESC",
+            ],
             sqlite_index: "stories_meet",
             postgres_index: "stories_meet",
         },
@@ -395,7 +406,10 @@ async fn every_growing_list_is_served_by_its_index(server: TestServer) {
             operation: "UserProfile",
             token: None,
             variables: json!({ "handle": "host" }),
-            sql: &["FROM \"stories\"", "ORDER BY \"stories\".\"published_at\" DESC"],
+            sql: &[
+                "FROM \"stories\"",
+                "ORDER BY \"stories\".\"published_at\" DESC",
+            ],
             sqlite_index: "stories_author",
             postgres_index: "stories_author",
         },
@@ -404,7 +418,10 @@ async fn every_growing_list_is_served_by_its_index(server: TestServer) {
             operation: "MyInvitations",
             token: host.clone(),
             variables: json!({ "first": 20 }),
-            sql: &["FROM \"invitations\"", "ORDER BY \"invitations\".\"created_at\" DESC"],
+            sql: &[
+                "FROM \"invitations\"",
+                "ORDER BY \"invitations\".\"created_at\" DESC",
+            ],
             sqlite_index: "invitations_invitee",
             postgres_index: "invitations_invitee",
         },
@@ -413,7 +430,10 @@ async fn every_growing_list_is_served_by_its_index(server: TestServer) {
             operation: "MeetInvitations",
             token: host.clone(),
             variables: json!({ "id": fixture.hot_meet, "first": 20 }),
-            sql: &["FROM \"invitations\"", "ORDER BY \"invitations\".\"created_at\" DESC"],
+            sql: &[
+                "FROM \"invitations\"",
+                "ORDER BY \"invitations\".\"created_at\" DESC",
+            ],
             sqlite_index: "invitations_meet_created",
             postgres_index: "invitations_meet_created",
         },
@@ -462,7 +482,11 @@ async fn every_growing_list_is_served_by_its_index(server: TestServer) {
     let mut failures = Vec::new();
     for shape in &shapes {
         server
-            .ok(shape.token.as_deref(), shape.operation, shape.variables.clone())
+            .ok(
+                shape.token.as_deref(),
+                shape.operation,
+                shape.variables.clone(),
+            )
             .await;
         let sql = server
             .last_sql(shape.sql)
@@ -494,7 +518,9 @@ async fn every_growing_list_is_served_by_its_index(server: TestServer) {
                 Backend::Sqlite => line.contains(")>(") || line.contains(")<("),
             });
             if !seeks {
-                failures.push(format!("a deep page does not seek its cursor:\n{sql}\n{plan}"));
+                failures.push(format!(
+                    "a deep page does not seek its cursor:\n{sql}\n{plan}"
+                ));
             }
         }
     }

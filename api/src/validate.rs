@@ -10,6 +10,7 @@
 //! its field holds (SQLite refuses LIKE patterns over 50,000 bytes).
 
 use chrono::{DateTime, Datelike, Utc};
+use unicode_normalization::char::is_combining_mark;
 
 use crate::error::{ApiError, ApiResult};
 
@@ -176,7 +177,8 @@ pub fn lookup(field: &str, raw: &str, max: usize) -> ApiResult<String> {
 
 /// The words of a search, lower-case: at most `SEARCH_MAX` characters, of
 /// which the first `SEARCH_WORDS` words count, each by its first
-/// `SEARCH_WORD_CHARS` characters. A word is a run of letters and digits;
+/// `SEARCH_WORD_CHARS` characters. A word is a run of letters, digits and
+/// combining marks (as PostgreSQL's parser reads words: "हिन्दी" is one);
 /// everything else only separates words, so quotes, operators and wildcards
 /// are never more than that. `None` for a blank search (no filter); no words
 /// at all (say "%%" or "🙂") find nothing.
@@ -186,10 +188,15 @@ pub fn search_words(field: &str, raw: &str) -> ApiResult<Option<Vec<String>>> {
         return Ok(None);
     }
     Ok(Some(
-        text.split(|c: char| !c.is_alphanumeric())
+        text.split(|c: char| !(c.is_alphanumeric() || is_combining_mark(c)))
             .filter(|word| !word.is_empty())
             .take(SEARCH_WORDS)
-            .map(|word| word.to_lowercase().chars().take(SEARCH_WORD_CHARS).collect())
+            .map(|word| {
+                word.to_lowercase()
+                    .chars()
+                    .take(SEARCH_WORD_CHARS)
+                    .collect()
+            })
             .collect(),
     ))
 }
@@ -327,7 +334,10 @@ mod tests {
         assert!(lookup("region", "a\0", 80).is_err());
         assert!(lookup("region", &"a".repeat(81), 80).is_err());
         let words = |raw: &str| search_words("search", raw).unwrap();
-        assert_eq!(words(" Rose  CROWN "), Some(vec!["rose".into(), "crown".into()]));
+        assert_eq!(
+            words(" Rose  CROWN "),
+            Some(vec!["rose".into(), "crown".into()])
+        );
         assert_eq!(words("   "), None, "blank: no filter");
         let eleven = "w ".repeat(11);
         assert_eq!(words(&eleven).map(|w| w.len()), Some(SEARCH_WORDS));
@@ -343,6 +353,7 @@ mod tests {
             ["brew", "pub", "bar", "near", "2", "x", "100", "a", "b", "c"]
         );
         assert_eq!(words("Café ÜBER 🙂 北京"), ["café", "über", "北京"]);
+        assert_eq!(words("हिन्दी cafe\u{301}s"), ["हिन्दी", "cafe\u{301}s"]);
         assert_eq!(words("%% _ 🙂 ' OR 1=1 --"), ["or", "1", "1"]);
         assert!(words("%%_🙂*").is_empty(), "no words: finds nothing");
         assert_eq!(words("Internationalisation"), ["internationalisa"]);

@@ -99,25 +99,45 @@ fn reshaped() -> Vec<Reshaped> {
         Reshaped {
             name: "meets_region",
             table: Meets::Table.into_iden(),
-            after: cols([Meets::RegionKey, Meets::StartsAt, Meets::Id, Meets::EffectiveEndAt]),
+            after: cols([
+                Meets::RegionKey,
+                Meets::StartsAt,
+                Meets::Id,
+                Meets::EffectiveEndAt,
+            ]),
             before: Some(cols([Meets::RegionKey, Meets::StartsAt])),
         },
         Reshaped {
             name: "meets_host",
             table: Meets::Table.into_iden(),
-            after: cols([Meets::HostId, Meets::StartsAt, Meets::Id, Meets::EffectiveEndAt]),
+            after: cols([
+                Meets::HostId,
+                Meets::StartsAt,
+                Meets::Id,
+                Meets::EffectiveEndAt,
+            ]),
             before: Some(cols([Meets::HostId, Meets::StartsAt])),
         },
         Reshaped {
             name: "meets_cell_fine",
             table: Meets::Table.into_iden(),
-            after: cols([Meets::CellFine, Meets::StartsAt, Meets::Id, Meets::EffectiveEndAt]),
+            after: cols([
+                Meets::CellFine,
+                Meets::StartsAt,
+                Meets::Id,
+                Meets::EffectiveEndAt,
+            ]),
             before: None,
         },
         Reshaped {
             name: "meets_cell_coarse",
             table: Meets::Table.into_iden(),
-            after: cols([Meets::CellCoarse, Meets::StartsAt, Meets::Id, Meets::EffectiveEndAt]),
+            after: cols([
+                Meets::CellCoarse,
+                Meets::StartsAt,
+                Meets::Id,
+                Meets::EffectiveEndAt,
+            ]),
             before: None,
         },
         Reshaped {
@@ -145,11 +165,7 @@ fn reshaped() -> Vec<Reshaped> {
         Reshaped {
             name: "invitations_meet_created",
             table: Invitations::Table.into_iden(),
-            after: cols([
-                Invitations::MeetId,
-                Invitations::CreatedAt,
-                Invitations::Id,
-            ]),
+            after: cols([Invitations::MeetId, Invitations::CreatedAt, Invitations::Id]),
             before: None,
         },
         // What the invitee's list asks of each row: any other invitation of
@@ -282,8 +298,7 @@ async fn up_postgres(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
 /// What a user search compares on PostgreSQL, written exactly as
 /// `admin::service` does, so the trigram index serves it: the three fields
 /// lower-case, apart by a control character no search may contain.
-const USERS_SEARCHED_POSTGRES: &str =
-    "handle || chr(1) || lower(display_name) || chr(1) || email";
+const USERS_SEARCHED_POSTGRES: &str = "handle || chr(1) || lower(display_name) || chr(1) || email";
 
 async fn down_postgres(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     let db = manager.get_connection();

@@ -45,9 +45,8 @@ pub fn matching(
                 .join(" AND ");
             // meets_fts is keyed by start day above the meet's rowid, so the
             // start range is a key range: only matches within it are read.
-            let mut sql = String::from(
-                "SELECT rowid % 1099511627776 FROM meets_fts WHERE meets_fts MATCH ?",
-            );
+            let mut sql =
+                String::from("SELECT rowid % 1099511627776 FROM meets_fts WHERE meets_fts MATCH ?");
             let mut values = vec![Value::from(query)];
             if let Some(from) = from {
                 sql.push_str(" AND rowid >= ?");
@@ -92,10 +91,7 @@ mod tests {
         let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
         assert_eq!(day_key(at("1970-01-01T23:59:59Z")), 0);
         assert_eq!(day_key(at("1970-01-02T00:00:00Z")), 1 << 40);
-        assert_eq!(
-            day_key(at("2026-11-26T12:00:00Z")),
-            20_783 * (1_i64 << 40)
-        );
+        assert_eq!(day_key(at("2026-11-26T12:00:00Z")), 20_783 * (1_i64 << 40));
         assert!(day_key(at("9999-12-31T23:59:59Z")) < i64::MAX - DAY_KEYS);
     }
 }

@@ -193,7 +193,8 @@ pub async fn list(
     if let Some(author_id) = author_id {
         condition = condition.add(stories::Column::AuthorId.eq(author_id));
     }
-    let query = with_meet(stories::Entity::find().find_also_related(users::Entity)).filter(condition);
+    let query =
+        with_meet(stories::Entity::find().find_also_related(users::Entity)).filter(condition);
     let rows = with_related(NEWEST_FIRST.select(query, page).all(db).await?);
     Ok(NEWEST_FIRST.paged(rows, page, |(s, _)| s))
 }
