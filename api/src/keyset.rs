@@ -198,8 +198,8 @@ fn after_time_key(
     .into_condition()
 }
 
-/// "(rank, time, id) > key", ascending on all three, where rank is an
-/// expression (an index on the same expression seeks to the key).
+/// "(rank, time, id) > key", ascending on all three, as a row comparison
+/// (rank a column, so that an index on the three seeks to the key).
 pub fn after_ranked_key(
     rank: Expr,
     time: impl ColumnTrait,

@@ -20,9 +20,9 @@ pub const PASSWORD_MAX: usize = 128;
 /// `SEARCH_WORDS` words count.
 pub const SEARCH_MAX: usize = 1_000;
 pub const SEARCH_WORDS: usize = 10;
-/// A longer search word counts by its first this many characters: SQLite's
-/// index holds every word's beginnings up to this length (migration
-/// m20261126_000005), and does the same on PostgreSQL alike.
+/// A search word counts by its first this many characters, on both
+/// databases: SQLite's full-text index holds the beginnings of every word up
+/// to this length (migration m20261126_000005), each one index entry.
 pub const SEARCH_WORD_CHARS: usize = 16;
 /// The longest e-mail address (RFC 5321's path limit, less the brackets).
 pub const EMAIL_MAX: usize = 254;

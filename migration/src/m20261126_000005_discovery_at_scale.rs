@@ -4,8 +4,9 @@
 //!
 //! - Full-text search of meets: on PostgreSQL a generated `tsvector` (config
 //!   `simple`, ASCII punctuation turned into spaces so words split the same
-//!   way as in Rust and SQLite) with a GIN index; on SQLite an external-content
-//!   FTS5 table kept in step by triggers.
+//!   way as in Rust and SQLite) with a GIN index; on SQLite a contentless
+//!   FTS5 table keyed by start day, kept in step by triggers, with prefix
+//!   indexes.
 //! - Search of users by a part of handle, name or e-mail: trigrams
 //!   (`pg_trgm` on PostgreSQL, FTS5's trigram tokenizer on SQLite).
 //! - Near: two grid cells computed by the database from the coordinates
@@ -220,10 +221,10 @@ fn location_index() -> IndexCreateStatement {
         .to_owned()
 }
 
-/// Prefix indexes of meets_fts, one per length up to `validate::
-/// SEARCH_WORD_CHARS`: a search word is then one index entry, seeked to the
-/// start range, rather than a merge of the entries of every word it begins
-/// (which costs what history holds of them).
+/// Prefix indexes of meets_fts, one per length up to the longest search
+/// word (`validate::SEARCH_WORD_CHARS`): a search word is then one index
+/// entry, seeked to the start range, rather than a merge of the entries of
+/// every word it begins (which costs what history holds of them).
 const MEETS_FTS_PREFIXES: &str = "prefix='1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16'";
 
 /// The guest list's rank, GOING first (`meets::attendance` writes it in Rust
@@ -239,8 +240,8 @@ const PUNCTUATION: &str = r##"!"#$%&''()*+,-./:;<=>?@[\]^_`{|}~"##;
 
 /// A grid cell of `per_degree` bands a degree: latitude band × `stride` +
 /// longitude band (wrapped, so 180° and -180° share one). The same
-/// arithmetic as `meets::rules::grid_cell`; SQLite's CAST truncates, which
-/// is floor for the non-negative values here (it has no floor()).
+/// arithmetic as `meets::rules::Grid`; SQLite's CAST truncates, which is
+/// floor for the non-negative values here (it has no floor()).
 fn cell_sql(backend: DbBackend, per_degree: u32, stride: u32) -> String {
     let bands = 360 * per_degree;
     match backend {

@@ -181,20 +181,20 @@ pub struct Grid {
 }
 
 /// 0.1° (about 11 km north to south).
-pub const FINE_GRID: Grid = Grid {
+const FINE_GRID: Grid = Grid {
     column: "cell_fine",
     per_degree: 10.0,
     stride: 10_000,
 };
 /// 1°, for circles too wide for the fine grid.
-pub const COARSE_GRID: Grid = Grid {
+const COARSE_GRID: Grid = Grid {
     column: "cell_coarse",
     per_degree: 1.0,
     stride: 1_000,
 };
 /// The most cells a radius search asks for: wider circles fall back to the
 /// box over the start-time range (they take in most meets anyway).
-pub const MAX_CELLS: usize = 100;
+const MAX_CELLS: usize = 100;
 
 impl Grid {
     /// The same arithmetic, in the same order, as the generated columns.
@@ -223,9 +223,9 @@ impl Grid {
 pub fn covering_cells(center: (f64, f64), radius_km: f64) -> Option<(Grid, Vec<i64>)> {
     // A hair wider than the circle's box, so that rounding in a wrapped
     // longitude cannot leave out the cell of a point on the box's edge.
-    const PAD: f64 = 1e-9;
-    let ((lat_lo, lat_hi), dlon) = reach(center, radius_km + PAD);
-    let dlon = dlon? + PAD;
+    const PAD_DEGREES: f64 = 1e-9;
+    let ((lat_lo, lat_hi), dlon) = reach(center, radius_km);
+    let dlon = dlon? + PAD_DEGREES;
     let (lon_lo, lon_hi) = (center.1 - dlon, center.1 + dlon);
     // The box's longitudes as segments within -180..=180.
     let segments = if lon_lo < -180.0 {
