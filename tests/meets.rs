@@ -854,6 +854,326 @@ async fn no_n_plus_one(server: TestServer) {
     }
 }
 
+/// Titles of a MeetFeed page, in order.
+fn feed_titles(data: &Value) -> Vec<String> {
+    data["meets"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| e["node"]["title"].as_str().expect("title").to_owned())
+        .collect()
+}
+
+/// Every title the feed lists for `filter`, page after page of `first`.
+async fn all_titles(
+    server: &TestServer,
+    token: Option<&str>,
+    filter: Value,
+    first: u32,
+) -> Vec<String> {
+    let mut titles = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page = server
+            .ok(
+                token,
+                "MeetFeed",
+                json!({ "filter": filter, "first": first, "after": after }),
+            )
+            .await;
+        titles.extend(feed_titles(&page));
+        let info = &page["meets"]["pageInfo"];
+        if info["hasNextPage"] != true {
+            return titles;
+        }
+        after = info["endCursor"].clone();
+    }
+}
+
+/// A search word finds the words it begins, in title, description or venue,
+/// any case; every word must be found; results keep the feed's order and
+/// visibility, page after page.
+async fn search_finds_words_by_their_beginning(server: TestServer) {
+    let (host, _) = server.register("host").await;
+    let (stranger, _) = server.register("stranger").await;
+    server.meet(&host, json!({ "title": "Brewing workshop", "venueName": "Iron Kettle", "description": "Hands-on mash tun", "startsAt": at(2) })).await;
+    server
+        .meet(
+            &host,
+            json!({ "title": "Coffee brewers", "venueName": "Bean There", "startsAt": at(3) }),
+        )
+        .await;
+    server
+        .meet(
+            &host,
+            json!({ "title": "Secret brewing", "visibility": "INVITE_ONLY", "startsAt": at(4) }),
+        )
+        .await;
+    server
+        .meet(
+            &host,
+            json!({ "title": "Café über Straße", "venueName": "हिन्दी भवन", "startsAt": at(5) }),
+        )
+        .await;
+    server
+        .meet(
+            &host,
+            json!({ "title": "Supercalifragilistic evening", "startsAt": at(6) }),
+        )
+        .await;
+    let search = |token: Option<String>, text: &str| {
+        let server = &server;
+        let filter = json!({ "search": text });
+        async move { all_titles(server, token.as_deref(), filter, 20).await }
+    };
+    assert_eq!(
+        search(None, "brew").await,
+        ["Brewing workshop", "Coffee brewers"]
+    );
+    assert_eq!(
+        search(Some(host.clone()), "BREW").await,
+        ["Brewing workshop", "Coffee brewers", "Secret brewing"],
+        "the host sees their invite-only meet"
+    );
+    assert_eq!(
+        search(Some(stranger), "brew").await,
+        ["Brewing workshop", "Coffee brewers"]
+    );
+    assert_eq!(
+        search(None, "brew kettle").await,
+        ["Brewing workshop"],
+        "every word, venue too"
+    );
+    assert_eq!(
+        search(None, "mash-tun").await,
+        ["Brewing workshop"],
+        "the description's words"
+    );
+    assert!(
+        search(None, "ewing").await.is_empty(),
+        "a word's beginning, not any part"
+    );
+    assert!(search(None, "brew pottery").await.is_empty());
+    assert_eq!(search(None, "CAFÉ straße").await, ["Café über Straße"]);
+    assert_eq!(
+        search(None, "हिन्दी").await,
+        ["Café über Straße"],
+        "combining marks within a word"
+    );
+    assert_eq!(
+        search(None, "supercalifragilisticexpialidocious").await,
+        ["Supercalifragilistic evening"],
+        "a long word counts by its first sixteen characters"
+    );
+
+    // Order and pages: soonest first, each meet once.
+    for hour in [30, 10, 50, 20, 40] {
+        server
+            .meet(
+                &host,
+                json!({ "title": format!("Jazz {hour}"), "startsAt": at(hour) }),
+            )
+            .await;
+    }
+    let jazz = all_titles(&server, None, json!({ "search": "jazz" }), 2).await;
+    assert_eq!(
+        jazz,
+        ["Jazz 10", "Jazz 20", "Jazz 30", "Jazz 40", "Jazz 50"]
+    );
+    let later = all_titles(
+        &server,
+        None,
+        json!({ "search": "jazz", "startsAfter": at(25), "startsBefore": at(45) }),
+        1,
+    )
+    .await;
+    assert_eq!(later, ["Jazz 30", "Jazz 40"], "within a time window");
+}
+
+/// What a client types is searched as plain words: quotes, operators of
+/// either database's query syntax, wildcards, emoji, SQL, a thousand
+/// characters. Never an error; no words at all find nothing.
+async fn odd_searches_are_plain_words(server: TestServer) {
+    let (host, _) = server.register("host").await;
+    server
+        .meet(
+            &host,
+            json!({ "title": "Brewing workshop", "venueName": "Iron Kettle", "startsAt": at(2) }),
+        )
+        .await;
+    server
+        .meet(
+            &host,
+            json!({ "title": "Pottery and kilns", "venueName": "The Shed", "startsAt": at(3) }),
+        )
+        .await;
+    let brewing = vec!["Brewing workshop".to_owned()];
+    let nothing: Vec<String> = Vec::new();
+    let thousand = "brew ".repeat(200);
+    for (text, expected) in [
+        (r#""brew""#, &brewing),
+        ("brew*", &brewing),
+        ("brew:*", &brewing),
+        ("(brew)", &brewing),
+        ("-brew", &brewing),
+        ("!brew", &brewing),
+        ("%brew%", &brewing),
+        ("brew_", &brewing),
+        ("brew & kettle", &brewing),
+        ("🍺 brew 🍺", &brewing),
+        ("brew\\", &brewing),
+        (thousand.as_str(), &brewing),
+        ("brew | pottery", &nothing),
+        ("brew OR pottery", &nothing),
+        ("brew NEAR kettle", &nothing),
+        ("NOT brew", &nothing),
+        ("'; DROP TABLE meets; --", &nothing),
+        ("\"unbalanced", &nothing),
+        ("%", &nothing),
+        ("_", &nothing),
+        ("🍺", &nothing),
+        ("*:&|!()", &nothing),
+    ] {
+        let response = server
+            .op(None, "MeetFeed", json!({ "filter": { "search": text } }))
+            .await;
+        assert!(response.get("errors").is_none(), "{text}: {response:#}");
+        assert_eq!(&feed_titles(&response["data"]), expected, "{text}");
+    }
+    let blank = server
+        .ok(None, "MeetFeed", json!({ "filter": { "search": "   " } }))
+        .await;
+    assert_eq!(
+        feed_titles(&blank).len(),
+        2,
+        "a blank search filters nothing"
+    );
+    let too_long = server
+        .op(
+            None,
+            "MeetFeed",
+            json!({ "filter": { "search": "x".repeat(1_001) } }),
+        )
+        .await;
+    assert_eq!(code(&too_long), "BAD_USER_INPUT");
+}
+
+/// The index follows edits: a new title, description or venue is searched,
+/// the old one no longer; a meet moved in time is still found.
+async fn search_follows_edits(server: TestServer) {
+    let (host, _) = server.register("host").await;
+    let id = server
+        .meet(
+            &host,
+            json!({ "title": "Pottery night", "startsAt": at(2) }),
+        )
+        .await;
+    let search = |text: &'static str| {
+        let server = &server;
+        async move { all_titles(server, None, json!({ "search": text }), 20).await }
+    };
+    assert_eq!(search("pott").await, ["Pottery night"]);
+    let updated = update_meet(
+        &server,
+        &host,
+        &id,
+        json!({ "title": "Woodturning night", "venueName": "Lathe Hall", "startsAt": at(48) }),
+    )
+    .await;
+    assert!(updated.get("errors").is_none(), "{updated:#}");
+    assert!(search("pott").await.is_empty());
+    assert_eq!(search("wood lathe").await, ["Woodturning night"]);
+    let updated = update_meet(&server, &host, &id, json!({ "startsAt": at(200) })).await;
+    assert!(updated.get("errors").is_none(), "{updated:#}");
+    assert_eq!(
+        search("wood").await,
+        ["Woodturning night"],
+        "after moving in time"
+    );
+}
+
+/// `near`: within the exact great-circle radius, soonest first, page after
+/// page across grid cells; never a meet without coordinates; a meet that
+/// moves is found at its new place only; across the antimeridian too.
+async fn near_finds_meets_within_the_radius(server: TestServer) {
+    use api::meets::rules::distance_km;
+    let (host, _) = server.register("host").await;
+    let toronto = (43.6532, -79.3832);
+    // East of Toronto, the longitude `km` away.
+    let east = |km: f64| {
+        let mut lon = toronto.1;
+        while distance_km(toronto, (toronto.0, lon)) < km {
+            lon += 0.000_01;
+        }
+        lon
+    };
+    let near = |lat: f64, lon: f64, radius: f64| json!({ "near": { "latitude": lat, "longitude": lon, "radiusKm": radius } });
+    server.meet(&host, json!({ "title": "Inside", "latitude": toronto.0, "longitude": east(4.95), "startsAt": at(3) })).await;
+    server.meet(&host, json!({ "title": "Outside", "latitude": toronto.0, "longitude": east(5.05), "startsAt": at(2) })).await;
+    server
+        .meet(&host, json!({ "title": "Nowhere", "startsAt": at(1) }))
+        .await;
+    assert_eq!(
+        all_titles(&server, None, near(toronto.0, toronto.1, 5.0), 20).await,
+        ["Inside"]
+    );
+
+    // Twelve meets around the centre, 1 to 34 km away in every direction
+    // (many cells), listed soonest first across pages of five.
+    for n in 0..12 {
+        let bearing = f64::from(n) * 30.0_f64.to_radians();
+        let km = 1.0 + 3.0 * f64::from(n);
+        let lat = toronto.0 + km / 111.195 * bearing.cos();
+        let lon = toronto.1 + km / (111.195 * toronto.0.to_radians().cos()) * bearing.sin();
+        server.meet(&host, json!({ "title": format!("Ring {n:02}"), "latitude": lat, "longitude": lon, "startsAt": at(100 - i64::from(n)) })).await;
+    }
+    let ring = all_titles(&server, None, near(toronto.0, toronto.1, 40.0), 5).await;
+    let mut expected: Vec<String> = (0..12).rev().map(|n| format!("Ring {n:02}")).collect();
+    expected.insert(0, "Inside".into());
+    expected.insert(0, "Outside".into());
+    assert_eq!(ring, expected);
+    let everywhere = all_titles(&server, None, near(0.0, 0.0, 20_000.0), 50).await;
+    assert_eq!(
+        everywhere.len(),
+        14,
+        "the widest radius: every meet with a place"
+    );
+    assert!(!everywhere.contains(&"Nowhere".to_owned()));
+
+    // A meet that moves to Ottawa is found there, not in Toronto.
+    let moving = server.meet(&host, json!({ "title": "Moving", "latitude": toronto.0, "longitude": toronto.1, "startsAt": at(5) })).await;
+    let ottawa = (45.4215, -75.6972);
+    let updated = update_meet(
+        &server,
+        &host,
+        &moving,
+        json!({ "latitude": ottawa.0, "longitude": ottawa.1 }),
+    )
+    .await;
+    assert!(updated.get("errors").is_none(), "{updated:#}");
+    assert!(
+        !all_titles(&server, None, near(toronto.0, toronto.1, 10.0), 20)
+            .await
+            .contains(&"Moving".to_owned())
+    );
+    assert_eq!(
+        all_titles(&server, None, near(ottawa.0, ottawa.1, 10.0), 20).await,
+        ["Moving"]
+    );
+
+    // Either side of 180°.
+    server
+        .meet(
+            &host,
+            json!({ "title": "Fiji", "latitude": -17.7, "longitude": 179.99, "startsAt": at(4) }),
+        )
+        .await;
+    assert_eq!(
+        all_titles(&server, None, near(-17.7, -179.99, 10.0), 20).await,
+        ["Fiji"]
+    );
+}
+
 on_both_databases!(
     a_new_meet_is_stored_in_utc_with_the_host_going,
     invalid_meets_are_refused_naming_the_field,
@@ -882,6 +1202,10 @@ on_both_databases!(
     no_n_plus_one,
     the_feed_seeks_the_start_index_from_a_week_back,
     a_meet_lasts_at_most_seven_days,
+    search_finds_words_by_their_beginning,
+    odd_searches_are_plain_words,
+    search_follows_edits,
+    near_finds_meets_within_the_radius,
 );
 
 /// The feed's "not ended yet" is a range of the start-time index, so its

@@ -13,7 +13,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, Condition, Order, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{ExprTrait, SimpleExpr},
+    sea_query::{Expr, ExprTrait, IntoCondition},
 };
 use uuid::Uuid;
 
@@ -179,36 +179,40 @@ impl<C: ColumnTrait, M> TimeOrder<C, M> {
     }
 }
 
-/// The keyset condition "(time, id) comes after `key`" in `direction`.
+/// The keyset condition "(time, id) comes after `key`" in `direction`, as a
+/// row comparison: both databases seek an index on (…, time, id) straight to
+/// the key with it, so a deep page reads what the first does (an OR of
+/// "later, or as late with a greater id" is only a filter to them).
 fn after_time_key(
     time: impl ColumnTrait,
     id: impl ColumnTrait,
     key: &TimeKey,
     direction: Direction,
 ) -> Condition {
-    let (beyond_time, beyond_id) = match direction {
-        Direction::Ascending => (time.gt(key.at), id.gt(key.id)),
-        Direction::Descending => (time.lt(key.at), id.lt(key.id)),
-    };
-    Condition::any()
-        .add(beyond_time)
-        .add(Condition::all().add(time.eq(key.at)).add(beyond_id))
+    let row = Expr::tuple([time.into_expr(), id.into_expr()]);
+    let at = Expr::tuple([Expr::val(key.at), Expr::val(key.id)]);
+    match direction {
+        Direction::Ascending => row.gt(at),
+        Direction::Descending => row.lt(at),
+    }
+    .into_condition()
 }
 
-/// "(rank, time, id) > key", ascending on all three, where rank is an expression.
+/// "(rank, time, id) > key", ascending on all three, as a row comparison
+/// (rank a column, so that an index on the three seeks to the key).
 pub fn after_ranked_key(
-    rank: SimpleExpr,
+    rank: Expr,
     time: impl ColumnTrait,
     id: impl ColumnTrait,
     key: &RankedTimeKey,
 ) -> Condition {
-    Condition::any()
-        .add(ExprTrait::gt(rank.clone(), key.rank))
-        .add(
-            Condition::all()
-                .add(ExprTrait::eq(rank, key.rank))
-                .add(after_time_key(time, id, &key.key, Direction::Ascending)),
-        )
+    Expr::tuple([rank, time.into_expr(), id.into_expr()])
+        .gt(Expr::tuple([
+            Expr::val(key.rank),
+            Expr::val(key.key.at),
+            Expr::val(key.key.id),
+        ]))
+        .into_condition()
 }
 
 #[cfg(test)]

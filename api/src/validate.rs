@@ -10,6 +10,7 @@
 //! its field holds (SQLite refuses LIKE patterns over 50,000 bytes).
 
 use chrono::{DateTime, Datelike, Utc};
+use unicode_normalization::char::is_combining_mark;
 
 use crate::error::{ApiError, ApiResult};
 
@@ -17,8 +18,12 @@ pub const PASSWORD_MIN: usize = 10;
 pub const PASSWORD_MAX: usize = 128;
 /// A search: at most this many characters, of which the first
 /// `SEARCH_WORDS` words count.
-pub const SEARCH_MAX: usize = 200;
+pub const SEARCH_MAX: usize = 1_000;
 pub const SEARCH_WORDS: usize = 10;
+/// A search word counts by its first this many characters, on both
+/// databases: SQLite's full-text index holds the beginnings of every word up
+/// to this length (migration m20261126_000005), each one index entry.
+pub const SEARCH_WORD_CHARS: usize = 16;
 /// The longest e-mail address (RFC 5321's path limit, less the brackets).
 pub const EMAIL_MAX: usize = 254;
 /// The years an instant may fall in, on both databases: four-digit years
@@ -171,13 +176,29 @@ pub fn lookup(field: &str, raw: &str, max: usize) -> ApiResult<String> {
 }
 
 /// The words of a search, lower-case: at most `SEARCH_MAX` characters, of
-/// which the first `SEARCH_WORDS` words count.
-pub fn search_words(field: &str, raw: &str) -> ApiResult<Vec<String>> {
-    Ok(lookup(field, raw, SEARCH_MAX)?
-        .split_whitespace()
-        .take(SEARCH_WORDS)
-        .map(str::to_lowercase)
-        .collect())
+/// which the first `SEARCH_WORDS` words count, each by its first
+/// `SEARCH_WORD_CHARS` characters. A word is a run of letters, digits and
+/// combining marks (as PostgreSQL's parser reads words: "हिन्दी" is one);
+/// everything else only separates words, so quotes, operators and wildcards
+/// are never more than that. `None` for a blank search (no filter); no words
+/// at all (say "%%" or "🙂") find nothing.
+pub fn search_words(field: &str, raw: &str) -> ApiResult<Option<Vec<String>>> {
+    let text = lookup(field, raw, SEARCH_MAX)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        text.split(|c: char| !(c.is_alphanumeric() || is_combining_mark(c)))
+            .filter(|word| !word.is_empty())
+            .take(SEARCH_WORDS)
+            .map(|word| {
+                word.to_lowercase()
+                    .chars()
+                    .take(SEARCH_WORD_CHARS)
+                    .collect()
+            })
+            .collect(),
+    ))
 }
 
 /// Whether an instant falls in the years the API takes (`FIRST_YEAR` to
@@ -312,14 +333,31 @@ mod tests {
         assert_eq!(lookup("region", "  ", 80).unwrap(), "");
         assert!(lookup("region", "a\0", 80).is_err());
         assert!(lookup("region", &"a".repeat(81), 80).is_err());
+        let words = |raw: &str| search_words("search", raw).unwrap();
         assert_eq!(
-            search_words("search", " Rose  CROWN ").unwrap(),
-            ["rose", "crown"]
+            words(" Rose  CROWN "),
+            Some(vec!["rose".into(), "crown".into()])
         );
+        assert_eq!(words("   "), None, "blank: no filter");
         let eleven = "w ".repeat(11);
-        assert_eq!(search_words("search", &eleven).unwrap().len(), SEARCH_WORDS);
-        assert!(search_words("search", &"x".repeat(60_000)).is_err());
+        assert_eq!(words(&eleven).map(|w| w.len()), Some(SEARCH_WORDS));
+        assert!(search_words("search", &"x".repeat(SEARCH_MAX + 1)).is_err());
         assert!(search_words("search", "rose\0").is_err());
+    }
+
+    #[test]
+    fn search_words_are_runs_of_letters_and_digits() {
+        let words = |raw: &str| search_words("search", raw).unwrap().unwrap();
+        assert_eq!(
+            words(r#""brew" & (pub | !bar) NEAR/2 x:* 100% a_b -c"#),
+            ["brew", "pub", "bar", "near", "2", "x", "100", "a", "b", "c"]
+        );
+        assert_eq!(words("Café ÜBER 🙂 北京"), ["café", "über", "北京"]);
+        assert_eq!(words("हिन्दी cafe\u{301}s"), ["हिन्दी", "cafe\u{301}s"]);
+        assert_eq!(words("%% _ 🙂 ' OR 1=1 --"), ["or", "1", "1"]);
+        assert!(words("%%_🙂*").is_empty(), "no words: finds nothing");
+        assert_eq!(words("Internationalisation"), ["internationalisa"]);
+        assert_eq!(words(&"brew ".repeat(200)).len(), SEARCH_WORDS);
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod m20261126_000001_notice_dead_state;
 mod m20261126_000002_address_invitations_apart;
 mod m20261126_000003_invitation_limits;
 mod m20261126_000004_rate_limits;
+mod m20261126_000005_discovery_at_scale;
 mod m20261126_000006_meet_activity_log;
 
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_address_invitations_apart::Migration),
             Box::new(m20261126_000003_invitation_limits::Migration),
             Box::new(m20261126_000004_rate_limits::Migration),
+            Box::new(m20261126_000005_discovery_at_scale::Migration),
             Box::new(m20261126_000006_meet_activity_log::Migration),
         ]
     }

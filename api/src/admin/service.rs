@@ -9,8 +9,8 @@ use entity::{
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    PaginatorTrait, QueryFilter,
     sea_query::{Expr, ExprTrait, Func},
 };
 use uuid::Uuid;
@@ -83,17 +83,41 @@ pub async fn list_users(
         None => String::new(),
     };
     if !search.is_empty() {
-        let search = search.to_lowercase();
-        let pattern = || crate::db::contains_pattern(&search);
-        condition = condition.add(
-            Condition::any()
-                .add(Expr::col(users::Column::Handle).like(pattern()))
-                .add(Func::lower(Expr::col(users::Column::DisplayName)).like(pattern()))
-                .add(Expr::col(users::Column::Email).like(pattern())),
-        );
+        condition = condition.add(users_holding(
+            db.get_database_backend(),
+            &search.to_lowercase(),
+        ));
     }
     let query = USERS_NEWEST_FIRST.select(users::Entity::find().filter(condition), page);
     Ok(USERS_NEWEST_FIRST.paged(query.all(db).await?, page, |u| u))
+}
+
+/// Users whose handle, display name or e-mail holds `text` (lower-case),
+/// by their trigram index (migration m20261126_000005), so a search costs
+/// what its matches do, not a pass over every user.
+fn users_holding(backend: DbBackend, text: &str) -> Condition {
+    let pattern = || crate::db::contains_pattern(text);
+    match backend {
+        // Word for word the indexed expression; chr(1) keeps a match from
+        // spanning two fields (a search holds no control characters).
+        DbBackend::Postgres => Condition::all().add(
+            Expr::cust(
+                "(\"users\".\"handle\" || chr(1) || lower(\"users\".\"display_name\") \
+                 || chr(1) || \"users\".\"email\")",
+            )
+            .like(pattern()),
+        ),
+        // FTS5's trigram index takes three characters or more; shorter text
+        // is compared row by row.
+        _ if text.chars().count() >= 3 => Condition::all().add(Expr::cust_with_values(
+            "\"users\".\"rowid\" IN (SELECT rowid FROM users_fts WHERE users_fts MATCH ?)",
+            [format!("\"{}\"", text.replace('"', "\"\""))],
+        )),
+        _ => Condition::any()
+            .add(Expr::col(users::Column::Handle).like(pattern()))
+            .add(Func::lower(Expr::col(users::Column::DisplayName)).like(pattern()))
+            .add(Expr::col(users::Column::Email).like(pattern())),
+    }
 }
 
 async fn target(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<users::Model> {

@@ -16,7 +16,7 @@ use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, Order, QueryFilter,
     QueryOrder, QuerySelect,
-    sea_query::{Expr, ExprTrait},
+    sea_query::{Alias, Expr, ExprTrait},
 };
 use uuid::Uuid;
 
@@ -369,15 +369,12 @@ pub async fn check_in(
 }
 
 /// The guest list's order: GOING first, then by answer time. The rank is
-/// written twice on purpose, here only: as SQL to sort and seek by, and in
-/// Rust for the key of a row already loaded.
+/// written twice on purpose: as the generated column `guest_rank` (migration
+/// m20261126_000005), which the index `attendances_guest_list` holds for the
+/// order and the cursor to seek by, and here in Rust for the key of a row
+/// already loaded.
 fn attendee_rank() -> Expr {
-    Expr::case(
-        Expr::col((attendances::Entity, attendances::Column::Status)).eq("GOING"),
-        0,
-    )
-    .finally(1)
-    .into()
+    Expr::col((attendances::Entity, Alias::new("guest_rank")))
 }
 
 fn attendee_key(attendance: &attendances::Model) -> RankedTimeKey {

@@ -9,11 +9,11 @@ use entity::{
 };
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait,
-    sea_query::{Expr, ExprTrait, Func},
+    sea_query::{Alias, Expr, ExprTrait},
 };
 use uuid::Uuid;
 
-use super::{rules, visibility};
+use super::{rules, search, visibility};
 use crate::{
     auth::Viewer,
     db::with_related,
@@ -57,11 +57,6 @@ pub struct Near {
     pub radius_km: f64,
 }
 
-/// `lower(column) LIKE '%word%'`, with the word's own wildcards escaped.
-fn contains_word(column: meets::Column, word: &str) -> Condition {
-    Condition::all().add(Func::lower(Expr::col(column)).like(crate::db::contains_pattern(word)))
-}
-
 /// The discovery list: meets the viewer may see, with their hosts, filtered,
 /// soonest first.
 pub async fn list(
@@ -71,15 +66,17 @@ pub async fn list(
     page: &Page<TimeKey>,
 ) -> ApiResult<Paged<(meets::Model, users::Model)>> {
     let mut condition = Condition::all().add(visibility::condition(viewer));
+    // The earliest start the filter lets in, and the first it keeps out.
+    let mut from = None;
+    let mut until = None;
     if !filter.include_past {
         let now = Utc::now();
+        // Not ended yet, as a range of the start-time index the order
+        // walks: nothing lasts longer than MAX_LENGTH, so the walk starts a
+        // week back instead of at the first meet ever held.
+        from = Some(now - rules::MAX_LENGTH);
         condition = condition
             .add(meets::Column::Status.eq(MeetStatus::Scheduled))
-            // Not ended yet, as a range of the (starts_at, id) index the
-            // order walks: nothing lasts longer than MAX_LENGTH, so this
-            // bound drops only meets that have ended, and the walk starts a
-            // week back instead of at the first meet ever held.
-            .add(meets::Column::StartsAt.gt(now - rules::MAX_LENGTH))
             .add(meets::Column::EffectiveEndAt.gt(now));
     }
     let region = match &filter.region {
@@ -90,22 +87,30 @@ pub async fn list(
         condition = condition.add(meets::Column::RegionKey.eq(region));
     }
     if let Some(after) = filter.starts_after {
-        let after = validate::instant("startsAfter", after)?;
-        condition = condition.add(meets::Column::StartsAt.gte(after));
+        from = Ord::max(from, Some(validate::instant("startsAfter", after)?));
     }
     if let Some(before) = filter.starts_before {
         let before = validate::instant("startsBefore", before)?;
+        until = Some(before);
         condition = condition.add(meets::Column::StartsAt.lt(before));
     }
-    if let Some(search) = &filter.search {
-        for word in validate::search_words("search", search)? {
-            condition = condition.add(
-                Condition::any()
-                    .add(contains_word(meets::Column::Title, &word))
-                    .add(contains_word(meets::Column::Description, &word))
-                    .add(contains_word(meets::Column::VenueName, &word)),
-            );
+    // One lower bound on the start, the tightest: given two, SQLite may seek
+    // the index by the looser. A page's cursor is one (keyset), when later.
+    let cursor = page.after.map(|key| key.at);
+    if let Some(from) = from
+        && cursor.is_none_or(|at| at < from)
+    {
+        condition = condition.add(meets::Column::StartsAt.gte(from));
+    }
+    let from = Ord::max(from, cursor);
+    if let Some(search) = &filter.search
+        && let Some(words) = validate::search_words("search", search)?
+    {
+        if words.is_empty() {
+            return Ok(Paged::none());
         }
+        let backend = db.get_database_backend();
+        condition = condition.add(search::matching(backend, &words, from, until));
     }
     if let Some(handle) = &filter.host_handle {
         // Not a possible handle: nobody hosts under it.
@@ -126,6 +131,14 @@ pub async fn list(
         condition = condition.add(meets::Column::Latitude.between(lat_lo, lat_hi));
         if let Some((lon_lo, lon_hi)) = lon {
             condition = condition.add(meets::Column::Longitude.between(lon_lo, lon_hi));
+        }
+        // The grid cells under the circle: an index range per cell within
+        // the time range, rather than every meet of the time range.
+        if let Some((grid, cells)) =
+            rules::covering_cells((near.latitude, near.longitude), near.radius_km)
+        {
+            let cell = Expr::col((meets::Entity, Alias::new(grid.column)));
+            condition = condition.add(cell.is_in(cells));
         }
         return list_near(db, condition, near, page).await;
     }

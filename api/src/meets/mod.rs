@@ -1,6 +1,6 @@
 //! Meets: hosting (`lifecycle`), answers with a waitlist and check-ins
-//! (`attendance`), the lists (`discovery`), and who may see, answer and edit
-//! a meet (`visibility`).
+//! (`attendance`), the lists (`discovery`, with full-text `search`), and who
+//! may see, answer and edit a meet (`visibility`).
 
 pub mod attendance;
 pub mod discovery;
@@ -8,6 +8,7 @@ pub mod lifecycle;
 pub mod loaders;
 mod resolvers;
 pub mod rules;
+mod search;
 pub mod types;
 pub mod visibility;
 

@@ -143,10 +143,9 @@ pub fn distance_km(from: (f64, f64), to: (f64, f64)) -> f64 {
     2.0 * EARTH_RADIUS_KM * a.sqrt().asin()
 }
 
-/// A latitude/longitude box holding every point within `radius_km` of
-/// `center`, for an index to narrow by before the exact distance. `None` for
-/// longitude when the box would wrap the whole globe (near a pole, or huge).
-pub fn bounding_box(center: (f64, f64), radius_km: f64) -> ((f64, f64), Option<(f64, f64)>) {
+/// How far a circle reaches: its latitude range, and its half-width in
+/// longitude (`None` when it takes in a pole or reaches around the globe).
+fn reach(center: (f64, f64), radius_km: f64) -> ((f64, f64), Option<f64>) {
     let dlat = radius_km / KM_PER_DEGREE_LATITUDE;
     let lat_range = ((center.0 - dlat).max(-90.0), (center.0 + dlat).min(90.0));
     let widest_cos = lat_range.0.abs().max(lat_range.1.abs()).to_radians().cos();
@@ -154,11 +153,103 @@ pub fn bounding_box(center: (f64, f64), radius_km: f64) -> ((f64, f64), Option<(
         return (lat_range, None);
     }
     let dlon = radius_km / (KM_PER_DEGREE_LATITUDE * widest_cos);
-    if dlon >= 180.0 || center.1 - dlon < -180.0 || center.1 + dlon > 180.0 {
-        // Crossing the antimeridian: keep it simple and correct, filter by latitude only.
-        return (lat_range, None);
+    (lat_range, (dlon < 180.0).then_some(dlon))
+}
+
+/// A latitude/longitude box holding every point within `radius_km` of
+/// `center`, for an index to narrow by before the exact distance. `None` for
+/// longitude when the box would wrap the whole globe (near a pole, or huge).
+pub fn bounding_box(center: (f64, f64), radius_km: f64) -> ((f64, f64), Option<(f64, f64)>) {
+    let (lat_range, dlon) = reach(center, radius_km);
+    // Crossing the antimeridian: keep it simple and correct, filter by latitude only.
+    let lon = dlon
+        .map(|d| (center.1 - d, center.1 + d))
+        .filter(|(lo, hi)| *lo >= -180.0 && *hi <= 180.0);
+    (lat_range, lon)
+}
+
+/// A grid over the globe, as the database files each meet with coordinates
+/// in it (migration m20261126_000005, a generated column per grid): the
+/// latitude band × `stride` + the longitude band, wrapped so that 180° and
+/// -180° share a band. Bands are `1 / per_degree` degrees wide.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Grid {
+    /// The generated column holding each meet's cell.
+    pub column: &'static str,
+    per_degree: f64,
+    stride: i64,
+}
+
+/// 0.1° (about 11 km north to south).
+const FINE_GRID: Grid = Grid {
+    column: "cell_fine",
+    per_degree: 10.0,
+    stride: 10_000,
+};
+/// 1°, for circles too wide for the fine grid.
+const COARSE_GRID: Grid = Grid {
+    column: "cell_coarse",
+    per_degree: 1.0,
+    stride: 1_000,
+};
+/// The most cells a radius search asks for: wider circles fall back to the
+/// box over the start-time range (they take in most meets anyway).
+const MAX_CELLS: usize = 100;
+
+impl Grid {
+    /// The same arithmetic, in the same order, as the generated columns.
+    fn lat_band(self, latitude: f64) -> i64 {
+        ((latitude + 90.0) * self.per_degree).floor() as i64
     }
-    (lat_range, Some((center.1 - dlon, center.1 + dlon)))
+
+    /// Before wrapping: 180° is one band past the last.
+    fn lon_band_unwrapped(self, longitude: f64) -> i64 {
+        ((longitude + 180.0) * self.per_degree).floor() as i64
+    }
+
+    fn lon_bands(self) -> i64 {
+        (360.0 * self.per_degree) as i64
+    }
+
+    /// The cell the database stores for a meet at `point`.
+    #[cfg(test)]
+    fn cell(self, point: (f64, f64)) -> i64 {
+        self.lat_band(point.0) * self.stride + self.lon_band_unwrapped(point.1) % self.lon_bands()
+    }
+}
+
+/// The cells of the finest grid that covers every point within `radius_km`
+/// of `center` in at most `MAX_CELLS` cells; `None` when no grid does.
+pub fn covering_cells(center: (f64, f64), radius_km: f64) -> Option<(Grid, Vec<i64>)> {
+    // A hair wider than the circle's box, so that rounding in a wrapped
+    // longitude cannot leave out the cell of a point on the box's edge.
+    const PAD_DEGREES: f64 = 1e-9;
+    let ((lat_lo, lat_hi), dlon) = reach(center, radius_km);
+    let dlon = dlon? + PAD_DEGREES;
+    let (lon_lo, lon_hi) = (center.1 - dlon, center.1 + dlon);
+    // The box's longitudes as segments within -180..=180.
+    let segments = if lon_lo < -180.0 {
+        vec![(-180.0, lon_hi), (lon_lo + 360.0, 180.0)]
+    } else if lon_hi > 180.0 {
+        vec![(lon_lo, 180.0), (-180.0, lon_hi - 360.0)]
+    } else {
+        vec![(lon_lo, lon_hi)]
+    };
+    [FINE_GRID, COARSE_GRID].into_iter().find_map(|grid| {
+        let lat_bands = grid.lat_band(lat_lo)..=grid.lat_band(lat_hi);
+        let mut lon_bands = std::collections::BTreeSet::new();
+        for (lo, hi) in &segments {
+            let bands = grid.lon_band_unwrapped(*lo)..=grid.lon_band_unwrapped(*hi);
+            lon_bands.extend(bands.map(|band| band % grid.lon_bands()));
+        }
+        let count = lat_bands.clone().count() * lon_bands.len();
+        (count <= MAX_CELLS).then(|| {
+            let cells = lat_bands
+                .flat_map(|lat| lon_bands.iter().map(move |lon| lat * grid.stride + lon))
+                .collect();
+            (grid, cells)
+        })
+    })
 }
 
 pub fn near(latitude: f64, longitude: f64, radius_km: f64) -> ApiResult<()> {
@@ -220,6 +311,43 @@ mod tests {
             assert!(p.0 >= lat_lo && p.0 <= lat_hi && p.1 >= lon_lo && p.1 <= lon_hi);
         }
         assert!(bounding_box((89.99, 0.0), 50.0).1.is_none());
+    }
+
+    /// Every point within the radius lies in a cell of the cover, across
+    /// the antimeridian too, and the cover stays within `MAX_CELLS`.
+    #[test]
+    fn covering_cells_hold_the_circle() {
+        for (center, radius) in [
+            ((43.65, -79.38), 10.0),
+            ((43.65, -79.38), 25.0),
+            ((43.65, -79.38), 250.0),
+            ((-17.7, 179.95), 30.0),
+            ((-17.7, -179.95), 30.0),
+            ((0.0, 180.0), 5.0),
+            ((60.0, 10.0), 0.01),
+        ] {
+            let (grid, cells) = covering_cells(center, radius).expect("a cover");
+            assert!(cells.len() <= MAX_CELLS, "{center:?} {radius}");
+            let fine = radius < 100.0;
+            assert_eq!(grid == FINE_GRID, fine, "{center:?} {radius}");
+            for step in 0..720 {
+                let angle = (f64::from(step) / 2.0).to_radians();
+                for fraction in [0.5, 0.999] {
+                    let d = radius * fraction / 111.195;
+                    let lat = center.0 + d * angle.cos();
+                    let mut lon = center.1 + d * angle.sin() / center.0.to_radians().cos();
+                    lon = (lon + 180.0).rem_euclid(360.0) - 180.0;
+                    if distance_km(center, (lat, lon)) <= radius {
+                        assert!(
+                            cells.contains(&grid.cell((lat, lon))),
+                            "{center:?} {radius}: ({lat}, {lon})"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(covering_cells((43.65, -79.38), 2_000.0).is_none());
+        assert!(covering_cells((89.9, 0.0), 50.0).is_none());
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! Story rules. A story about a meet is seen only by those who may see the
-//! meet: the meets' visibility rule, applied through a subquery.
+//! meet: the meets' visibility rule, applied to the story's meet, joined.
 
 use chrono::Utc;
-use entity::{meets, stories, users};
+use entity::{stories, users};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
-    QueryFilter, QuerySelect, QueryTrait,
+    JoinType, QueryFilter, QuerySelect, RelationTrait,
 };
 use uuid::Uuid;
 
@@ -23,15 +23,18 @@ pub const TITLE_MAX: usize = 200;
 pub const BODY_MAX: usize = 20_000;
 
 /// Stories the viewer may see: on their own, or about a meet they may see.
+/// A condition on stories with their meet joined (`with_meet`): each story's
+/// meet is found by its key, where "among all the meets the viewer may see"
+/// would list every meet ever held for every page.
 fn visible(viewer: Viewer) -> Condition {
-    let visible_meets = meets::Entity::find()
-        .select_only()
-        .column(meets::Column::Id)
-        .filter(visibility::condition(viewer))
-        .into_query();
     Condition::any()
         .add(stories::Column::MeetId.is_null())
-        .add(stories::Column::MeetId.in_subquery(visible_meets))
+        .add(visibility::condition(viewer))
+}
+
+/// `query` with each story's meet, if any, joined for `visible`.
+fn with_meet<Q: QuerySelect>(query: Q) -> Q {
+    query.join(JoinType::LeftJoin, stories::Relation::Meet.def())
 }
 
 fn title(raw: &str) -> ApiResult<String> {
@@ -102,7 +105,7 @@ pub async fn find_visible(
     viewer: Viewer,
     id: Uuid,
 ) -> ApiResult<Option<stories::Model>> {
-    Ok(stories::Entity::find_by_id(id)
+    Ok(with_meet(stories::Entity::find_by_id(id))
         .filter(visible(viewer))
         .one(db)
         .await?)
@@ -191,9 +194,8 @@ pub async fn list(
     if let Some(author_id) = author_id {
         condition = condition.add(stories::Column::AuthorId.eq(author_id));
     }
-    let query = stories::Entity::find()
-        .find_also_related(users::Entity)
-        .filter(condition);
+    let query =
+        with_meet(stories::Entity::find().find_also_related(users::Entity)).filter(condition);
     let rows = with_related(NEWEST_FIRST.select(query, page).all(db).await?);
     Ok(NEWEST_FIRST.paged(rows, page, |(s, _)| s))
 }
