@@ -11,14 +11,9 @@ use common::{
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
-/// A live operation of the contract, as the web frontend sends it
-/// (`MeetActivity` without issue 15's fields until it lands: tests/contract.rs,
-/// PENDING).
+/// A live operation of the contract, as the web frontend sends it.
 fn operation(server: &TestServer, name: &str) -> String {
-    match name {
-        "MeetActivity" => common::MEET_ACTIVITY_BEFORE_ISSUE_15.to_owned(),
-        _ => server.contract.operation(name),
-    }
+    server.contract.operation(name)
 }
 
 async fn subscriber(

@@ -8,7 +8,7 @@ mod common;
 use std::{sync::Arc, time::Duration};
 
 use common::{
-    MEET_ACTIVITY_BEFORE_ISSUE_15, TestDatabase, TestServer, code,
+    TestDatabase, TestServer, code,
     ws::{Protocol, WsClient},
 };
 use serde_json::json;
@@ -20,7 +20,7 @@ async fn watch(server: &TestServer, meet: &str, cursor: Option<&str>) -> WsClien
     client
         .subscribe(
             "m",
-            MEET_ACTIVITY_BEFORE_ISSUE_15,
+            &server.contract.operation("MeetActivity"),
             "MeetActivity",
             json!({ "meetId": meet, "after": cursor }),
         )

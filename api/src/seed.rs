@@ -6,7 +6,7 @@
 
 use chrono::{Duration, DurationRound, Utc};
 use entity::{
-    attendances::{self, RsvpStatus},
+    attendances::{self, ArrivalState, RsvpStatus},
     invitations::{self, InvitationStatus},
     meets::{self, MeetStatus, Visibility},
     stories,
@@ -305,6 +305,12 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
                 responded_at: Set(now - Duration::minutes(rng.random_range(10..10_000))
                     + Duration::seconds(n as i64)),
                 checked_in_at: Set(checked_in.then_some(starts_at)),
+                arrival: Set(if checked_in {
+                    ArrivalState::Here
+                } else {
+                    ArrivalState::NotYet
+                }),
+                ..Default::default()
             });
         }
         let checked_in_count = attendance_rows
@@ -346,12 +352,14 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
             capacity: Set(capacity),
             going_count: Set(going),
             checked_in_count: Set(checked_in_count),
+            here_count: Set(checked_in_count),
             visibility: Set(visibility),
             status: Set(if cancelled { MeetStatus::Cancelled } else { MeetStatus::Scheduled }),
             cancellation_reason: Set(cancelled.then(|| "Venue double-booked".to_owned())),
             cancelled_at: Set(cancelled.then_some(now)),
             created_at: Set(now - Duration::days(3)),
             updated_at: Set(now - Duration::days(3)),
+            ..Default::default()
         });
     }
     insert_batched(db, meet_rows, "meets").await?;

@@ -39,9 +39,19 @@ struct Args {
     /// per socket and keeps a timer for its expiry.
     #[arg(long)]
     signed_in: bool,
+    /// The share of subscribers that sign in (0 to 1); `--signed-in` is 1.
+    /// The watcher answers the meet MAYBE, so with `--attendee-visibility
+    /// ATTENDEES` signed-in subscribers see names and anonymous ones get
+    /// `attendance: null`: a mix that makes the server redact per subscriber.
+    #[arg(long, default_value_t = 0.0)]
+    signed_in_share: f64,
+    /// The meet's guest-list setting: PUBLIC, ATTENDEES, ARRIVED or HOST.
+    #[arg(long, default_value = "PUBLIC")]
+    attendee_visibility: String,
 }
 
-const SUBSCRIPTION: &str = "subscription MeetActivity($meetId: ID!) { meetActivity(meetId: $meetId) { kind at meet { id status goingCount checkedInCount spotsLeft } attendance { status checkedInAt user { id handle displayName avatarUrl } } story { id title author { handle } } } }";
+/// The contract's `MeetActivity` (live.graphql), as the web frontend sends it.
+const SUBSCRIPTION: &str = "subscription MeetActivity($meetId: ID!, $after: String) { meetActivity(meetId: $meetId, after: $after) { cursor kind at meet { id status goingCount checkedInCount hereCount onTheWayCount spotsLeft } attendance { status arrival etaAt checkedInAt user { id handle displayName avatarUrl } } story { id title author { handle } } } }";
 
 struct Server {
     child: Child,
@@ -167,22 +177,35 @@ async fn run(args: &Args, subscribers: usize) -> anyhow::Result<()> {
     let server = Server::start(&args.server, args.port).await?;
     let host = server.register("host").await?;
     let fan = server.register("fan").await?;
-    let init_payload = if args.signed_in {
-        let watcher = server.register("watcher").await?;
-        json!({ "Authorization": format!("Bearer {watcher}") })
-    } else {
-        json!({})
-    };
     let meet = server
         .graphql(
             Some(&host),
             "mutation($input: CreateMeetInput!) { createMeet(input: $input) { id } }",
-            json!({ "input": { "title": "Bench meet", "venueName": "Rose & Crown", "startsAt": (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339() } }),
+            json!({ "input": { "title": "Bench meet", "venueName": "Rose & Crown", "startsAt": (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339(), "attendeeVisibility": args.attendee_visibility } }),
         )
         .await?["createMeet"]["id"]
         .as_str()
         .context("meet id")?
         .to_owned();
+    let share = if args.signed_in {
+        1.0
+    } else {
+        args.signed_in_share.clamp(0.0, 1.0)
+    };
+    let signed_in_payload = if share > 0.0 {
+        let watcher = server.register("watcher").await?;
+        server
+            .graphql(
+                Some(&watcher),
+                "mutation($m: ID!) { rsvp(meetId: $m, status: MAYBE) { status } }",
+                json!({ "m": meet }),
+            )
+            .await?;
+        json!({ "Authorization": format!("Bearer {watcher}") })
+    } else {
+        json!({})
+    };
+    let signed_in_count = (subscribers as f64 * share).round() as usize;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = server.rss_kib()?;
 
@@ -190,14 +213,20 @@ async fn run(args: &Args, subscribers: usize) -> anyhow::Result<()> {
     let ready = Arc::new(Barrier::new(subscribers + 1));
     let (arrivals, mut arrived) = mpsc::unbounded_channel::<Instant>();
     let gate = Arc::new(tokio::sync::Semaphore::new(args.connect_concurrency));
-    for _ in 0..subscribers {
+    for n in 0..subscribers {
+        // Signed-in subscribers spread evenly among anonymous ones.
+        let signed_in = (n + 1) * signed_in_count / subscribers > n * signed_in_count / subscribers;
         let (url, meet, ready, arrivals, gate, init_payload) = (
             format!("ws://{}/graphql/ws", server.base),
             meet.clone(),
             ready.clone(),
             arrivals.clone(),
             gate.clone(),
-            init_payload.clone(),
+            if signed_in {
+                signed_in_payload.clone()
+            } else {
+                json!({})
+            },
         );
         tokio::spawn(async move {
             let permit = gate.acquire_owned().await;
@@ -295,6 +324,8 @@ async fn main() -> anyhow::Result<()> {
             server: args.server.clone(),
             connect_concurrency: args.connect_concurrency,
             signed_in: args.signed_in,
+            signed_in_share: args.signed_in_share,
+            attendee_visibility: args.attendee_visibility.clone(),
         };
         run(&args, n).await?;
     }

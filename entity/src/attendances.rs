@@ -11,7 +11,33 @@ pub struct Model {
     pub status: RsvpStatus,
     /// When the current answer was given; the waitlist is served in this order.
     pub responded_at: DateTimeUtc,
+    /// Set by the first check-in (a HERE); kept when the attendee leaves.
     pub checked_in_at: Option<DateTimeUtc>,
+    /// As stored: once the meet has ended, HERE reads LEFT and ON_MY_WAY reads
+    /// NOT_YET (`api`'s `rules::arrival_now`), so nothing has to run at the end.
+    pub arrival: ArrivalState,
+    /// When an attendee ON_MY_WAY expects to arrive.
+    pub eta_at: Option<DateTimeUtc>,
+    pub left_at: Option<DateTimeUtc>,
+    /// The attendee would like the host to introduce them around.
+    pub introduce_me: bool,
+    /// Who or what they came for (0 to 140 characters).
+    pub hoping_to_meet: Option<String>,
+}
+
+/// Where an attendee is on the night; anything but NOT_YET only while GOING
+/// (a CHECK holds it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum ArrivalState {
+    #[sea_orm(string_value = "NOT_YET")]
+    NotYet,
+    #[sea_orm(string_value = "ON_MY_WAY")]
+    OnMyWay,
+    #[sea_orm(string_value = "HERE")]
+    Here,
+    #[sea_orm(string_value = "LEFT")]
+    Left,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]

@@ -25,6 +25,9 @@ pub enum ActivityKind {
     RsvpChanged,
     #[sea_orm(string_value = "CHECKED_IN")]
     CheckedIn,
+    /// On my way, left, or an on-my-way taken back (HERE is CHECKED_IN).
+    #[sea_orm(string_value = "ARRIVAL_CHANGED")]
+    ArrivalChanged,
     #[sea_orm(string_value = "MEET_UPDATED")]
     MeetUpdated,
     #[sea_orm(string_value = "MEET_CANCELLED")]

@@ -26,7 +26,13 @@ pub struct Model {
     /// change; a CHECK holds it within capacity.
     pub going_count: i32,
     pub checked_in_count: i32,
+    /// Attendances HERE and ON_MY_WAY, kept like `going_count`; they read 0
+    /// once the meet has ended.
+    pub here_count: i32,
+    pub on_the_way_count: i32,
     pub visibility: Visibility,
+    /// Who may see the guest list's names (the counts are everyone's).
+    pub attendee_visibility: AttendeeVisibility,
     pub status: MeetStatus,
     pub cancellation_reason: Option<String>,
     pub cancelled_at: Option<DateTimeUtc>,
@@ -41,6 +47,21 @@ pub enum Visibility {
     Public,
     #[sea_orm(string_value = "INVITE_ONLY")]
     InviteOnly,
+}
+
+/// Who, of those who may see a meet, may see who is coming (`api`'s
+/// `meets::visibility` holds the rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum AttendeeVisibility {
+    #[sea_orm(string_value = "PUBLIC")]
+    Public,
+    #[sea_orm(string_value = "ATTENDEES")]
+    Attendees,
+    #[sea_orm(string_value = "ARRIVED")]
+    Arrived,
+    #[sea_orm(string_value = "HOST")]
+    Host,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]

@@ -10,6 +10,7 @@ mod m20261126_000003_invitation_limits;
 mod m20261126_000004_rate_limits;
 mod m20261126_000005_discovery_at_scale;
 mod m20261126_000006_meet_activity_log;
+mod m20261126_000007_arrivals;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_rate_limits::Migration),
             Box::new(m20261126_000005_discovery_at_scale::Migration),
             Box::new(m20261126_000006_meet_activity_log::Migration),
+            Box::new(m20261126_000007_arrivals::Migration),
         ]
     }
 }

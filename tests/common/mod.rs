@@ -24,20 +24,6 @@ use tokio::net::TcpListener;
 
 pub const POSTGRES_ENV: &str = "TWEETMEET_TEST_POSTGRES_URL";
 
-/// The contract's `MeetActivity` without the arrival fields of issue 15,
-/// which the schema does not have yet.
-pub const MEET_ACTIVITY_BEFORE_ISSUE_15: &str = r#"
-subscription MeetActivity($meetId: ID!, $after: String) {
-  meetActivity(meetId: $meetId, after: $after) {
-    cursor
-    kind
-    at
-    meet { id status goingCount checkedInCount spotsLeft }
-    attendance { status checkedInAt user { id handle displayName avatarUrl } }
-    story { id title author { handle } }
-  }
-}"#;
-
 /// How often a bounded wait looks again.
 const POLL_INTERVAL: Duration = Duration::from_millis(25);
 

@@ -18,6 +18,7 @@ use crate::{
     },
     meets::{
         discovery,
+        loaders::AttendanceRecord,
         types::{Attendance, Meet},
     },
     stories::types::Story,
@@ -36,6 +37,8 @@ pub struct User {
     /// The member a register, login or refresh just signed in: see
     /// `members::may_see_private_fields`.
     session_owner: bool,
+    /// Live events: the user's attendance record, loaded once per event.
+    record: Option<AttendanceRecord>,
 }
 
 impl From<users::Model> for User {
@@ -43,11 +46,17 @@ impl From<users::Model> for User {
         Self {
             model,
             session_owner: false,
+            record: None,
         }
     }
 }
 
 impl User {
+    pub fn with_record(mut self, record: AttendanceRecord) -> Self {
+        self.record = Some(record);
+        self
+    }
+
     /// The user a register, login or refresh just signed in.
     fn session_owner(mut self) -> Self {
         self.session_owner = true;
@@ -63,6 +72,21 @@ impl User {
 impl User {
     async fn id(&self) -> ID {
         ID(self.model.id.to_string())
+    }
+
+    /// How many meets the user checked in to.
+    async fn meets_attended(&self, ctx: &Context<'_>) -> FieldResult<i32> {
+        let record = match self.record {
+            Some(record) => Some(record),
+            None => {
+                ctx.loaders()
+                    .attendance_records
+                    .load_one(self.model.id)
+                    .await?
+            }
+        };
+        let count = record.map_or(0, |r| r.meets_attended);
+        Ok(i32::try_from(count).unwrap_or(i32::MAX))
     }
 
     /// Unique, lower-case.

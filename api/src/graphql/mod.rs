@@ -36,7 +36,9 @@ use crate::{
     live::{Hub, LiveSubscription},
     meets::{
         MeetsMutation, MeetsQuery,
-        loaders::{MeetLoader, ViewerAttendanceLoader},
+        loaders::{
+            AttendanceRecordLoader, MeetLoader, NewcomerCountLoader, ViewerAttendanceLoader,
+        },
     },
     state::Services,
     stories::{StoriesMutation, StoriesQuery},
@@ -410,6 +412,8 @@ pub struct Loaders {
     pub meets: DataLoader<MeetLoader>,
     /// `None` for anonymous viewers, who have no attendance.
     pub viewer_attendance: Option<DataLoader<ViewerAttendanceLoader>>,
+    pub attendance_records: DataLoader<AttendanceRecordLoader>,
+    pub newcomer_counts: DataLoader<NewcomerCountLoader>,
 }
 
 impl Loaders {
@@ -432,6 +436,8 @@ impl Loaders {
                     tokio::spawn,
                 )
             }),
+            attendance_records: DataLoader::new(AttendanceRecordLoader(db.clone()), tokio::spawn),
+            newcomer_counts: DataLoader::new(NewcomerCountLoader(db.clone()), tokio::spawn),
         }
     }
 }

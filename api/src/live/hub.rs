@@ -16,17 +16,28 @@ use uuid::Uuid;
 
 use crate::{
     events::{ActivityKind, Event, EventBus},
-    meets::visibility,
+    meets::{
+        loaders::{self, AttendanceRecord},
+        visibility,
+    },
 };
 
-/// A meet as events show it, with who may see it.
+/// A meet as events show it, with who may see it and its guest list.
 #[derive(Clone, Debug)]
 pub struct MeetView {
     pub meet: meets::Model,
     pub host: users::Model,
     /// Holders of a pending or accepted invitation (for INVITE_ONLY meets).
     pub invitees: HashSet<Uuid>,
+    /// Who may see the guest list's names besides the host and
+    /// administrators (`visibility::attendee_seers`); shared, not copied,
+    /// by every subscriber's item.
+    pub attendee_seers: Arc<HashSet<Uuid>>,
+    pub newcomer_count: i64,
 }
+
+/// An attendance in an event, with its attendee and their record.
+pub type AttendanceView = (attendances::Model, users::Model, AttendanceRecord);
 
 // Always behind an Arc, made once per event: variant sizes do not matter.
 #[allow(clippy::large_enum_variant)]
@@ -38,7 +49,7 @@ pub enum Snapshot {
         kind: ActivityKind,
         at: DateTime<Utc>,
         meet: MeetView,
-        attendance: Option<(attendances::Model, users::Model)>,
+        attendance: Option<AttendanceView>,
         story: Option<(stories::Model, users::Model)>,
     },
     MeetAnnounced(MeetView),
@@ -154,10 +165,17 @@ async fn meet_view(
     } else {
         HashSet::new()
     };
+    let attendee_seers = Arc::new(visibility::attendee_seers(db, &meet).await?);
+    let newcomer_count = loaders::newcomer_counts(db, &[meet_id])
+        .await?
+        .remove(&meet_id)
+        .unwrap_or(0);
     Ok(Some(MeetView {
         meet,
         host,
         invitees,
+        attendee_seers,
+        newcomer_count,
     }))
 }
 
@@ -172,15 +190,17 @@ async fn story_with_author(
     Ok(row.and_then(|(story, author)| author.map(|a| (story, a))))
 }
 
-/// Attendances of `users` at a meet, with the users, by user.
+/// Attendances of `users` at a meet, with the users and their records, by
+/// user: two statements.
 async fn attendances_of(
     db: &DatabaseConnection,
     meet_id: Uuid,
     users: &[Uuid],
-) -> Result<HashMap<Uuid, (attendances::Model, users::Model)>, sea_orm::DbErr> {
+) -> Result<HashMap<Uuid, AttendanceView>, sea_orm::DbErr> {
     if users.is_empty() {
         return Ok(HashMap::new());
     }
+    let mut records = loaders::attendance_records(db, users).await?;
     Ok(attendances::Entity::find()
         .find_also_related(users::Entity)
         .filter(attendances::Column::MeetId.eq(meet_id))
@@ -188,8 +208,19 @@ async fn attendances_of(
         .all(db)
         .await?
         .into_iter()
-        .filter_map(|(attendance, user)| user.map(|user| (attendance.user_id, (attendance, user))))
+        .filter_map(|(attendance, user)| {
+            let record = records.remove(&attendance.user_id).unwrap_or_default();
+            user.map(|user| (attendance.user_id, (attendance, user, record)))
+        })
         .collect())
+}
+
+/// Whether an event of `kind` is about an attendance (its `user_id`'s).
+fn about_attendance(kind: ActivityKind) -> bool {
+    matches!(
+        kind,
+        ActivityKind::RsvpChanged | ActivityKind::CheckedIn | ActivityKind::ArrivalChanged
+    )
 }
 
 /// Snapshots of logged events on one meet, for a subscriber replaying them
@@ -209,12 +240,7 @@ pub async fn replay(
     };
     let attendees: Vec<Uuid> = logged
         .iter()
-        .filter(|event| {
-            matches!(
-                event.kind,
-                ActivityKind::RsvpChanged | ActivityKind::CheckedIn
-            )
-        })
+        .filter(|event| about_attendance(event.kind))
         .filter_map(|event| event.user_id)
         .collect();
     let attendances = attendances_of(db, meet_id, &attendees).await?;
@@ -233,10 +259,8 @@ pub async fn replay(
     };
     let mut snapshots = Vec::with_capacity(logged.len());
     for event in logged {
-        let attendance = match (event.user_id, event.kind) {
-            (Some(user_id), ActivityKind::RsvpChanged | ActivityKind::CheckedIn) => {
-                attendances.get(&user_id).cloned()
-            }
+        let attendance = match event.user_id {
+            Some(user_id) if about_attendance(event.kind) => attendances.get(&user_id).cloned(),
             _ => None,
         };
         snapshots.push(Snapshot::MeetActivity {
@@ -265,12 +289,10 @@ async fn load(db: &DatabaseConnection, event: &Event) -> Result<Option<Snapshot>
             let Some(meet) = meet_view(db, meet_id).await? else {
                 return Ok(None);
             };
-            let attendance = match (user_id, kind) {
-                (Some(user_id), ActivityKind::RsvpChanged | ActivityKind::CheckedIn) => {
-                    attendances_of(db, meet_id, &[user_id])
-                        .await?
-                        .remove(&user_id)
-                }
+            let attendance = match user_id {
+                Some(user_id) if about_attendance(kind) => attendances_of(db, meet_id, &[user_id])
+                    .await?
+                    .remove(&user_id),
                 _ => None,
             };
             let story = match story_id {

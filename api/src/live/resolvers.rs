@@ -36,7 +36,9 @@ fn sees(view: &MeetView, viewer: Viewer) -> bool {
 }
 
 fn meet(view: &MeetView) -> Meet {
-    Meet::from(view.meet.clone()).with_host(view.host.clone())
+    Meet::from(view.meet.clone())
+        .with_host(view.host.clone())
+        .with_guest_list(view.attendee_seers.clone(), view.newcomer_count)
 }
 
 /// Refuses a subscription to a meet the viewer may not see. The query runs in
@@ -119,11 +121,24 @@ fn activity_item(snapshot: &Snapshot, meet_id: Uuid, viewer: Viewer) -> Option<M
             kind: (*kind).into(),
             at: *at,
             meet: meet(view),
-            attendance: attendance.as_ref().map(|(a, u)| {
-                Attendance::from(a.clone())
-                    .with_user(u.clone())
-                    .with_meet(view.meet.clone())
-            }),
+            // Someone's own attendance is theirs to see; other people's
+            // follow the guest list's rule.
+            attendance: attendance
+                .as_ref()
+                .filter(|(a, _, _)| {
+                    viewer.user_id() == Some(a.user_id)
+                        || visibility::sees_attendees_among(
+                            &view.meet,
+                            viewer,
+                            &view.attendee_seers,
+                        )
+                })
+                .map(|(a, u, record)| {
+                    Attendance::from(a.clone())
+                        .with_user(u.clone())
+                        .with_meet(view.meet.clone())
+                        .with_record(*record)
+                }),
             story: story.as_ref().map(|(s, author)| {
                 Story::from(s.clone())
                     .with_author(author.clone())

@@ -16,7 +16,11 @@ use crate::{
 #[graphql(remote = "ActivityKind")]
 pub enum MeetActivityKind {
     RsvpChanged,
+    /// An attendee is HERE (checked in).
     CheckedIn,
+    /// An attendee is on their way (or a new ETA), left, or took back an
+    /// on-my-way.
+    ArrivalChanged,
     MeetUpdated,
     MeetCancelled,
     StoryPublished,
@@ -31,7 +35,9 @@ pub struct MeetActivity {
     pub kind: MeetActivityKind,
     pub at: DateTime<Utc>,
     pub meet: Meet,
-    /// The answer or arrival, for RSVP_CHANGED and CHECKED_IN.
+    /// The answer or arrival, for RSVP_CHANGED, CHECKED_IN and
+    /// ARRIVAL_CHANGED; `null` for a subscriber the guest list's privacy
+    /// keeps from seeing other people's (`Meet.viewerCanSeeAttendees`).
     pub attendance: Option<Attendance>,
     /// The story, for STORY_PUBLISHED.
     pub story: Option<Story>,

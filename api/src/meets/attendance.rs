@@ -5,9 +5,9 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use entity::{
-    attendances::{self, RsvpStatus},
+    attendances::{self, ArrivalState, RsvpStatus},
     meets::{self, MeetStatus},
     users,
 };
@@ -33,6 +33,7 @@ use crate::{
     keyset::{Page, Paged, RankedTimeKey, TimeKey, after_ranked_key},
     notices,
     state::Services,
+    validate,
 };
 
 /// The answers a member may give (WAITLISTED is the server's to give).
@@ -75,26 +76,42 @@ async fn take_seat(txn: &DatabaseTransaction, meet_id: Uuid) -> ApiResult<bool> 
     Ok(result.rows_affected == 1)
 }
 
-/// Gives up a seat (and a check-in with it).
-async fn release_seat(
-    txn: &DatabaseTransaction,
-    meet_id: Uuid,
-    was_checked_in: bool,
-) -> ApiResult<()> {
+/// Gives up a seat, and with it the attendance's check-in and arrival.
+async fn release_seat(txn: &DatabaseTransaction, seated: &attendances::Model) -> ApiResult<()> {
     let mut update = meets::Entity::update_many()
         .col_expr(
             meets::Column::GoingCount,
             Expr::col(meets::Column::GoingCount).sub(1),
         )
-        .filter(meets::Column::Id.eq(meet_id));
-    if was_checked_in {
+        .filter(meets::Column::Id.eq(seated.meet_id));
+    if seated.checked_in_at.is_some() {
         update = update.col_expr(
             meets::Column::CheckedInCount,
             Expr::col(meets::Column::CheckedInCount).sub(1),
         );
     }
+    for (column, delta) in arrival_counts(seated.arrival, ArrivalState::NotYet) {
+        update = update.col_expr(column, Expr::col(column).add(delta));
+    }
     update.exec(txn).await?;
     Ok(())
+}
+
+/// The meet's arrival counters a move from `from` to `to` changes, by how much.
+fn arrival_counts(from: ArrivalState, to: ArrivalState) -> Vec<(meets::Column, i32)> {
+    let counter = |state| match state {
+        ArrivalState::Here => Some(meets::Column::HereCount),
+        ArrivalState::OnMyWay => Some(meets::Column::OnTheWayCount),
+        ArrivalState::NotYet | ArrivalState::Left => None,
+    };
+    if from == to {
+        return Vec::new();
+    }
+    counter(from)
+        .map(|c| (c, -1))
+        .into_iter()
+        .chain(counter(to).map(|c| (c, 1)))
+        .collect()
 }
 
 /// Seats the longest-waiting attendees while seats are free, in answer order.
@@ -263,33 +280,25 @@ pub(crate) async fn answer_in(
         Answer::NotGoing => RsvpStatus::NotGoing,
     };
     let was_going = current == Some(RsvpStatus::Going);
-    if was_going {
-        release_seat(
-            txn,
-            meet.id,
-            existing.as_ref().is_some_and(|a| a.checked_in_at.is_some()),
-        )
-        .await?;
+    if let Some(seated) = existing.as_ref().filter(|_| was_going) {
+        release_seat(txn, seated).await?;
     }
+    // A new answer starts the night over: no check-in, no arrival.
     let attendance = match existing {
         Some(existing) => {
             let mut active: attendances::ActiveModel = existing.into();
             active.status = Set(status);
             active.responded_at = Set(now);
             active.checked_in_at = Set(None);
+            active.arrival = Set(ArrivalState::NotYet);
+            active.eta_at = Set(None);
+            active.left_at = Set(None);
             active.update(txn).await?
         }
         None => {
-            attendances::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                meet_id: Set(meet.id),
-                user_id: Set(user_id),
-                status: Set(status),
-                responded_at: Set(now),
-                checked_in_at: Set(None),
-            }
-            .insert(txn)
-            .await?
+            new_attendance(meet.id, user_id, status, now)
+                .insert(txn)
+                .await?
         }
     };
     events.push(Event::meet_activity(
@@ -317,54 +326,200 @@ pub(crate) async fn attendance_of(
         .await?)
 }
 
+/// A new attendance: answered now, not arrived, asking for nothing.
+pub(crate) fn new_attendance(
+    meet_id: Uuid,
+    user_id: Uuid,
+    status: RsvpStatus,
+    now: DateTime<Utc>,
+) -> attendances::ActiveModel {
+    attendances::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        meet_id: Set(meet_id),
+        user_id: Set(user_id),
+        status: Set(status),
+        responded_at: Set(now),
+        checked_in_at: Set(None),
+        arrival: Set(ArrivalState::NotYet),
+        eta_at: Set(None),
+        left_at: Set(None),
+        introduce_me: Set(false),
+        hoping_to_meet: Set(None),
+    }
+}
+
+/// The viewer's GOING attendance to a meet that is open for arrivals, with
+/// the meet, locked for the change.
+async fn lock_arriving(
+    txn: &DatabaseTransaction,
+    viewer: Viewer,
+    meet_id: Uuid,
+) -> ApiResult<(meets::Model, attendances::Model)> {
+    let user_id = viewer.require()?;
+    let meet = lock_visible(txn, viewer, meet_id).await?;
+    if meet.status == MeetStatus::Cancelled {
+        return Err(ApiError::Conflict("this meet is cancelled".into()));
+    }
+    let attendance = attendance_of(txn, meet_id, user_id)
+        .await?
+        .filter(|a| a.status == RsvpStatus::Going)
+        .ok_or_else(|| {
+            ApiError::Forbidden("only attendees who are going can check in or arrive".into())
+        })?;
+    Ok((meet, attendance))
+}
+
+/// Moves a GOING attendance to `wanted` (the rules: `rules::arrival_change`)
+/// with the meet's counters, in the caller's transaction; the event to
+/// publish, if anything changed. HERE is the check-in: the first one sets
+/// `checked_in_at` and counts, later ones (back after leaving) keep it.
+async fn arrive_in(
+    txn: &DatabaseTransaction,
+    meet: &meets::Model,
+    attendance: attendances::Model,
+    wanted: ArrivalState,
+    eta_minutes: Option<i32>,
+    now: DateTime<Utc>,
+) -> ApiResult<(attendances::Model, Option<Event>)> {
+    let changed = rules::arrival_change(
+        attendance.arrival,
+        wanted,
+        eta_minutes,
+        meet.starts_at,
+        meet.effective_end_at,
+        now,
+    )?;
+    if !changed {
+        return Ok((attendance, None));
+    }
+    let first_check_in = wanted == ArrivalState::Here && attendance.checked_in_at.is_none();
+    let counts = arrival_counts(attendance.arrival, wanted);
+    let user_id = attendance.user_id;
+    let mut active: attendances::ActiveModel = attendance.into();
+    active.arrival = Set(wanted);
+    active.eta_at = Set(eta_minutes.map(|m| now + Duration::minutes(i64::from(m))));
+    active.left_at = Set((wanted == ArrivalState::Left).then_some(now));
+    if first_check_in {
+        active.checked_in_at = Set(Some(now));
+    }
+    let attendance = active.update(txn).await?;
+    let mut update = meets::Entity::update_many().filter(meets::Column::Id.eq(meet.id));
+    for (column, delta) in counts {
+        update = update.col_expr(column, Expr::col(column).add(delta));
+    }
+    if first_check_in {
+        update = update.col_expr(
+            meets::Column::CheckedInCount,
+            Expr::col(meets::Column::CheckedInCount).add(1),
+        );
+    }
+    update.exec(txn).await?;
+    let kind = if wanted == ArrivalState::Here {
+        ActivityKind::CheckedIn
+    } else {
+        ActivityKind::ArrivalChanged
+    };
+    Ok((
+        attendance,
+        Some(Event::meet_activity(kind, meet.id, Some(user_id), now)),
+    ))
+}
+
+/// `setArrival`: the attendee's own arrival on the night. Returns the
+/// attendance with its meet as it stands after the change.
+pub async fn set_arrival(
+    services: &Services,
+    viewer: Viewer,
+    meet_id: Uuid,
+    wanted: ArrivalState,
+    eta_minutes: Option<i32>,
+) -> ApiResult<(attendances::Model, meets::Model)> {
+    let txn = begin_write(&services.db).await?;
+    let (meet, attendance) = lock_arriving(&txn, viewer, meet_id).await?;
+    let now = Utc::now();
+    let (attendance, event) = arrive_in(&txn, &meet, attendance, wanted, eta_minutes, now).await?;
+    let meet = meets::Entity::find_by_id(meet_id)
+        .one(&txn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("meet"))?;
+    services
+        .events
+        .commit(txn, event.into_iter().collect())
+        .await?;
+    Ok((attendance, meet))
+}
+
+/// `checkIn`, as it always was: HERE once; checking in again keeps the
+/// first time (and whatever the attendee did since).
 pub async fn check_in(
     services: &Services,
     viewer: Viewer,
     meet_id: Uuid,
 ) -> ApiResult<attendances::Model> {
-    let user_id = viewer.require()?;
     let txn = begin_write(&services.db).await?;
-    let meet = lock_visible(&txn, viewer, meet_id).await?;
-    let now = Utc::now();
-    if meet.status == MeetStatus::Cancelled {
-        return Err(ApiError::Conflict("this meet is cancelled".into()));
-    }
-    let attendance = attendance_of(&txn, meet_id, user_id)
-        .await?
-        .filter(|a| a.status == RsvpStatus::Going)
-        .ok_or_else(|| ApiError::Forbidden("only attendees who are going can check in".into()))?;
+    let (meet, attendance) = lock_arriving(&txn, viewer, meet_id).await?;
     if attendance.checked_in_at.is_some() {
-        // A second check-in keeps the first time.
         return Ok(attendance);
     }
-    if !rules::check_in_open(meet.starts_at, meet.effective_end_at, now) {
-        return Err(ApiError::Conflict(
-            "check-in is open from one hour before the start until the meet ends".into(),
-        ));
-    }
-    let mut active: attendances::ActiveModel = attendance.into();
-    active.checked_in_at = Set(Some(now));
-    let attendance = active.update(&txn).await?;
-    meets::Entity::update_many()
-        .col_expr(
-            meets::Column::CheckedInCount,
-            Expr::col(meets::Column::CheckedInCount).add(1),
-        )
-        .filter(meets::Column::Id.eq(meet_id))
-        .exec(&txn)
-        .await?;
+    let (attendance, event) = arrive_in(
+        &txn,
+        &meet,
+        attendance,
+        ArrivalState::Here,
+        None,
+        Utc::now(),
+    )
+    .await?;
     services
         .events
-        .commit(
-            txn,
-            vec![Event::meet_activity(
-                ActivityKind::CheckedIn,
-                meet_id,
-                Some(user_id),
-                now,
-            )],
-        )
+        .commit(txn, event.into_iter().collect())
         .await?;
+    Ok(attendance)
+}
+
+/// What an attendee would like from the night; `None` keeps a field,
+/// `Some(None)` clears `hoping_to_meet`.
+#[derive(Default)]
+pub struct AttendanceWishes {
+    pub introduce_me: Option<bool>,
+    pub hoping_to_meet: Option<Option<String>>,
+}
+
+/// `updateAttendance`: for someone who answered (GOING, MAYBE or
+/// WAITLISTED) a meet that is still open.
+pub async fn update_attendance(
+    services: &Services,
+    viewer: Viewer,
+    meet_id: Uuid,
+    wishes: AttendanceWishes,
+) -> ApiResult<attendances::Model> {
+    let user_id = viewer.require()?;
+    let hoping_to_meet = wishes
+        .hoping_to_meet
+        .map(|text| {
+            validate::optional_text("hopingToMeet", text.as_deref(), rules::HOPING_TO_MEET_MAX)
+        })
+        .transpose()?;
+    let txn = begin_write(&services.db).await?;
+    let meet = lock_visible(&txn, viewer, meet_id).await?;
+    require_open(&meet, Utc::now())?;
+    let attendance = attendance_of(&txn, meet_id, user_id)
+        .await?
+        .filter(|a| a.status != RsvpStatus::NotGoing)
+        .ok_or_else(|| ApiError::Forbidden("answer the meet first".into()))?;
+    let mut active: attendances::ActiveModel = attendance.clone().into();
+    if let Some(introduce_me) = wishes.introduce_me {
+        active.introduce_me = Set(introduce_me);
+    }
+    if let Some(hoping_to_meet) = hoping_to_meet {
+        active.hoping_to_meet = Set(hoping_to_meet);
+    }
+    let attendance = if active.is_changed() {
+        active.update(&txn).await?
+    } else {
+        attendance
+    };
+    txn.commit().await?;
     Ok(attendance)
 }
 
@@ -391,20 +546,49 @@ fn attendee_key(attendance: &attendances::Model) -> RankedTimeKey {
     }
 }
 
+/// Which of a meet's attendances a guest list shows.
+pub struct GuestListFilter {
+    /// Without one, those who said NOT_GOING are left out (they are not
+    /// attending); ask for NOT_GOING to list them.
+    pub status: Option<RsvpStatus>,
+    /// By arrival as it reads now (`rules::arrival_now`).
+    pub arrival: Option<ArrivalState>,
+    /// Only this user's attendance (`Some(None)`: nobody's): for a viewer
+    /// the guest list's privacy shows no one else.
+    pub only: Option<Option<Uuid>>,
+}
+
 /// A meet's attendances with their users, in the guest list's order.
-/// Without a status, those who said NOT_GOING are left out (they are not
-/// attending); ask for NOT_GOING to list them.
 pub async fn attendees(
     db: &impl ConnectionTrait,
-    meet_id: Uuid,
-    status: Option<RsvpStatus>,
+    meet: &meets::Model,
+    filter: GuestListFilter,
     page: &Page<RankedTimeKey>,
 ) -> ApiResult<Paged<(attendances::Model, users::Model), RankedTimeKey>> {
-    let mut condition = Condition::all().add(attendances::Column::MeetId.eq(meet_id));
-    condition = match status {
+    let mut condition = Condition::all().add(attendances::Column::MeetId.eq(meet.id));
+    condition = match filter.status {
         Some(status) => condition.add(attendances::Column::Status.eq(status)),
         None => condition.add(attendances::Column::Status.ne(RsvpStatus::NotGoing)),
     };
+    if let Some(arrival) = filter.arrival {
+        // Stored states that read as `arrival` now.
+        let over = rules::arrivals_over(meet, Utc::now());
+        let stored: Vec<ArrivalState> = [
+            ArrivalState::NotYet,
+            ArrivalState::OnMyWay,
+            ArrivalState::Here,
+            ArrivalState::Left,
+        ]
+        .into_iter()
+        .filter(|&state| rules::arrival_now(state, over) == arrival)
+        .collect();
+        condition = condition.add(attendances::Column::Arrival.is_in(stored));
+    }
+    match filter.only {
+        Some(Some(user_id)) => condition = condition.add(attendances::Column::UserId.eq(user_id)),
+        Some(None) => return Ok(Paged::none()),
+        None => {}
+    }
     if let Some(key) = &page.after {
         condition = condition.add(after_ranked_key(
             attendee_rank(),

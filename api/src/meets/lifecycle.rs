@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use entity::{
-    attendances::{self, RsvpStatus},
-    meets::{self, MeetStatus, Visibility},
+    attendances::RsvpStatus,
+    meets::{self, AttendeeVisibility, MeetStatus, Visibility},
 };
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
 use uuid::Uuid;
@@ -34,6 +34,7 @@ pub struct MeetDraft {
     pub ends_at: Option<DateTime<Utc>>,
     pub capacity: Option<i32>,
     pub visibility: Visibility,
+    pub attendee_visibility: AttendeeVisibility,
 }
 
 /// Changes to a meet: `None` keeps a field, `Some(None)` clears it.
@@ -51,6 +52,7 @@ pub struct MeetChanges {
     pub ends_at: Option<Option<DateTime<Utc>>>,
     pub capacity: Option<Option<i32>>,
     pub visibility: Option<Option<Visibility>>,
+    pub attendee_visibility: Option<Option<AttendeeVisibility>>,
 }
 
 pub async fn create(
@@ -93,7 +95,10 @@ pub async fn create(
         // The host is GOING from the start.
         going_count: Set(1),
         checked_in_count: Set(0),
+        here_count: Set(0),
+        on_the_way_count: Set(0),
         visibility: Set(draft.visibility),
+        attendee_visibility: Set(draft.attendee_visibility),
         status: Set(MeetStatus::Scheduled),
         cancellation_reason: Set(None),
         cancelled_at: Set(None),
@@ -102,16 +107,9 @@ pub async fn create(
     };
     let txn = begin_write(&services.db).await?;
     let meet = meet.insert(&txn).await?;
-    attendances::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        meet_id: Set(meet.id),
-        user_id: Set(host_id),
-        status: Set(RsvpStatus::Going),
-        responded_at: Set(now),
-        checked_in_at: Set(None),
-    }
-    .insert(&txn)
-    .await?;
+    attendance::new_attendance(meet.id, host_id, RsvpStatus::Going, now)
+        .insert(&txn)
+        .await?;
     services
         .events
         .commit(txn, vec![Event::MeetAnnounced { meet_id: meet.id }])
@@ -187,6 +185,11 @@ pub async fn update(
     if let Some(visibility) = changes.visibility {
         active.visibility = Set(visibility
             .ok_or_else(|| ApiError::bad_input("visibility", "visibility cannot be empty"))?);
+    }
+    if let Some(attendee_visibility) = changes.attendee_visibility {
+        active.attendee_visibility = Set(attendee_visibility.ok_or_else(|| {
+            ApiError::bad_input("attendeeVisibility", "attendeeVisibility cannot be empty")
+        })?);
     }
     let mut capacity_raised = false;
     if let Some(capacity) = changes.capacity {

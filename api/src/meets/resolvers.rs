@@ -4,7 +4,10 @@ use async_graphql::{Context, ID, Object, connection::Connection};
 
 use super::{
     attendance, discovery, lifecycle,
-    types::{Attendance, CreateMeetInput, Meet, MeetFilter, RsvpStatus, UpdateMeetInput},
+    types::{
+        ArrivalState, Attendance, CreateMeetInput, Meet, MeetFilter, RsvpStatus,
+        UpdateAttendanceInput, UpdateMeetInput,
+    },
     visibility,
 };
 use crate::{
@@ -126,6 +129,45 @@ impl MeetsMutation {
         let meet_id = parse_id(&meet_id, "meet")?;
         Ok(Attendance::from(
             attendance::check_in(ctx.services(), ctx.viewer(), meet_id).await?,
+        ))
+    }
+
+    /// The attendee's own arrival, for someone GOING: ON_MY_WAY (with an
+    /// optional ETA of 0 to 240 minutes) from three hours before the start,
+    /// HERE (the check-in) from one hour before, LEFT after HERE, NOT_YET to
+    /// take back an ON_MY_WAY; until the meet ends.
+    async fn set_arrival(
+        &self,
+        ctx: &Context<'_>,
+        meet_id: ID,
+        state: ArrivalState,
+        eta_minutes: Option<i32>,
+    ) -> FieldResult<Attendance> {
+        let meet_id = parse_id(&meet_id, "meet")?;
+        let (attendance, meet) = attendance::set_arrival(
+            ctx.services(),
+            ctx.viewer(),
+            meet_id,
+            state.into(),
+            eta_minutes,
+        )
+        .await?;
+        Ok(Attendance::from(attendance).with_meet(meet))
+    }
+
+    /// What the attendee would like from the night (an introduction, who
+    /// they hope to meet), for someone who answered GOING, MAYBE or
+    /// WAITLISTED. Shown under the guest list's rule.
+    async fn update_attendance(
+        &self,
+        ctx: &Context<'_>,
+        meet_id: ID,
+        input: UpdateAttendanceInput,
+    ) -> FieldResult<Attendance> {
+        let meet_id = parse_id(&meet_id, "meet")?;
+        let wishes = input.wishes()?;
+        Ok(Attendance::from(
+            attendance::update_attendance(ctx.services(), ctx.viewer(), meet_id, wishes).await?,
         ))
     }
 }

@@ -2,7 +2,10 @@
 //! check-in), distances.
 
 use chrono::{DateTime, Duration, Utc};
-use entity::meets::{self, MeetStatus};
+use entity::{
+    attendances::ArrivalState,
+    meets::{self, MeetStatus},
+};
 
 use crate::{
     error::{ApiError, ApiResult},
@@ -20,6 +23,12 @@ pub const START_GRACE: Duration = Duration::hours(1);
 /// Check-in opens this long before the start.
 pub const CHECK_IN_OPENS: Duration = Duration::hours(1);
 pub const MAX_CAPACITY: i32 = 10_000;
+/// An attendee may say they are on their way from this long before the start.
+pub const ON_MY_WAY_OPENS: Duration = Duration::hours(3);
+/// The longest ETA an attendee on their way may give, in minutes.
+pub const ETA_MAX_MINUTES: i32 = 240;
+/// The longest `hopingToMeet`.
+pub const HOPING_TO_MEET_MAX: usize = 140;
 /// The longest region a meet may name (and a region filter compare).
 pub const REGION_MAX: usize = 80;
 
@@ -283,9 +292,126 @@ pub fn require_open(meet: &meets::Model, now: DateTime<Utc>) -> ApiResult<()> {
     Ok(())
 }
 
+/// Whether the night is over for arrivals: the meet ended or was cancelled.
+pub fn arrivals_over(meet: &meets::Model, now: DateTime<Utc>) -> bool {
+    meet.status == MeetStatus::Cancelled || meet.effective_end_at <= now
+}
+
+/// An attendance's arrival as it reads at `now`: once the night is over,
+/// whoever was still here has left and whoever was on their way is not
+/// coming. Read this way, no job has to rewrite rows when a meet ends.
+pub fn arrival_now(stored: ArrivalState, over: bool) -> ArrivalState {
+    match (stored, over) {
+        (ArrivalState::Here, true) => ArrivalState::Left,
+        (ArrivalState::OnMyWay, true) => ArrivalState::NotYet,
+        (state, _) => state,
+    }
+}
+
+/// Whether moving from `current` to `wanted` at `now` is allowed, and
+/// whether it changes anything (`false`: the same state again). The meet is
+/// open (not cancelled, not ended) and the attendee GOING; an ETA goes with
+/// ON_MY_WAY only.
+pub fn arrival_change(
+    current: ArrivalState,
+    wanted: ArrivalState,
+    eta_minutes: Option<i32>,
+    starts_at: DateTime<Utc>,
+    effective_end_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> ApiResult<bool> {
+    use ArrivalState::*;
+    if let Some(eta) = eta_minutes {
+        if wanted != OnMyWay {
+            return Err(ApiError::bad_input(
+                "etaMinutes",
+                "an ETA goes with ON_MY_WAY only",
+            ));
+        }
+        if !(0..=ETA_MAX_MINUTES).contains(&eta) {
+            return Err(ApiError::bad_input(
+                "etaMinutes",
+                format!("etaMinutes must be 0 to {ETA_MAX_MINUTES}"),
+            ));
+        }
+    }
+    if now >= effective_end_at {
+        return Err(ApiError::Conflict("this meet has ended".into()));
+    }
+    match (current, wanted) {
+        (Here, Here) | (Left, Left) | (NotYet, NotYet) => Ok(false),
+        (_, OnMyWay) if now < starts_at - ON_MY_WAY_OPENS => Err(ApiError::Conflict(
+            "on my way opens three hours before the start".into(),
+        )),
+        (Here, OnMyWay) => Err(ApiError::Conflict(
+            "you are here already; say LEFT first".into(),
+        )),
+        // A new ETA is news too.
+        (_, OnMyWay) => Ok(true),
+        (_, Here) if !check_in_open(starts_at, effective_end_at, now) => Err(ApiError::Conflict(
+            "check-in is open from one hour before the start until the meet ends".into(),
+        )),
+        (_, Here) => Ok(true),
+        (Here, Left) => Ok(true),
+        (_, Left) => Err(ApiError::Conflict(
+            "only someone who is here can leave".into(),
+        )),
+        (OnMyWay, NotYet) => Ok(true),
+        (_, NotYet) => Err(ApiError::Conflict(
+            "NOT_YET only takes back an ON_MY_WAY".into(),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arrivals_move_through_the_night() {
+        use ArrivalState::*;
+        let start = Utc::now() + Duration::hours(2);
+        let end = start + DEFAULT_LENGTH;
+        let early = start - Duration::hours(4);
+        let before = start - Duration::hours(2);
+        let during = start + Duration::minutes(30);
+        let change = |from, to, eta, now| arrival_change(from, to, eta, start, end, now);
+        assert!(change(NotYet, OnMyWay, Some(20), before).unwrap());
+        assert!(
+            change(OnMyWay, OnMyWay, Some(5), before).unwrap(),
+            "a new ETA"
+        );
+        assert!(change(NotYet, OnMyWay, None, early).is_err(), "too early");
+        assert!(
+            change(NotYet, Here, None, before).is_err(),
+            "check-in not open"
+        );
+        assert!(change(OnMyWay, Here, None, during).unwrap());
+        assert!(!change(Here, Here, None, during).unwrap(), "same again");
+        assert!(change(Here, OnMyWay, None, during).is_err());
+        assert!(change(Here, Left, None, during).unwrap());
+        assert!(change(Left, Here, None, during).unwrap(), "back again");
+        assert!(change(NotYet, Left, None, during).is_err());
+        assert!(change(OnMyWay, NotYet, None, during).unwrap());
+        assert!(change(Left, NotYet, None, during).is_err());
+        assert!(
+            change(NotYet, Here, Some(5), during).is_err(),
+            "ETA without ON_MY_WAY"
+        );
+        assert!(change(NotYet, OnMyWay, Some(241), before).is_err());
+        assert!(change(NotYet, OnMyWay, Some(-1), before).is_err());
+        assert!(change(OnMyWay, Here, None, end).is_err(), "ended");
+    }
+
+    #[test]
+    fn the_night_ends_without_a_job() {
+        use ArrivalState::*;
+        assert_eq!(arrival_now(Here, true), Left);
+        assert_eq!(arrival_now(OnMyWay, true), NotYet);
+        assert_eq!(arrival_now(Left, true), Left);
+        assert_eq!(arrival_now(Here, false), Here);
+        assert_eq!(arrival_now(OnMyWay, false), OnMyWay);
+    }
 
     #[test]
     fn distances() {

@@ -1,15 +1,20 @@
 //! GraphQL types of meets.
 
+use std::{collections::HashSet, sync::Arc};
+
 use async_graphql::{
     Context, Enum, ID, InputObject, MaybeUndefined, Object, connection::Connection,
 };
 use chrono::{DateTime, Utc};
 use entity::{attendances, meets, users};
+use uuid::Uuid;
 
 use super::{
-    attendance::{self, Answer},
+    attendance::{self, Answer, AttendanceWishes, GuestListFilter},
     discovery::{MeetFilter as Filter, Near},
     lifecycle::{MeetChanges, MeetDraft},
+    loaders::{self, AttendanceRecord},
+    rules, visibility,
 };
 use crate::{
     accounts::types::{User, patch},
@@ -27,6 +32,33 @@ use crate::{
 pub enum Visibility {
     Public,
     InviteOnly,
+}
+
+/// Who may see a meet's guest list (names); everyone who may see the meet
+/// sees its counts.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "meets::AttendeeVisibility")]
+pub enum AttendeeVisibility {
+    /// Everyone who may see the meet.
+    Public,
+    /// People whose own answer is GOING, MAYBE or WAITLISTED.
+    Attendees,
+    /// People who have checked in: nobody knows who is there until they arrive.
+    Arrived,
+    /// The host only.
+    Host,
+}
+
+/// Where an attendee is on the night.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "attendances::ArrivalState")]
+pub enum ArrivalState {
+    NotYet,
+    /// With an `etaAt` when they gave one.
+    OnMyWay,
+    /// Checked in.
+    Here,
+    Left,
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +101,10 @@ pub struct Meet {
     host: Option<users::Model>,
     /// `Some(None)`: loaded, and the viewer has not answered.
     viewer_attendance: Option<Option<attendances::Model>>,
+    /// Live events: who may see the names (`visibility::attendee_seers`)
+    /// and the newcomer count, loaded once per event for every subscriber.
+    attendee_seers: Option<Arc<HashSet<Uuid>>>,
+    newcomer_count: Option<i64>,
 }
 
 impl From<meets::Model> for Meet {
@@ -77,6 +113,8 @@ impl From<meets::Model> for Meet {
             model,
             host: None,
             viewer_attendance: None,
+            attendee_seers: None,
+            newcomer_count: None,
         }
     }
 }
@@ -91,6 +129,43 @@ impl Meet {
     pub fn with_viewer_attendance(mut self, attendance: Option<attendances::Model>) -> Self {
         self.viewer_attendance = Some(attendance);
         self
+    }
+
+    /// What a live event loaded for the guest list's rule and counts.
+    pub fn with_guest_list(mut self, seers: Arc<HashSet<Uuid>>, newcomer_count: i64) -> Self {
+        self.attendee_seers = Some(seers);
+        self.newcomer_count = Some(newcomer_count);
+        self
+    }
+
+    /// The viewer's own attendance, preloaded or through the request's loader.
+    async fn own_attendance(&self, ctx: &Context<'_>) -> FieldResult<Option<attendances::Model>> {
+        if let Some(preloaded) = &self.viewer_attendance {
+            return Ok(preloaded.clone());
+        }
+        match &ctx.loaders().viewer_attendance {
+            Some(loader) => Ok(loader.load_one(self.model.id).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// The guest list's rule for the viewer (`visibility::sees_attendees`).
+    async fn viewer_sees_attendees(&self, ctx: &Context<'_>) -> FieldResult<bool> {
+        let viewer = ctx.viewer();
+        if let Some(seers) = &self.attendee_seers {
+            return Ok(visibility::sees_attendees_among(&self.model, viewer, seers));
+        }
+        let own = self.own_attendance(ctx).await?;
+        Ok(visibility::sees_attendees(
+            &self.model,
+            viewer,
+            own.as_ref(),
+        ))
+    }
+
+    /// Whether the night is over for arrivals (ended or cancelled).
+    fn arrivals_over(&self) -> bool {
+        rules::arrivals_over(&self.model, Utc::now())
     }
 }
 
@@ -159,8 +234,53 @@ impl Meet {
         self.model.going_count
     }
 
+    /// Everyone who ever checked in.
     async fn checked_in_count(&self) -> i32 {
         self.model.checked_in_count
+    }
+
+    /// Attendees here now; 0 once the meet is over.
+    async fn here_count(&self) -> i32 {
+        if self.arrivals_over() {
+            0
+        } else {
+            self.model.here_count
+        }
+    }
+
+    /// Attendees on their way now; 0 once the meet is over.
+    async fn on_the_way_count(&self) -> i32 {
+        if self.arrivals_over() {
+            0
+        } else {
+            self.model.on_the_way_count
+        }
+    }
+
+    /// GOING attendees who had checked in to no earlier meet.
+    async fn newcomer_count(&self, ctx: &Context<'_>) -> FieldResult<i32> {
+        let count = match self.newcomer_count {
+            Some(count) => count,
+            None => ctx
+                .loaders()
+                .newcomer_counts
+                .load_one(self.model.id)
+                .await?
+                .unwrap_or(0),
+        };
+        Ok(i32::try_from(count).unwrap_or(i32::MAX))
+    }
+
+    /// Who may see the guest list's names.
+    async fn attendee_visibility(&self) -> AttendeeVisibility {
+        self.model.attendee_visibility.into()
+    }
+
+    /// Whether the viewer may see who is coming: when `false`, `attendees`
+    /// holds only the viewer's own attendance and live events leave out
+    /// other people's.
+    async fn viewer_can_see_attendees(&self, ctx: &Context<'_>) -> FieldResult<bool> {
+        self.viewer_sees_attendees(ctx).await
     }
 
     /// `capacity - goingCount`; `null` without a capacity.
@@ -194,37 +314,59 @@ impl Meet {
 
     /// The viewer's own answer; `null` when none or anonymous.
     async fn viewer_attendance(&self, ctx: &Context<'_>) -> FieldResult<Option<Attendance>> {
-        if let Some(preloaded) = &self.viewer_attendance {
-            return Ok(preloaded
-                .clone()
-                .map(|a| Attendance::from(a).with_meet(self.model.clone())));
-        }
-        let Some(loader) = &ctx.loaders().viewer_attendance else {
-            return Ok(None);
-        };
-        Ok(loader
-            .load_one(self.model.id)
+        Ok(self
+            .own_attendance(ctx)
             .await?
             .map(|a| Attendance::from(a).with_meet(self.model.clone())))
     }
 
     /// Answers, GOING first, then by answer time. Without `status`, those
-    /// who answered NOT_GOING are left out.
+    /// who answered NOT_GOING are left out; `arrival` filters by arrival as
+    /// it reads now. A viewer who may not see the guest list
+    /// (`viewerCanSeeAttendees: false`) finds only their own attendance.
     #[graphql(complexity = "page_complexity(first, child_complexity)")]
     async fn attendees(
         &self,
         ctx: &Context<'_>,
         status: Option<RsvpStatus>,
+        arrival: Option<ArrivalState>,
         first: Option<i32>,
         after: Option<String>,
     ) -> FieldResult<Connection<String, Attendance>> {
         let page = pagination::page(first, after)?;
-        let paged =
-            attendance::attendees(ctx.db(), self.model.id, status.map(Into::into), &page).await?;
+        let only = if self.viewer_sees_attendees(ctx).await? {
+            None
+        } else {
+            Some(ctx.viewer().user_id())
+        };
+        let filter = GuestListFilter {
+            status: status.map(Into::into),
+            arrival: arrival.map(Into::into),
+            only,
+        };
+        let paged = attendance::attendees(ctx.db(), &self.model, filter, &page).await?;
+        // Records for the whole page in one statement when asked for: a
+        // loader would split a long page into several batches.
+        let node = ctx.look_ahead().field("edges").field("node");
+        let mut records = if node.field("newcomer").exists()
+            || node.field("user").field("meetsAttended").exists()
+        {
+            let users: Vec<Uuid> = paged.rows.iter().map(|(_, (a, _))| a.user_id).collect();
+            Some(loaders::attendance_records(ctx.db(), &users).await?)
+        } else {
+            None
+        };
         Ok(pagination::connection(paged, |(a, u)| {
-            Attendance::from(a)
+            let record = records
+                .as_mut()
+                .map(|records| records.remove(&a.user_id).unwrap_or_default());
+            let attendance = Attendance::from(a)
                 .with_user(u)
-                .with_meet(self.model.clone())
+                .with_meet(self.model.clone());
+            match record {
+                Some(record) => attendance.with_record(record),
+                None => attendance,
+            }
         }))
     }
 
@@ -257,6 +399,8 @@ pub struct Attendance {
     model: attendances::Model,
     user: Option<users::Model>,
     meet: Option<meets::Model>,
+    /// Live events: the attendee's record, loaded once per event.
+    record: Option<AttendanceRecord>,
 }
 
 impl From<attendances::Model> for Attendance {
@@ -265,6 +409,7 @@ impl From<attendances::Model> for Attendance {
             model,
             user: None,
             meet: None,
+            record: None,
         }
     }
 }
@@ -279,12 +424,97 @@ impl Attendance {
         self.meet = Some(meet);
         self
     }
+
+    pub fn with_record(mut self, record: AttendanceRecord) -> Self {
+        self.record = Some(record);
+        self
+    }
+
+    /// The meet, preloaded or through the request's loader.
+    async fn meet_model(&self, ctx: &Context<'_>) -> FieldResult<meets::Model> {
+        if let Some(meet) = &self.meet {
+            return Ok(meet.clone());
+        }
+        let meet = ctx.loaders().meets.load_one(self.model.meet_id).await?;
+        Ok(meet.ok_or_else(|| ApiError::not_found("meet"))?)
+    }
+
+    async fn record(&self, ctx: &Context<'_>) -> FieldResult<AttendanceRecord> {
+        if let Some(record) = self.record {
+            return Ok(record);
+        }
+        let record = ctx
+            .loaders()
+            .attendance_records
+            .load_one(self.model.user_id)
+            .await?;
+        Ok(record.unwrap_or_default())
+    }
+
+    /// The arrival as it reads now, with the meet it is read against.
+    async fn arrival_now(
+        &self,
+        ctx: &Context<'_>,
+    ) -> FieldResult<(attendances::ArrivalState, meets::Model)> {
+        let meet = self.meet_model(ctx).await?;
+        let over = rules::arrivals_over(&meet, Utc::now());
+        Ok((rules::arrival_now(self.model.arrival, over), meet))
+    }
 }
 
 #[Object]
 impl Attendance {
+    async fn id(&self) -> ID {
+        ID(self.model.id.to_string())
+    }
+
     async fn status(&self) -> RsvpStatus {
         self.model.status.into()
+    }
+
+    /// Once the meet is over, whoever was here reads LEFT and whoever was on
+    /// their way NOT_YET.
+    async fn arrival(&self, ctx: &Context<'_>) -> FieldResult<ArrivalState> {
+        Ok(self.arrival_now(ctx).await?.0.into())
+    }
+
+    /// When an attendee on their way expects to arrive.
+    async fn eta_at(&self, ctx: &Context<'_>) -> FieldResult<Option<DateTime<Utc>>> {
+        let (arrival, _) = self.arrival_now(ctx).await?;
+        Ok(self
+            .model
+            .eta_at
+            .filter(|_| arrival == attendances::ArrivalState::OnMyWay))
+    }
+
+    /// When they left; for someone still here when the meet ended, its end.
+    async fn left_at(&self, ctx: &Context<'_>) -> FieldResult<Option<DateTime<Utc>>> {
+        let (arrival, meet) = self.arrival_now(ctx).await?;
+        if arrival != attendances::ArrivalState::Left {
+            return Ok(None);
+        }
+        Ok(Some(self.model.left_at.unwrap_or_else(|| {
+            meet.cancelled_at
+                .map_or(meet.effective_end_at, |at| at.min(meet.effective_end_at))
+        })))
+    }
+
+    /// True when the attendee had checked in to no meet that started before
+    /// this one.
+    async fn newcomer(&self, ctx: &Context<'_>) -> FieldResult<bool> {
+        let record = self.record(ctx).await?;
+        let starts_at = self.meet_model(ctx).await?.starts_at;
+        Ok(record.newcomer_at(starts_at))
+    }
+
+    /// The attendee would like the host to introduce them around.
+    async fn introduce_me(&self) -> bool {
+        self.model.introduce_me
+    }
+
+    /// Who or what they came for.
+    async fn hoping_to_meet(&self) -> Option<&str> {
+        self.model.hoping_to_meet.as_deref()
     }
 
     /// When the current answer was given.
@@ -298,7 +528,11 @@ impl Attendance {
 
     async fn user(&self, ctx: &Context<'_>) -> FieldResult<User> {
         if let Some(user) = &self.user {
-            return Ok(User::from(user.clone()));
+            let user = User::from(user.clone());
+            return Ok(match self.record {
+                Some(record) => user.with_record(record),
+                None => user,
+            });
         }
         let user = ctx.loaders().users.load_one(self.model.user_id).await?;
         Ok(User::from(user.ok_or_else(|| ApiError::not_found("user"))?))
@@ -330,6 +564,9 @@ pub struct CreateMeetInput {
     pub capacity: Option<i32>,
     #[graphql(default_with = "Visibility::Public")]
     pub visibility: Visibility,
+    /// Who may see the guest list's names.
+    #[graphql(default_with = "AttendeeVisibility::Public")]
+    pub attendee_visibility: AttendeeVisibility,
 }
 
 impl From<CreateMeetInput> for MeetDraft {
@@ -347,6 +584,7 @@ impl From<CreateMeetInput> for MeetDraft {
             ends_at: input.ends_at,
             capacity: input.capacity,
             visibility: input.visibility.into(),
+            attendee_visibility: input.attendee_visibility.into(),
         }
     }
 }
@@ -367,6 +605,7 @@ pub struct UpdateMeetInput {
     pub ends_at: MaybeUndefined<DateTime<Utc>>,
     pub capacity: MaybeUndefined<i32>,
     pub visibility: MaybeUndefined<Visibility>,
+    pub attendee_visibility: MaybeUndefined<AttendeeVisibility>,
 }
 
 impl From<UpdateMeetInput> for MeetChanges {
@@ -384,7 +623,37 @@ impl From<UpdateMeetInput> for MeetChanges {
             ends_at: patch(input.ends_at),
             capacity: patch(input.capacity),
             visibility: patch(input.visibility).map(|v| v.map(Into::into)),
+            attendee_visibility: patch(input.attendee_visibility).map(|v| v.map(Into::into)),
         }
+    }
+}
+
+/// What an attendee would like from the night: a field left out stays,
+/// `null` clears `hopingToMeet`.
+#[derive(InputObject)]
+pub struct UpdateAttendanceInput {
+    /// Ask the host to introduce you around.
+    pub introduce_me: MaybeUndefined<bool>,
+    /// Who or what you came for: 0 to 140 characters.
+    pub hoping_to_meet: MaybeUndefined<String>,
+}
+
+impl UpdateAttendanceInput {
+    pub fn wishes(self) -> Result<AttendanceWishes, ApiError> {
+        let introduce_me = match self.introduce_me {
+            MaybeUndefined::Null => {
+                return Err(ApiError::bad_input(
+                    "introduceMe",
+                    "introduceMe cannot be null",
+                ));
+            }
+            MaybeUndefined::Value(value) => Some(value),
+            MaybeUndefined::Undefined => None,
+        };
+        Ok(AttendanceWishes {
+            introduce_me,
+            hoping_to_meet: patch(self.hoping_to_meet),
+        })
     }
 }
 

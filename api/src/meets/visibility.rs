@@ -13,12 +13,22 @@
 //!
 //! Editing (changing, cancelling, listing invitations): the host or an
 //! administrator.
+//!
+//! Seeing the guest list's names (`attendee_visibility`), among those who see
+//! the meet: the host and administrators always; otherwise PUBLIC, everyone;
+//! ATTENDEES, whoever answered GOING, MAYBE or WAITLISTED; ARRIVED, whoever
+//! has checked in; HOST, nobody else. Everyone who sees the meet sees its
+//! counts, and their own attendance. Written twice, and only here: in memory
+//! from the viewer's own attendance (`sees_attendees`), and as the set of
+//! users it admits (`attendee_seers`) for live events, checked per
+//! subscriber by `sees_attendees_among`.
 
 use std::collections::HashSet;
 
 use entity::{
+    attendances::{self, RsvpStatus},
     invitations::{self, InvitationStatus},
-    meets::{self, Visibility},
+    meets::{self, AttendeeVisibility, Visibility},
     users::{self, Role},
 };
 use sea_orm::{
@@ -228,6 +238,67 @@ pub fn can_see(meet: &meets::Model, viewer: Viewer, invitees: &HashSet<Uuid>) ->
     }
 }
 
+/// Answers that let their holder see an ATTENDEES guest list.
+const ATTENDING: [RsvpStatus; 3] = [RsvpStatus::Going, RsvpStatus::Maybe, RsvpStatus::Waitlisted];
+
+/// Whether the host's setting alone decides for `viewer`: `Some(true)` for
+/// the host, administrators and a PUBLIC list, `Some(false)` for a HOST list
+/// and anonymous callers of any other; `None` when it depends on the
+/// viewer's own attendance.
+fn attendee_rule(meet: &meets::Model, viewer: Viewer) -> Option<bool> {
+    if viewer.is_admin() || viewer.user_id() == Some(meet.host_id) {
+        return Some(true);
+    }
+    match (meet.attendee_visibility, viewer) {
+        (AttendeeVisibility::Public, _) => Some(true),
+        (AttendeeVisibility::Host, _) | (_, Viewer::Anonymous) => Some(false),
+        (AttendeeVisibility::Attendees | AttendeeVisibility::Arrived, _) => None,
+    }
+}
+
+/// Whether `viewer`, who sees the meet, may see its guest list's names,
+/// given their own attendance to it (`None` if they never answered).
+pub fn sees_attendees(
+    meet: &meets::Model,
+    viewer: Viewer,
+    own: Option<&attendances::Model>,
+) -> bool {
+    attendee_rule(meet, viewer).unwrap_or_else(|| match (meet.attendee_visibility, own) {
+        (AttendeeVisibility::Attendees, Some(own)) => ATTENDING.contains(&own.status),
+        (AttendeeVisibility::Arrived, Some(own)) => own.checked_in_at.is_some(),
+        _ => false,
+    })
+}
+
+/// The users whose own attendance lets them see the meet's names (the host
+/// and administrators aside): one statement for an ATTENDEES or ARRIVED
+/// list, none otherwise.
+pub async fn attendee_seers(
+    db: &impl ConnectionTrait,
+    meet: &meets::Model,
+) -> Result<HashSet<Uuid>, DbErr> {
+    let admitted = match meet.attendee_visibility {
+        AttendeeVisibility::Attendees => attendances::Column::Status.is_in(ATTENDING),
+        AttendeeVisibility::Arrived => attendances::Column::CheckedInAt.is_not_null(),
+        AttendeeVisibility::Public | AttendeeVisibility::Host => return Ok(HashSet::new()),
+    };
+    let users: Vec<Uuid> = attendances::Entity::find()
+        .select_only()
+        .column(attendances::Column::UserId)
+        .filter(attendances::Column::MeetId.eq(meet.id))
+        .filter(admitted)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(users.into_iter().collect())
+}
+
+/// `sees_attendees` for a live event, given `attendee_seers`.
+pub fn sees_attendees_among(meet: &meets::Model, viewer: Viewer, seers: &HashSet<Uuid>) -> bool {
+    attendee_rule(meet, viewer)
+        .unwrap_or_else(|| viewer.user_id().is_some_and(|id| seers.contains(&id)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,7 +325,10 @@ mod tests {
             capacity: None,
             going_count: 1,
             checked_in_count: 0,
+            here_count: 0,
+            on_the_way_count: 0,
             visibility,
+            attendee_visibility: AttendeeVisibility::Public,
             status: MeetStatus::Scheduled,
             cancellation_reason: None,
             cancelled_at: None,
