@@ -1,8 +1,19 @@
 //! The `tweetmeet` binary as an operator runs it: `migrate` says what it did
-//! and will not drop data unasked, `check` reports, and `serve` fails fast
-//! and clearly.
+//! and will not drop data unasked, `check` reports, `serve` fails fast and
+//! clearly, logs and counts what it does, traces to a collector when given
+//! one, and states an outage rather than repeating it; `seed` says how to
+//! sign in.
 
-use std::process::{Command, Output};
+mod common;
+
+use std::{
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use serde_json::{Value, json};
 
 fn tweetmeet(dir: &std::path::Path, args: &[&str], settings: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tweetmeet"));
@@ -356,3 +367,204 @@ fn help_and_readme_list_every_setting() {
         text(&flagged)
     );
 }
+
+/// A `tweetmeet serve` process on a free port, with a fresh SQLite database
+/// in `dir` unless the settings name another; its log is JSON lines on
+/// stdout, read when it stops.
+struct Served {
+    child: Child,
+    port: u16,
+    contract: common::Contract,
+}
+
+impl Served {
+    fn start(dir: &Path, settings: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tweetmeet"));
+        command
+            .arg("serve")
+            .current_dir(dir)
+            .env(
+                "TWEETMEET_DATABASE_URL",
+                format!("sqlite://{}/t.db?mode=rwc", dir.display()),
+            )
+            .env("TWEETMEET_BIND", format!("127.0.0.1:{port}"))
+            .env("TWEETMEET_LOG_FORMAT", "json")
+            .env("TWEETMEET_MAIL_DIR", dir.join("outbox"))
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in settings {
+            command.env(key, value);
+        }
+        Self {
+            child: command.spawn().expect("start tweetmeet serve"),
+            port,
+            contract: common::Contract::load(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Waits (10 s at most) until the server answers.
+    async fn ready(&self) {
+        let client = reqwest::Client::new();
+        common::wait_until(Duration::from_secs(10), "the server to start", async || {
+            client.get(self.url("/healthz")).send().await.is_ok()
+        })
+        .await;
+    }
+
+    /// Stops the server as an operator does (SIGTERM) and waits for it to
+    /// exit; returns its output.
+    fn stop(self) -> Output {
+        Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        let output = self.child.wait_with_output().expect("wait for tweetmeet");
+        assert!(output.status.success(), "a clean stop: {}", text(&output));
+        output
+    }
+}
+
+/// The JSON log lines of `output` whose message contains `words`.
+fn log_lines<'a>(lines: &'a [Value], words: &str) -> Vec<&'a Value> {
+    lines
+        .iter()
+        .filter(|line| {
+            line["fields"]["message"]
+                .as_str()
+                .is_some_and(|message| message.contains(words))
+        })
+        .collect()
+}
+
+fn json_lines(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+/// One export a fake collector received: its content type and body.
+type Export = (String, Vec<u8>);
+
+/// What a fake OpenTelemetry collector was sent.
+#[derive(Clone, Default)]
+struct Exports(Arc<Mutex<Vec<Export>>>);
+
+/// An OTLP/HTTP collector on a free port that keeps what is posted to
+/// `/v1/traces` and answers as a collector does (an empty
+/// `ExportTraceServiceResponse`).
+async fn fake_collector() -> (u16, Exports) {
+    use axum::http::{HeaderMap, header::CONTENT_TYPE};
+    let exports = Exports::default();
+    let kept = exports.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let kept = kept.clone();
+            async move {
+                let kind = headers
+                    .get(CONTENT_TYPE)
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                kept.0.lock().unwrap().push((kind, body.to_vec()));
+                ([(CONTENT_TYPE, "application/x-protobuf")], Vec::<u8>::new())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, exports)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+/// With an OTLP endpoint, a request's trace reaches the collector when the
+/// server stops (the last batch is flushed): the request's span with its
+/// request id, in the caller's trace (`traceparent`), and the span of the
+/// service call that wrote to the database.
+#[test]
+fn traces_reach_the_collector_with_the_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (collector, exports) = runtime.block_on(fake_collector());
+    let endpoint = format!("http://127.0.0.1:{collector}");
+    let server = Served::start(dir.path(), &[("TWEETMEET_OTLP_ENDPOINT", &endpoint)]);
+    let request_id = "trace-me-4f1c9a7e";
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    runtime.block_on(async {
+        server.ready().await;
+        let response: Value = reqwest::Client::new()
+            .post(server.url("/graphql"))
+            .header("x-request-id", request_id)
+            .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+            .json(&json!({
+                "operationName": "Register",
+                "query": server.contract.operation("Register"),
+                "variables": { "input": {
+                    "email": "ada@example.com",
+                    "password": "correct horse battery",
+                    "handle": "ada",
+                    "displayName": "Ada",
+                }},
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            response["data"]["register"]["accessToken"].is_string(),
+            "{response:#}"
+        );
+    });
+    // Stopped before the batch's five seconds are up: what reaches the
+    // collector was flushed on the way out.
+    let output = server.stop();
+    let exported: Vec<Export> = exports.0.lock().unwrap().clone();
+    assert!(!exported.is_empty(), "nothing exported: {}", text(&output));
+    assert!(
+        exported
+            .iter()
+            .all(|(kind, _)| kind == "application/x-protobuf"),
+        "OTLP/HTTP protobuf"
+    );
+    let payload: Vec<u8> = exported.into_iter().flat_map(|(_, body)| body).collect();
+    // Protobuf strings are their UTF-8 bytes; ids are their raw bytes.
+    let trace_bytes: Vec<u8> = (0..trace_id.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&trace_id[at..at + 2], 16).unwrap())
+        .collect();
+    for (what, needle) in [
+        ("the request id", request_id.as_bytes()),
+        ("the request's span", b"request".as_slice()),
+        ("the operation", b"Register".as_slice()),
+        ("the service call's span", b"accounts::register".as_slice()),
+        ("the service name", b"tweetmeet".as_slice()),
+        ("the caller's trace id", trace_bytes.as_slice()),
+    ] {
+        assert!(contains(&payload, needle), "{what} in the export");
+    }
+    let lines = json_lines(&output);
+    assert_eq!(
+        log_lines(&lines, &format!("traces go to {endpoint}/v1/traces")).len(),
+        1,
+        "{}",
+        text(&output)
+    );
+    assert!(log_lines(&lines, "trace collector").is_empty(), "no outage");
+}
+

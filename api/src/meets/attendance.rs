@@ -44,6 +44,7 @@ pub enum Answer {
 }
 
 /// The viewer's answers to a page of meets, in one statement.
+#[tracing::instrument(name = "meets::attendances_of", level = "debug", skip_all)]
 pub async fn attendances_of(
     db: &impl ConnectionTrait,
     user_id: Uuid,
@@ -139,6 +140,7 @@ pub(super) async fn promote_waitlisted(
     Ok(events)
 }
 
+#[tracing::instrument(name = "meets::rsvp", level = "debug", skip_all)]
 pub async fn rsvp(
     services: &Services,
     viewer: Viewer,
@@ -317,6 +319,7 @@ pub(crate) async fn attendance_of(
         .await?)
 }
 
+#[tracing::instrument(name = "meets::check_in", level = "debug", skip_all)]
 pub async fn check_in(
     services: &Services,
     viewer: Viewer,
@@ -394,6 +397,7 @@ fn attendee_key(attendance: &attendances::Model) -> RankedTimeKey {
 /// A meet's attendances with their users, in the guest list's order.
 /// Without a status, those who said NOT_GOING are left out (they are not
 /// attending); ask for NOT_GOING to list them.
+#[tracing::instrument(name = "meets::attendees", level = "debug", skip_all)]
 pub async fn attendees(
     db: &impl ConnectionTrait,
     meet_id: Uuid,

@@ -53,6 +53,7 @@ pub struct MeetChanges {
     pub visibility: Option<Option<Visibility>>,
 }
 
+#[tracing::instrument(name = "meets::create", level = "debug", skip_all)]
 pub async fn create(
     services: &Services,
     viewer: Viewer,
@@ -119,6 +120,7 @@ pub async fn create(
     Ok(meet)
 }
 
+#[tracing::instrument(name = "meets::update", level = "debug", skip_all)]
 pub async fn update(
     services: &Services,
     viewer: Viewer,
@@ -243,6 +245,7 @@ pub async fn update(
     Ok(meet)
 }
 
+#[tracing::instrument(name = "meets::cancel", level = "debug", skip_all)]
 pub async fn cancel(
     services: &Services,
     viewer: Viewer,

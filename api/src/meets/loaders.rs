@@ -20,6 +20,7 @@ impl Loader<Uuid> for MeetLoader {
     type Value = meets::Model;
     type Error = Arc<DbErr>;
 
+    #[tracing::instrument(name = "load meets", level = "debug", skip_all)]
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, meets::Model>, Self::Error> {
         let rows = meets::Entity::find()
             .filter(
@@ -43,6 +44,7 @@ impl Loader<Uuid> for ViewerAttendanceLoader {
     type Value = attendances::Model;
     type Error = Arc<DbErr>;
 
+    #[tracing::instrument(name = "load viewer attendance", level = "debug", skip_all)]
     async fn load(
         &self,
         meet_ids: &[Uuid],
