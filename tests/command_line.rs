@@ -238,6 +238,11 @@ fn each_request_logs_one_access_line_and_counts_in_the_metrics() {
             r#"tweetmeet_http_request_duration_seconds_bucket{operation="Join",outcome="ok",le="10"} 1"#,
             "tweetmeet_outbox_pending 0",
             r#"tweetmeet_db_pool_connections{state="idle"}"#,
+            // Registering hashed a password and wrote in a transaction.
+            "tweetmeet_password_hashes_queued 0",
+            "tweetmeet_password_hashes_running 0",
+            r#"tweetmeet_db_pool_wait_seconds_bucket{le="10"}"#,
+            "tweetmeet_db_pool_wait_seconds_count",
         ] {
             assert!(metrics.contains(expected), "{expected} in:\n{metrics}");
         }
