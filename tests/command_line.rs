@@ -423,6 +423,23 @@ impl Served {
         .await;
     }
 
+    /// Runs a contract operation; panics on any error and returns `data`.
+    async fn ok(&self, token: Option<&str>, name: &str, variables: Value) -> Value {
+        let mut request = reqwest::Client::new()
+            .post(self.url("/graphql"))
+            .json(&json!({
+                "query": self.contract.operation(name),
+                "operationName": name,
+                "variables": variables,
+            }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response: Value = request.send().await.unwrap().json().await.unwrap();
+        assert!(response.get("errors").is_none(), "{name}: {response:#}");
+        response["data"].clone()
+    }
+
     /// Stops the server as an operator does (SIGTERM) and waits for it to
     /// exit; returns its output.
     fn stop(self) -> Output {
@@ -571,5 +588,82 @@ fn traces_reach_the_collector_with_the_request_id() {
         text(&output)
     );
     assert!(log_lines(&lines, "trace collector").is_empty(), "no outage");
+}
+
+/// `seed` ends by saying how to sign in, and that sign-in works; the same
+/// `--seed` makes the same handles in another database, and seeding it
+/// again into the same one says to pick another seed.
+#[test]
+fn seed_says_how_to_sign_in_and_the_same_seed_makes_the_same_handles() {
+    let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let args = ["seed", "--users", "4", "--meets", "3", "--seed", "7"];
+    let seeded = [
+        tweetmeet(first.path(), &args, &[]),
+        tweetmeet(second.path(), &args, &[]),
+    ];
+    let mut sign_ins = Vec::new();
+    for output in &seeded {
+        assert!(output.status.success(), "{}", text(output));
+        let said = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(said.contains("seeded 4 users and 3 meets"), "{said}");
+        let value = |label: &str| {
+            said.lines()
+                .find_map(|line| line.trim().strip_prefix(label))
+                .map(|rest| rest.trim().to_owned())
+                .unwrap_or_else(|| panic!("no {label} line in: {said}"))
+        };
+        sign_ins.push((value("e-mail "), value("handle "), value("password ")));
+    }
+    assert_eq!(
+        sign_ins[0], sign_ins[1],
+        "the same account from the same seed"
+    );
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let handles = |dir: &Path| {
+        let url = format!("sqlite://{}/t.db", dir.display());
+        runtime.block_on(async move {
+            use sea_orm::ConnectionTrait;
+            let db = sea_orm::Database::connect(&url).await.unwrap();
+            let rows = db
+                .query_all_raw(sea_orm::Statement::from_string(
+                    db.get_database_backend(),
+                    "SELECT handle FROM users ORDER BY handle",
+                ))
+                .await
+                .unwrap();
+            let handles: Vec<String> = rows
+                .iter()
+                .map(|row| row.try_get_by_index(0).unwrap())
+                .collect();
+            db.close().await.unwrap();
+            handles
+        })
+    };
+    let made = handles(first.path());
+    assert_eq!(made.len(), 4);
+    assert_eq!(made, handles(second.path()), "the same handles");
+    assert!(made.contains(&sign_ins[0].1));
+
+    let again = tweetmeet(first.path(), &args, &[]);
+    assert!(!again.status.success());
+    assert!(text(&again).contains("another --seed"), "{}", text(&again));
+    assert_eq!(handles(first.path()).len(), 4, "nothing added");
+
+    let (email, handle, password) = sign_ins.remove(0);
+    let server = Served::start(first.path(), &[]);
+    runtime.block_on(async {
+        server.ready().await;
+        let data = server
+            .ok(
+                None,
+                "Login",
+                json!({ "email": email, "password": password }),
+            )
+            .await;
+        assert!(data["login"]["accessToken"].is_string());
+        assert_eq!(data["login"]["user"]["handle"], handle.as_str());
+    });
+    server.stop();
 }
 
