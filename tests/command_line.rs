@@ -440,6 +440,23 @@ impl Served {
         response["data"].clone()
     }
 
+    /// Registers `handle`; returns its access token.
+    async fn register(&self, handle: &str) -> String {
+        let data = self
+            .ok(
+                None,
+                "Register",
+                json!({ "input": {
+                    "email": format!("{handle}@example.com"),
+                    "password": "correct horse battery",
+                    "handle": handle,
+                    "displayName": handle,
+                }}),
+            )
+            .await;
+        data["register"]["accessToken"].as_str().unwrap().to_owned()
+    }
+
     /// Stops the server as an operator does (SIGTERM) and waits for it to
     /// exit; returns its output.
     fn stop(self) -> Output {
@@ -667,3 +684,74 @@ fn seed_says_how_to_sign_in_and_the_same_seed_makes_the_same_handles() {
     server.stop();
 }
 
+/// A mail server that refuses connections is one line when it goes and one
+/// when it is back, however many notices wait meanwhile, with none of them
+/// logged per attempt; once it answers, every notice goes out.
+#[test]
+fn an_smtp_outage_is_stated_once_and_its_end_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on yet: connections are refused.
+    let smtp_port = free_port();
+    let smtp_url = format!("smtp://127.0.0.1:{smtp_port}");
+    let server = Served::start(dir.path(), &[("TWEETMEET_SMTP_URL", &smtp_url)]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        server.ready().await;
+        let host = server.register("host").await;
+        let meet = server
+            .ok(
+                Some(&host),
+                "CreateMeet",
+                json!({ "input": {
+                    "title": "Freight brokers",
+                    "venueName": "Rose & Crown",
+                    "startsAt": (chrono::Utc::now() + chrono::Duration::hours(3)).to_rfc3339(),
+                }}),
+            )
+            .await["createMeet"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let invitees = ["ann@example.com", "bo@example.com", "cy@example.com"];
+        server
+            .ok(
+                Some(&host),
+                "InviteToMeet",
+                json!({ "meetId": meet, "emails": invitees }),
+            )
+            .await;
+        // Several attempts' worth of backoff (250 ms, 500 ms, 1 s, …).
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", smtp_port))
+            .await
+            .unwrap();
+        let mailbox = common::smtp::serve(listener);
+        let received = mailbox.wait_for(invitees.len(), 30).await;
+        assert_eq!(received.len(), invitees.len(), "every notice, once back");
+    });
+    let output = server.stop();
+    let lines = json_lines(&output);
+    let down = log_lines(&lines, "the mail server (SMTP) is unreachable");
+    assert_eq!(down.len(), 1, "one line when it goes: {}", text(&output));
+    assert_eq!(down[0]["level"], "WARN");
+    assert!(
+        down[0]["fields"]["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("refused")),
+        "the cause: {:#}",
+        down[0]
+    );
+    let back = log_lines(&lines, "the mail server (SMTP) is reachable again");
+    assert_eq!(back.len(), 1, "one line when it is back: {}", text(&output));
+    assert!(
+        back[0]["fields"]["failures"]
+            .as_u64()
+            .is_some_and(|n| n >= 1)
+    );
+    assert!(
+        log_lines(&lines, "notice delivery failed").is_empty(),
+        "no line per notice: {}",
+        text(&output)
+    );
+    assert_eq!(log_lines(&lines, "notice sent").len(), 3);
+}
