@@ -1,8 +1,19 @@
 //! The `tweetmeet` binary as an operator runs it: `migrate` says what it did
-//! and will not drop data unasked, `check` reports, and `serve` fails fast
-//! and clearly.
+//! and will not drop data unasked, `check` reports, `serve` fails fast and
+//! clearly, logs and counts what it does, traces to a collector when given
+//! one, and states an outage rather than repeating it; `seed` says how to
+//! sign in.
 
-use std::process::{Command, Output};
+mod common;
+
+use std::{
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use serde_json::{Value, json};
 
 fn tweetmeet(dir: &std::path::Path, args: &[&str], settings: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tweetmeet"));
@@ -227,6 +238,11 @@ fn each_request_logs_one_access_line_and_counts_in_the_metrics() {
             r#"tweetmeet_http_request_duration_seconds_bucket{operation="Join",outcome="ok",le="10"} 1"#,
             "tweetmeet_outbox_pending 0",
             r#"tweetmeet_db_pool_connections{state="idle"}"#,
+            // Registering hashed a password and wrote in a transaction.
+            "tweetmeet_password_hashes_queued 0",
+            "tweetmeet_password_hashes_running 0",
+            r#"tweetmeet_db_pool_wait_seconds_bucket{le="10"}"#,
+            "tweetmeet_db_pool_wait_seconds_count",
         ] {
             assert!(metrics.contains(expected), "{expected} in:\n{metrics}");
         }
@@ -355,4 +371,387 @@ fn help_and_readme_list_every_setting() {
         "{}",
         text(&flagged)
     );
+}
+
+/// A `tweetmeet serve` process on a free port, with a fresh SQLite database
+/// in `dir` unless the settings name another; its log is JSON lines on
+/// stdout, read when it stops.
+struct Served {
+    child: Child,
+    port: u16,
+    contract: common::Contract,
+}
+
+impl Served {
+    fn start(dir: &Path, settings: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tweetmeet"));
+        command
+            .arg("serve")
+            .current_dir(dir)
+            .env(
+                "TWEETMEET_DATABASE_URL",
+                format!("sqlite://{}/t.db?mode=rwc", dir.display()),
+            )
+            .env("TWEETMEET_BIND", format!("127.0.0.1:{port}"))
+            .env("TWEETMEET_LOG_FORMAT", "json")
+            .env("TWEETMEET_MAIL_DIR", dir.join("outbox"))
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in settings {
+            command.env(key, value);
+        }
+        Self {
+            child: command.spawn().expect("start tweetmeet serve"),
+            port,
+            contract: common::Contract::load(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Waits (10 s at most) until the server answers.
+    async fn ready(&self) {
+        let client = reqwest::Client::new();
+        common::wait_until(Duration::from_secs(10), "the server to start", async || {
+            client.get(self.url("/healthz")).send().await.is_ok()
+        })
+        .await;
+    }
+
+    /// Runs a contract operation; panics on any error and returns `data`.
+    async fn ok(&self, token: Option<&str>, name: &str, variables: Value) -> Value {
+        let mut request = reqwest::Client::new()
+            .post(self.url("/graphql"))
+            .json(&json!({
+                "query": self.contract.operation(name),
+                "operationName": name,
+                "variables": variables,
+            }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response: Value = request.send().await.unwrap().json().await.unwrap();
+        assert!(response.get("errors").is_none(), "{name}: {response:#}");
+        response["data"].clone()
+    }
+
+    /// Registers `handle`; returns its access token.
+    async fn register(&self, handle: &str) -> String {
+        let data = self
+            .ok(
+                None,
+                "Register",
+                json!({ "input": {
+                    "email": format!("{handle}@example.com"),
+                    "password": "correct horse battery",
+                    "handle": handle,
+                    "displayName": handle,
+                }}),
+            )
+            .await;
+        data["register"]["accessToken"].as_str().unwrap().to_owned()
+    }
+
+    /// Stops the server as an operator does (SIGTERM) and waits for it to
+    /// exit; returns its output.
+    fn stop(self) -> Output {
+        Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        let output = self.child.wait_with_output().expect("wait for tweetmeet");
+        assert!(output.status.success(), "a clean stop: {}", text(&output));
+        output
+    }
+}
+
+/// The JSON log lines of `output` whose message contains `words`.
+fn log_lines<'a>(lines: &'a [Value], words: &str) -> Vec<&'a Value> {
+    lines
+        .iter()
+        .filter(|line| {
+            line["fields"]["message"]
+                .as_str()
+                .is_some_and(|message| message.contains(words))
+        })
+        .collect()
+}
+
+fn json_lines(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+/// One export a fake collector received: its content type and body.
+type Export = (String, Vec<u8>);
+
+/// What a fake OpenTelemetry collector was sent.
+#[derive(Clone, Default)]
+struct Exports(Arc<Mutex<Vec<Export>>>);
+
+/// An OTLP/HTTP collector on a free port that keeps what is posted to
+/// `/v1/traces` and answers as a collector does (an empty
+/// `ExportTraceServiceResponse`).
+async fn fake_collector() -> (u16, Exports) {
+    use axum::http::{HeaderMap, header::CONTENT_TYPE};
+    let exports = Exports::default();
+    let kept = exports.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let kept = kept.clone();
+            async move {
+                let kind = headers
+                    .get(CONTENT_TYPE)
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                kept.0.lock().unwrap().push((kind, body.to_vec()));
+                ([(CONTENT_TYPE, "application/x-protobuf")], Vec::<u8>::new())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, exports)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+/// With an OTLP endpoint, a request's trace reaches the collector when the
+/// server stops (the last batch is flushed): the request's span with its
+/// request id, in the caller's trace (`traceparent`), and the span of the
+/// service call that wrote to the database.
+#[test]
+fn traces_reach_the_collector_with_the_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (collector, exports) = runtime.block_on(fake_collector());
+    let endpoint = format!("http://127.0.0.1:{collector}");
+    let server = Served::start(dir.path(), &[("TWEETMEET_OTLP_ENDPOINT", &endpoint)]);
+    let request_id = "trace-me-4f1c9a7e";
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    runtime.block_on(async {
+        server.ready().await;
+        let response: Value = reqwest::Client::new()
+            .post(server.url("/graphql"))
+            .header("x-request-id", request_id)
+            .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+            .json(&json!({
+                "operationName": "Register",
+                "query": server.contract.operation("Register"),
+                "variables": { "input": {
+                    "email": "ada@example.com",
+                    "password": "correct horse battery",
+                    "handle": "ada",
+                    "displayName": "Ada",
+                }},
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            response["data"]["register"]["accessToken"].is_string(),
+            "{response:#}"
+        );
+    });
+    // Stopped before the batch's five seconds are up: what reaches the
+    // collector was flushed on the way out.
+    let output = server.stop();
+    let exported: Vec<Export> = exports.0.lock().unwrap().clone();
+    assert!(!exported.is_empty(), "nothing exported: {}", text(&output));
+    assert!(
+        exported
+            .iter()
+            .all(|(kind, _)| kind == "application/x-protobuf"),
+        "OTLP/HTTP protobuf"
+    );
+    let payload: Vec<u8> = exported.into_iter().flat_map(|(_, body)| body).collect();
+    // Protobuf strings are their UTF-8 bytes; ids are their raw bytes.
+    let trace_bytes: Vec<u8> = (0..trace_id.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&trace_id[at..at + 2], 16).unwrap())
+        .collect();
+    for (what, needle) in [
+        ("the request id", request_id.as_bytes()),
+        ("the request's span", b"request".as_slice()),
+        ("the operation", b"Register".as_slice()),
+        ("the service call's span", b"accounts::register".as_slice()),
+        ("the service name", b"tweetmeet".as_slice()),
+        ("the caller's trace id", trace_bytes.as_slice()),
+    ] {
+        assert!(contains(&payload, needle), "{what} in the export");
+    }
+    let lines = json_lines(&output);
+    assert_eq!(
+        log_lines(&lines, &format!("traces go to {endpoint}/v1/traces")).len(),
+        1,
+        "{}",
+        text(&output)
+    );
+    assert!(log_lines(&lines, "trace collector").is_empty(), "no outage");
+}
+
+/// `seed` ends by saying how to sign in, and that sign-in works; the same
+/// `--seed` makes the same handles in another database, and seeding it
+/// again into the same one says to pick another seed.
+#[test]
+fn seed_says_how_to_sign_in_and_the_same_seed_makes_the_same_handles() {
+    let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let args = ["seed", "--users", "4", "--meets", "3", "--seed", "7"];
+    let seeded = [
+        tweetmeet(first.path(), &args, &[]),
+        tweetmeet(second.path(), &args, &[]),
+    ];
+    let mut sign_ins = Vec::new();
+    for output in &seeded {
+        assert!(output.status.success(), "{}", text(output));
+        let said = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(said.contains("seeded 4 users and 3 meets"), "{said}");
+        let value = |label: &str| {
+            said.lines()
+                .find_map(|line| line.trim().strip_prefix(label))
+                .map(|rest| rest.trim().to_owned())
+                .unwrap_or_else(|| panic!("no {label} line in: {said}"))
+        };
+        sign_ins.push((value("e-mail "), value("handle "), value("password ")));
+    }
+    assert_eq!(
+        sign_ins[0], sign_ins[1],
+        "the same account from the same seed"
+    );
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let handles = |dir: &Path| {
+        let url = format!("sqlite://{}/t.db", dir.display());
+        runtime.block_on(async move {
+            use sea_orm::ConnectionTrait;
+            let db = sea_orm::Database::connect(&url).await.unwrap();
+            let rows = db
+                .query_all_raw(sea_orm::Statement::from_string(
+                    db.get_database_backend(),
+                    "SELECT handle FROM users ORDER BY handle",
+                ))
+                .await
+                .unwrap();
+            let handles: Vec<String> = rows
+                .iter()
+                .map(|row| row.try_get_by_index(0).unwrap())
+                .collect();
+            db.close().await.unwrap();
+            handles
+        })
+    };
+    let made = handles(first.path());
+    assert_eq!(made.len(), 4);
+    assert_eq!(made, handles(second.path()), "the same handles");
+    assert!(made.contains(&sign_ins[0].1));
+
+    let again = tweetmeet(first.path(), &args, &[]);
+    assert!(!again.status.success());
+    assert!(text(&again).contains("another --seed"), "{}", text(&again));
+    assert_eq!(handles(first.path()).len(), 4, "nothing added");
+
+    let (email, handle, password) = sign_ins.remove(0);
+    let server = Served::start(first.path(), &[]);
+    runtime.block_on(async {
+        server.ready().await;
+        let data = server
+            .ok(
+                None,
+                "Login",
+                json!({ "email": email, "password": password }),
+            )
+            .await;
+        assert!(data["login"]["accessToken"].is_string());
+        assert_eq!(data["login"]["user"]["handle"], handle.as_str());
+    });
+    server.stop();
+}
+
+/// A mail server that refuses connections is one line when it goes and one
+/// when it is back, however many notices wait meanwhile, with none of them
+/// logged per attempt; once it answers, every notice goes out.
+#[test]
+fn an_smtp_outage_is_stated_once_and_its_end_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port nothing listens on yet: connections are refused.
+    let smtp_port = free_port();
+    let smtp_url = format!("smtp://127.0.0.1:{smtp_port}");
+    let server = Served::start(dir.path(), &[("TWEETMEET_SMTP_URL", &smtp_url)]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        server.ready().await;
+        let host = server.register("host").await;
+        let meet = server
+            .ok(
+                Some(&host),
+                "CreateMeet",
+                json!({ "input": {
+                    "title": "Freight brokers",
+                    "venueName": "Rose & Crown",
+                    "startsAt": (chrono::Utc::now() + chrono::Duration::hours(3)).to_rfc3339(),
+                }}),
+            )
+            .await["createMeet"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let invitees = ["ann@example.com", "bo@example.com", "cy@example.com"];
+        server
+            .ok(
+                Some(&host),
+                "InviteToMeet",
+                json!({ "meetId": meet, "emails": invitees }),
+            )
+            .await;
+        // Several attempts' worth of backoff (250 ms, 500 ms, 1 s, …).
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", smtp_port))
+            .await
+            .unwrap();
+        let mailbox = common::smtp::serve(listener);
+        let received = mailbox.wait_for(invitees.len(), 30).await;
+        assert_eq!(received.len(), invitees.len(), "every notice, once back");
+    });
+    let output = server.stop();
+    let lines = json_lines(&output);
+    let down = log_lines(&lines, "the mail server (SMTP) is unreachable");
+    assert_eq!(down.len(), 1, "one line when it goes: {}", text(&output));
+    assert_eq!(down[0]["level"], "WARN");
+    assert!(
+        down[0]["fields"]["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("refused")),
+        "the cause: {:#}",
+        down[0]
+    );
+    let back = log_lines(&lines, "the mail server (SMTP) is reachable again");
+    assert_eq!(back.len(), 1, "one line when it is back: {}", text(&output));
+    assert!(
+        back[0]["fields"]["failures"]
+            .as_u64()
+            .is_some_and(|n| n >= 1)
+    );
+    assert!(
+        log_lines(&lines, "notice delivery failed").is_empty(),
+        "no line per notice: {}",
+        text(&output)
+    );
+    assert_eq!(log_lines(&lines, "notice sent").len(), 3);
 }

@@ -5,7 +5,8 @@ use std::io::IsTerminal;
 
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::{EnvFilter, Layer, fmt, prelude::*};
 
 use crate::{
     App,
@@ -73,19 +74,34 @@ enum MigrateAction {
     Status,
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs to stdout, filtered by `RUST_LOG`; and with an OTLP endpoint, traces
+/// to it through a layer with its own filter (so `RUST_LOG` says what the
+/// log shows, not what is traced). Returns the tracer provider to flush on
+/// exit.
+fn init_logging(config: &Config) -> anyhow::Result<Option<SdkTracerProvider>> {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
-    let registry = tracing_subscriber::registry().with(filter);
-    match format {
-        LogFormat::Json => registry
-            .with(fmt::layer().json().with_current_span(true))
-            .init(),
+    let log = match config.log_format {
+        LogFormat::Json => fmt::layer().json().with_current_span(true).boxed(),
         // Colour only for a person at a terminal, not in a file or a collector.
-        LogFormat::Text => registry
-            .with(fmt::layer().with_ansi(std::io::stdout().is_terminal()))
-            .init(),
+        LogFormat::Text => fmt::layer()
+            .with_ansi(std::io::stdout().is_terminal())
+            .boxed(),
+    };
+    let provider = config
+        .otlp_endpoint
+        .as_deref()
+        .map(crate::telemetry::provider)
+        .transpose()?;
+    let traces = provider.as_ref().map(crate::telemetry::layer);
+    tracing_subscriber::registry()
+        .with(log.with_filter(filter))
+        .with(traces)
+        .init();
+    if let Some(endpoint) = &config.otlp_endpoint {
+        tracing::info!("traces go to {}", crate::telemetry::traces_url(endpoint));
     }
+    Ok(provider)
 }
 
 /// The command line with every setting as a flag that falls back to its
@@ -120,8 +136,16 @@ pub async fn run() -> anyhow::Result<()> {
         return Ok(());
     }
     let config = Config::from_lookup(|name| matches.get_one::<String>(name).cloned())?;
-    init_logging(config.log_format);
-    match cli.command.unwrap_or(Command::Serve) {
+    let tracer = init_logging(&config)?;
+    let outcome = execute(cli.command.unwrap_or(Command::Serve), config).await;
+    if let Some(tracer) = tracer {
+        crate::telemetry::shutdown(tracer).await;
+    }
+    outcome
+}
+
+async fn execute(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
         Command::Serve => serve(config).await,
         Command::Migrate { action } => migrate(&config, action.unwrap_or(MigrateAction::Up)).await,
         Command::Check => crate::operate::check(&config).await,

@@ -42,6 +42,9 @@ pub struct Config {
     /// `TWEETMEET_METRICS_BIND`: where Prometheus metrics are served
     /// (`/metrics`), apart from the public port. Unset: not served.
     pub metrics_bind: Option<SocketAddr>,
+    /// `TWEETMEET_OTLP_ENDPOINT`: an OpenTelemetry collector's OTLP/HTTP
+    /// address (`http://host:4318`); traces go there. Unset: no traces.
+    pub otlp_endpoint: Option<String>,
     /// `TWEETMEET_EVENT_RETENTION_SECS`: how long the meet activity log keeps
     /// events that resuming subscribers replay (86400: a day).
     pub event_retention: Duration,
@@ -173,6 +176,11 @@ pub const SETTINGS: &[Setting] = &[
         name: "TWEETMEET_METRICS_BIND",
         default: "none",
         help: "address for Prometheus metrics (/metrics), apart from the public port; unset: not served",
+    },
+    Setting {
+        name: "TWEETMEET_OTLP_ENDPOINT",
+        default: "none",
+        help: "an OpenTelemetry collector's OTLP/HTTP address (http://host:4318): traces of requests and their database work go there; unset: no traces",
     },
     Setting {
         name: "TWEETMEET_PERSISTED_QUERY_BYTES",
@@ -386,6 +394,14 @@ impl Config {
                 ),
                 None => None,
             },
+            otlp_endpoint: match var("TWEETMEET_OTLP_ENDPOINT") {
+                Some(raw) => {
+                    crate::telemetry::check_endpoint(&raw)
+                        .map_err(|err| anyhow::anyhow!("TWEETMEET_OTLP_ENDPOINT: {err}"))?;
+                    Some(raw.trim().to_owned())
+                }
+                None => None,
+            },
             persisted_query_bytes: source
                 .parsed("TWEETMEET_PERSISTED_QUERY_BYTES", 16 * 1024 * 1024)?,
             cors_origins: var("TWEETMEET_CORS_ORIGINS")
@@ -502,6 +518,14 @@ mod tests {
         assert!(config(&[("TWEETMEET_NOTICE_LEASE_SECS", "0")]).is_err());
         assert!(config(&[("TWEETMEET_INVITES_PER_DAY", "0")]).is_err());
         assert!(config(&[("TWEETMEET_INVITE_MAIL_INTERVAL_HOURS", "-1")]).is_err());
+        assert!(config(&[("TWEETMEET_OTLP_ENDPOINT", "https://collector:4318")]).is_err());
+        assert_eq!(
+            config(&[("TWEETMEET_OTLP_ENDPOINT", "http://collector:4318")])
+                .unwrap()
+                .otlp_endpoint
+                .as_deref(),
+            Some("http://collector:4318")
+        );
     }
 
     #[test]

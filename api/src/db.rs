@@ -89,16 +89,27 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 /// Opens a write transaction. On SQLite it is IMMEDIATE, so concurrent
 /// writers queue on the busy timeout instead of failing with "database is
 /// locked" when a read lock would have to be upgraded.
+///
+/// How long that took is `tweetmeet_db_pool_wait_seconds`: the wait for a
+/// pooled connection (a pool too small for the load shows here first), and
+/// on SQLite for the write lock too; on PostgreSQL, one round trip for
+/// `BEGIN` on top. SeaORM takes a connection inside `begin` and for each
+/// statement outside a transaction, with no hook between, so this is where
+/// the wait can be timed; every write of a request passes through here.
 pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
     let sqlite_transaction_mode = match db.get_database_backend() {
         DbBackend::Sqlite => Some(SqliteTransactionMode::Immediate),
         _ => None,
     };
-    db.begin_with_options(TransactionOptions {
-        sqlite_transaction_mode,
-        ..Default::default()
-    })
-    .await
+    let started = std::time::Instant::now();
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode,
+            ..Default::default()
+        })
+        .await;
+    metrics::histogram!("tweetmeet_db_pool_wait_seconds").record(started.elapsed().as_secs_f64());
+    txn
 }
 
 /// `LIKE '%text%'`, with the text's own wildcards escaped: a search for

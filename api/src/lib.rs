@@ -45,6 +45,7 @@ pub mod outage;
 pub mod seed;
 pub mod state;
 pub mod stories;
+pub mod telemetry;
 pub mod throttle;
 pub mod validate;
 

@@ -94,6 +94,19 @@ fn describe() {
         "tweetmeet_db_pool_connections",
         "database pool connections by state"
     );
+    describe_histogram!(
+        "tweetmeet_db_pool_wait_seconds",
+        metrics::Unit::Seconds,
+        "how long a write transaction waited to begin: for a pooled connection, and on SQLite for the write lock"
+    );
+    describe_gauge!(
+        "tweetmeet_password_hashes_queued",
+        "password hashes (register, login, password changes) waiting for a hashing slot"
+    );
+    describe_gauge!(
+        "tweetmeet_password_hashes_running",
+        "password hashes being computed (at most TWEETMEET_ARGON2_CONCURRENCY)"
+    );
 }
 
 /// A GraphQL operation's name as a label: names are identifiers of at most

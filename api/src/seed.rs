@@ -2,7 +2,9 @@
 //! benchmarks. Users with profiles; meets at bars and restaurants around
 //! Southern Ontario over the coming weeks; answers (with waitlists where a
 //! meet is full), check-ins for meets under way, stories and invitations.
-//! Deterministic for a given `--seed`; inserts in batches with a progress bar.
+//! Deterministic for a given `--seed` (the same handles, e-mails, names and
+//! meets, up to ids and the current time); inserts in batches with a
+//! progress bar, and ends by saying how to sign in.
 
 use chrono::{Duration, DurationRound, Utc};
 use entity::{
@@ -14,7 +16,9 @@ use entity::{
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::IndexedRandom};
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, TransactionTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
+};
 use uuid::Uuid;
 
 use crate::{auth::password::PasswordHasherPool, meets::rules};
@@ -176,11 +180,14 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
         .hash(DEMO_PASSWORD.to_owned())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    // A per-run tag keeps handles and e-mails unique when seeding twice.
-    let tag: u32 = rand::rng().random_range(0..1_000_000);
+    // The seed, in base 36, ends every handle and e-mail: the same seed
+    // makes the same accounts, and another seed can go into the same
+    // database beside them.
+    let tag = base36(options.seed);
 
     let mut user_rows = Vec::with_capacity(options.users);
     let mut user_ids = Vec::with_capacity(options.users);
+    let mut sign_in = None;
     for i in 0..options.users {
         let (first, last) = (
             FIRST.choose(&mut rng).copied().unwrap_or("Ada"),
@@ -189,18 +196,26 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
         let id = Uuid::now_v7();
         let town = TOWNS.choose(&mut rng).copied().unwrap_or(TOWNS[0]);
         user_ids.push(id);
+        let email = format!(
+            "{}.{}.{i}.{tag}@demo.tweetmeet.local",
+            first.to_lowercase(),
+            last.to_lowercase()
+        );
+        let handle = format!(
+            "{}_{}{i}_{tag}",
+            first.to_lowercase(),
+            &last.to_lowercase()[..1]
+        );
+        if sign_in.is_none() {
+            sign_in = Some(SignIn {
+                email: email.clone(),
+                handle: handle.clone(),
+            });
+        }
         user_rows.push(users::ActiveModel {
             id: Set(id),
-            email: Set(format!(
-                "{}.{}.{i}.{tag}@demo.tweetmeet.local",
-                first.to_lowercase(),
-                last.to_lowercase()
-            )),
-            handle: Set(format!(
-                "{}_{}{i}_{tag}",
-                first.to_lowercase(),
-                &last.to_lowercase()[..1]
-            )),
+            email: Set(email),
+            handle: Set(handle),
             display_name: Set(format!("{first} {last}")),
             password_hash: Set(password_hash.clone()),
             role: Set(Role::Member),
@@ -218,6 +233,19 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
             created_at: Set(now - Duration::days(rng.random_range(1..400))),
             updated_at: Set(now),
         });
+    }
+    let first = sign_in.ok_or_else(|| anyhow::anyhow!("seed makes at least one user"))?;
+    if users::Entity::find()
+        .filter(users::Column::Handle.eq(first.handle.as_str()))
+        .one(db)
+        .await?
+        .is_some()
+    {
+        anyhow::bail!(
+            "this database already holds seed {}'s accounts ({} among them); seed again with another --seed",
+            options.seed,
+            first.handle
+        );
     }
     insert_batched(db, user_rows, "users").await?;
 
@@ -367,10 +395,37 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
     insert_batched(db, invitation_rows, "invitations").await?;
     insert_batched(db, story_rows, "stories").await?;
     println!(
-        "seeded {} users and {} meets; every demo account's password is {DEMO_PASSWORD:?}",
-        options.users, options.meets
+        "seeded {} users and {} meets (seed {})\n\
+         sign in as:\n  \
+         e-mail    {}\n  \
+         handle    {}\n  \
+         password  {DEMO_PASSWORD}\n\
+         (every demo account has that password)",
+        options.users, options.meets, options.seed, first.email, first.handle
     );
     Ok(())
+}
+
+/// An account `seed` made, as its summary shows it.
+struct SignIn {
+    handle: String,
+    email: String,
+}
+
+/// `n` in base 36 (0-9, a-z): at most 13 characters for any `u64`, so a
+/// handle stays within its 30.
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut digits = Vec::new();
+    loop {
+        digits.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.reverse();
+    String::from_utf8(digits).unwrap_or_default()
 }
 
 fn capitalized(word: &str) -> String {
@@ -379,4 +434,21 @@ fn capitalized(word: &str) -> String {
         .next()
         .map(|c| c.to_uppercase().chain(chars).collect())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base36;
+
+    #[test]
+    fn seeds_tag_handles_in_base_36() {
+        assert_eq!(base36(0), "0");
+        assert_eq!(base36(42), "16");
+        assert_eq!(base36(35), "z");
+        assert_eq!(base36(36), "10");
+        assert_eq!(base36(u64::MAX), "3w5e11264sgsf");
+        // The longest handle: a five-letter name, an initial, a
+        // seven-digit index and the longest tag.
+        assert!("yusuf_m9999999_".len() + base36(u64::MAX).len() <= 30);
+    }
 }

@@ -13,6 +13,7 @@ impl Loader<Uuid> for UserLoader {
     type Value = users::Model;
     type Error = Arc<DbErr>;
 
+    #[tracing::instrument(name = "load users", level = "debug", skip_all)]
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, users::Model>, Self::Error> {
         let rows = users::Entity::find()
             .filter(users::Column::Id.is_in(ids.iter().copied()))

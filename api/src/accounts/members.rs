@@ -35,6 +35,7 @@ pub async fn lock(txn: &DatabaseTransaction, id: Uuid) -> ApiResult<()> {
     Ok(())
 }
 
+#[tracing::instrument(name = "accounts::find_by_id", level = "debug", skip_all)]
 pub async fn find_by_id(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<Option<users::Model>> {
     Ok(users::Entity::find_by_id(id).one(db).await?)
 }
@@ -63,6 +64,7 @@ pub async fn by_emails(
     Ok(rows.into_iter().map(|u| (u.email.clone(), u)).collect())
 }
 
+#[tracing::instrument(name = "accounts::find_by_handle", level = "debug", skip_all)]
 pub async fn find_by_handle(
     db: &impl ConnectionTrait,
     handle: &str,

@@ -87,6 +87,7 @@ async fn open_session(
     })
 }
 
+#[tracing::instrument(name = "accounts::register", level = "debug", skip_all)]
 pub async fn register(services: &Services, input: NewAccount) -> ApiResult<Session> {
     let email = validate::email("email", &input.email)?;
     let handle = validate::handle(&input.handle)?;
@@ -147,6 +148,7 @@ pub async fn register(services: &Services, input: NewAccount) -> ApiResult<Sessi
     Ok(session)
 }
 
+#[tracing::instrument(name = "accounts::login", level = "debug", skip_all)]
 pub async fn login(services: &Services, email: &str, password: String) -> ApiResult<Session> {
     let email = validate::lookup("email", email, validate::EMAIL_MAX)?.to_lowercase();
     let user = users::Entity::find()
@@ -174,6 +176,7 @@ pub async fn login(services: &Services, email: &str, password: String) -> ApiRes
 /// once), it opens a second session in the same family. Presented later, it
 /// leaked: its whole family is revoked, and that revocation commits even
 /// though the call fails.
+#[tracing::instrument(name = "accounts::refresh", level = "debug", skip_all)]
 pub async fn refresh(services: &Services, token: &str) -> ApiResult<Session> {
     let txn = begin_write(&services.db).await?;
     let Some(stored) = refresh_tokens::Entity::find()
@@ -261,6 +264,7 @@ pub async fn revoke_all_sessions(db: &impl ConnectionTrait, user_id: Uuid) -> Ap
 }
 
 /// Revokes the given refresh token. Idempotent: logging out twice succeeds.
+#[tracing::instrument(name = "accounts::logout", level = "debug", skip_all)]
 pub async fn logout(db: &impl ConnectionTrait, token: &str) -> ApiResult<bool> {
     refresh_tokens::Entity::update_many()
         .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(Utc::now()))
@@ -271,6 +275,7 @@ pub async fn logout(db: &impl ConnectionTrait, token: &str) -> ApiResult<bool> {
     Ok(true)
 }
 
+#[tracing::instrument(name = "accounts::change_password", level = "debug", skip_all)]
 pub async fn change_password(
     services: &Services,
     viewer: Viewer,
@@ -305,6 +310,7 @@ pub async fn change_password(
     Ok(true)
 }
 
+#[tracing::instrument(name = "accounts::update_profile", level = "debug", skip_all)]
 pub async fn update_profile(
     db: &impl ConnectionTrait,
     viewer: Viewer,

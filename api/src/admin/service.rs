@@ -70,6 +70,7 @@ pub async fn record(
 }
 
 /// Users, newest first; `search` matches handle, display name or e-mail.
+#[tracing::instrument(name = "admin::list_users", level = "debug", skip_all)]
 pub async fn list_users(
     db: &impl ConnectionTrait,
     viewer: Viewer,
@@ -148,6 +149,7 @@ async fn keep_an_admin(
     Ok(())
 }
 
+#[tracing::instrument(name = "admin::set_role", level = "debug", skip_all)]
 pub async fn set_role(
     services: &Services,
     viewer: Viewer,
@@ -182,6 +184,7 @@ pub async fn set_role(
 /// Takes effect at once: access tokens already issued stop working (the
 /// viewer is checked against the database on every request), refresh tokens
 /// are revoked, and open WebSocket connections are closed.
+#[tracing::instrument(name = "admin::suspend", level = "debug", skip_all)]
 pub async fn suspend(
     services: &Services,
     viewer: Viewer,
@@ -212,6 +215,7 @@ pub async fn suspend(
     Ok(user)
 }
 
+#[tracing::instrument(name = "admin::unsuspend", level = "debug", skip_all)]
 pub async fn unsuspend(
     services: &Services,
     viewer: Viewer,
@@ -234,6 +238,7 @@ pub async fn unsuspend(
 }
 
 /// The audit log, newest first.
+#[tracing::instrument(name = "admin::audit_log", level = "debug", skip_all)]
 pub async fn audit_log(
     db: &impl ConnectionTrait,
     viewer: Viewer,

@@ -1,6 +1,7 @@
 //! Argon2id with OWASP's parameters (19 MiB, t=2, p=1). Hashing runs on the
 //! blocking pool, and a semaphore bounds how many run at once, so a login
-//! storm queues instead of exhausting memory or starving the executor.
+//! storm queues instead of exhausting memory or starving the executor. The
+//! queue and the hashes running are gauges (`tweetmeet_password_hashes_*`).
 
 use std::sync::{Arc, OnceLock};
 
@@ -44,14 +45,30 @@ impl PasswordHasherPool {
         }
     }
 
+    /// Runs `work` once a permit is free. The permit and the "running"
+    /// count go with the work onto the blocking thread: a request that gives
+    /// up (its client went away) stops waiting, but a hash already started
+    /// runs to its end, and keeps its permit until then, so no more than the
+    /// configured number ever run at once.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> ApiResult<T> {
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(ApiError::internal)
+        let permit = {
+            let _queued = Gauge::raise("tweetmeet_password_hashes_queued");
+            self.permits
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(ApiError::internal)?
+        };
+        let running = Gauge::raise("tweetmeet_password_hashes_running");
+        tokio::task::spawn_blocking(move || {
+            let _held = (permit, running);
+            work()
+        })
+        .await
+        .map_err(ApiError::internal)
     }
 
     pub async fn hash(&self, password: String) -> ApiResult<String> {
@@ -81,6 +98,23 @@ impl PasswordHasherPool {
             .await?
             .map_err(|e| ApiError::internal(anyhow!("stored password hash unreadable: {e}")))?;
         Ok(found && matches)
+    }
+}
+
+/// One more on a gauge while this lives: dropped on every path out,
+/// cancellation included, so the gauge never drifts.
+struct Gauge(&'static str);
+
+impl Gauge {
+    fn raise(name: &'static str) -> Self {
+        metrics::gauge!(name).increment(1.0);
+        Self(name)
+    }
+}
+
+impl Drop for Gauge {
+    fn drop(&mut self) {
+        metrics::gauge!(self.0).decrement(1.0);
     }
 }
 

@@ -65,6 +65,7 @@ pub fn bearer(value: &str) -> Option<&str> {
 /// Resolves a bearer token to a viewer: the token must verify and its user
 /// must exist and not be suspended. The role comes from the database, so a
 /// role change or a suspension takes effect on tokens already issued.
+#[tracing::instrument(name = "auth::resolve", level = "debug", skip_all)]
 pub async fn resolve(
     db: &impl ConnectionTrait,
     keys: &TokenKeys,

@@ -419,13 +419,13 @@ pub struct Loaders {
 impl Loaders {
     pub fn new(db: &DatabaseConnection, viewer: Viewer) -> Self {
         Self {
-            users: DataLoader::new(UserLoader(db.clone()), tokio::spawn),
+            users: DataLoader::new(UserLoader(db.clone()), spawn_in_request),
             meets: DataLoader::new(
                 MeetLoader {
                     db: db.clone(),
                     viewer,
                 },
-                tokio::spawn,
+                spawn_in_request,
             ),
             viewer_attendance: viewer.user_id().map(|user_id| {
                 DataLoader::new(
@@ -433,13 +433,21 @@ impl Loaders {
                         db: db.clone(),
                         user_id,
                     },
-                    tokio::spawn,
+                    spawn_in_request,
                 )
             }),
             attendance_records: DataLoader::new(AttendanceRecordLoader(db.clone()), tokio::spawn),
             newcomer_counts: DataLoader::new(NewcomerCountLoader(db.clone()), tokio::spawn),
         }
     }
+}
+
+/// Runs a loader's batch as part of the request whose resolver asked for it
+/// first: its span (the trace, when traces are on) comes along. With no span
+/// enabled this is a plain spawn.
+fn spawn_in_request(batch: futures::future::BoxFuture<'static, ()>) -> tokio::task::JoinHandle<()> {
+    use tracing::Instrument;
+    tokio::spawn(batch.in_current_span())
 }
 
 /// The client's address, for rate limits; `None` when unknown.

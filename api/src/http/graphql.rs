@@ -297,6 +297,7 @@ async fn execute(
         }),
         ..GraphqlSummary::default()
     };
+    crate::telemetry::record_operation(summary.operation_name.as_deref());
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());

@@ -16,6 +16,7 @@ use crate::{
 };
 
 /// The viewer's invitations, newest first, one per meet.
+#[tracing::instrument(name = "invitations::mine", level = "debug", skip_all)]
 pub async fn mine(
     db: &impl ConnectionTrait,
     viewer: Viewer,
@@ -33,6 +34,7 @@ pub async fn mine(
 }
 
 /// A meet's invitations, for its host and administrators.
+#[tracing::instrument(name = "invitations::for_meet", level = "debug", skip_all)]
 pub async fn for_meet(
     db: &impl ConnectionTrait,
     viewer: Viewer,

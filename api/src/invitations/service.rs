@@ -67,6 +67,7 @@ fn invalid_claim() -> ApiError {
 }
 
 /// `allowance`: what the request has named so far, in this and other calls.
+#[tracing::instrument(name = "invitations::invite", level = "debug", skip_all)]
 pub async fn invite(
     services: &Services,
     viewer: Viewer,
@@ -269,6 +270,7 @@ async fn existing_invitations(
 
 /// Makes an e-mail invitation the signed-in user's. Used, expired and unknown
 /// tokens get the same error.
+#[tracing::instrument(name = "invitations::claim", level = "debug", skip_all)]
 pub async fn claim(
     services: &Services,
     viewer: Viewer,
@@ -341,6 +343,7 @@ async fn find(db: &impl ConnectionTrait, id: Uuid) -> ApiResult<invitations::Mod
         .ok_or_else(|| ApiError::not_found("invitation"))
 }
 
+#[tracing::instrument(name = "invitations::respond", level = "debug", skip_all)]
 pub async fn respond(
     services: &Services,
     viewer: Viewer,
@@ -398,6 +401,7 @@ pub async fn respond(
     Ok(invitation)
 }
 
+#[tracing::instrument(name = "invitations::revoke", level = "debug", skip_all)]
 pub async fn revoke(
     services: &Services,
     viewer: Viewer,

@@ -227,6 +227,7 @@ fn about_attendance(kind: ActivityKind) -> bool {
 /// (after a cursor, or to catch up). Loaded as the meet stands now, like a
 /// live event is at delivery: the meet once, then the attendances and the
 /// stories of the whole batch in one query each. Empty if the meet is gone.
+#[tracing::instrument(name = "live::replay", level = "debug", skip_all)]
 pub async fn replay(
     db: &DatabaseConnection,
     meet_id: Uuid,

@@ -45,6 +45,7 @@ pub enum Answer {
 }
 
 /// The viewer's answers to a page of meets, in one statement.
+#[tracing::instrument(name = "meets::attendances_of", level = "debug", skip_all)]
 pub async fn attendances_of(
     db: &impl ConnectionTrait,
     user_id: Uuid,
@@ -156,6 +157,7 @@ pub(super) async fn promote_waitlisted(
     Ok(events)
 }
 
+#[tracing::instrument(name = "meets::rsvp", level = "debug", skip_all)]
 pub async fn rsvp(
     services: &Services,
     viewer: Viewer,
@@ -427,6 +429,7 @@ async fn arrive_in(
 
 /// `setArrival`: the attendee's own arrival on the night. Returns the
 /// attendance with its meet as it stands after the change.
+#[tracing::instrument(name = "meets::set_arrival", level = "debug", skip_all)]
 pub async fn set_arrival(
     services: &Services,
     viewer: Viewer,
@@ -451,6 +454,7 @@ pub async fn set_arrival(
 
 /// `checkIn`, as it always was: HERE once; checking in again keeps the
 /// first time (and whatever the attendee did since).
+#[tracing::instrument(name = "meets::check_in", level = "debug", skip_all)]
 pub async fn check_in(
     services: &Services,
     viewer: Viewer,
@@ -487,6 +491,7 @@ pub struct AttendanceWishes {
 
 /// `updateAttendance`: for someone who answered (GOING, MAYBE or
 /// WAITLISTED) a meet that is still open.
+#[tracing::instrument(name = "meets::update_attendance", level = "debug", skip_all)]
 pub async fn update_attendance(
     services: &Services,
     viewer: Viewer,
@@ -559,6 +564,7 @@ pub struct GuestListFilter {
 }
 
 /// A meet's attendances with their users, in the guest list's order.
+#[tracing::instrument(name = "meets::attendees", level = "debug", skip_all)]
 pub async fn attendees(
     db: &impl ConnectionTrait,
     meet: &meets::Model,

@@ -59,6 +59,7 @@ pub struct Near {
 
 /// The discovery list: meets the viewer may see, with their hosts, filtered,
 /// soonest first.
+#[tracing::instrument(name = "meets::list", level = "debug", skip_all)]
 pub async fn list(
     db: &impl ConnectionTrait,
     viewer: Viewer,
@@ -193,6 +194,7 @@ async fn list_near(
 }
 
 /// Meets a user hosts that the viewer may see, latest start first.
+#[tracing::instrument(name = "meets::hosted_by", level = "debug", skip_all)]
 pub async fn hosted_by(
     db: &impl ConnectionTrait,
     viewer: Viewer,
@@ -210,6 +212,7 @@ pub async fn hosted_by(
 
 /// The meets a user answered GOING, MAYBE or WAITLISTED, soonest first.
 /// Only the user themself may read it.
+#[tracing::instrument(name = "meets::attending", level = "debug", skip_all)]
 pub async fn attending(
     db: &impl ConnectionTrait,
     viewer: Viewer,

@@ -55,6 +55,7 @@ pub struct MeetChanges {
     pub attendee_visibility: Option<Option<AttendeeVisibility>>,
 }
 
+#[tracing::instrument(name = "meets::create", level = "debug", skip_all)]
 pub async fn create(
     services: &Services,
     viewer: Viewer,
@@ -117,6 +118,7 @@ pub async fn create(
     Ok(meet)
 }
 
+#[tracing::instrument(name = "meets::update", level = "debug", skip_all)]
 pub async fn update(
     services: &Services,
     viewer: Viewer,
@@ -246,6 +248,7 @@ pub async fn update(
     Ok(meet)
 }
 
+#[tracing::instrument(name = "meets::cancel", level = "debug", skip_all)]
 pub async fn cancel(
     services: &Services,
     viewer: Viewer,

@@ -28,6 +28,7 @@ impl Loader<Uuid> for MeetLoader {
     type Value = meets::Model;
     type Error = Arc<DbErr>;
 
+    #[tracing::instrument(name = "load meets", level = "debug", skip_all)]
     async fn load(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, meets::Model>, Self::Error> {
         let rows = meets::Entity::find()
             .filter(
@@ -51,6 +52,7 @@ impl Loader<Uuid> for ViewerAttendanceLoader {
     type Value = attendances::Model;
     type Error = Arc<DbErr>;
 
+    #[tracing::instrument(name = "load viewer attendance", level = "debug", skip_all)]
     async fn load(
         &self,
         meet_ids: &[Uuid],
@@ -87,6 +89,7 @@ impl Loader<Uuid> for AttendanceRecordLoader {
     type Value = AttendanceRecord;
     type Error = Arc<DbErr>;
 
+    #[tracing::instrument(name = "load attendance records", level = "debug", skip_all)]
     async fn load(&self, users: &[Uuid]) -> Result<HashMap<Uuid, AttendanceRecord>, Self::Error> {
         Ok(attendance_records(&self.0, users).await?)
     }
@@ -133,6 +136,7 @@ impl Loader<Uuid> for NewcomerCountLoader {
     type Value = i64;
     type Error = Arc<DbErr>;
 
+    #[tracing::instrument(name = "load newcomer counts", level = "debug", skip_all)]
     async fn load(&self, meets: &[Uuid]) -> Result<HashMap<Uuid, i64>, Self::Error> {
         Ok(newcomer_counts(&self.0, meets).await?)
     }

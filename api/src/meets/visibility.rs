@@ -63,6 +63,7 @@ pub fn condition(viewer: Viewer) -> Condition {
 }
 
 /// The meet if the viewer may see it; otherwise it does not exist for them.
+#[tracing::instrument(name = "meets::find_visible", level = "debug", skip_all)]
 pub async fn find_visible(
     db: &impl ConnectionTrait,
     viewer: Viewer,
@@ -75,6 +76,7 @@ pub async fn find_visible(
 }
 
 /// The meet with its host, if the viewer may see it (one statement).
+#[tracing::instrument(name = "meets::find_visible_with_host", level = "debug", skip_all)]
 pub async fn find_visible_with_host(
     db: &impl ConnectionTrait,
     viewer: Viewer,

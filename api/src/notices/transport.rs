@@ -70,6 +70,21 @@ impl Transport {
         }
     }
 
+    /// What a failed send says of the mail server: `Some(false)` when it
+    /// could not be reached (refused, timed out, TLS failed, the connection
+    /// dropped, or it answered 421, "service not available"), `Some(true)`
+    /// when it answered and refused this message or recipient, `None` when
+    /// the send failed before reaching it (a bad address, a full disk).
+    pub fn reached(err: &anyhow::Error) -> Option<bool> {
+        let smtp = err
+            .chain()
+            .find_map(|cause| cause.downcast_ref::<lettre::transport::smtp::Error>())?;
+        let service_unavailable = smtp.status().is_some_and(|code| code.to_string() == "421");
+        let answered =
+            smtp.is_response() || smtp.is_client() || smtp.is_permanent() || smtp.is_transient();
+        Some(answered && !service_unavailable)
+    }
+
     pub async fn send(&self, from: &str, notice: &notices::Model) -> anyhow::Result<()> {
         let message = lettre::Message::builder()
             .from(

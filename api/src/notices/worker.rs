@@ -6,7 +6,9 @@
 //! crash the work is picked up again once the lease runs out, and a slow send
 //! never lets another worker take the same notice. On PostgreSQL the claim
 //! uses `FOR UPDATE SKIP LOCKED`, so several processes never take the same
-//! notice.
+//! notice. A mail server out of reach is an outage (`crate::outage`): one
+//! line when it goes, a summary a minute, one when it is back, and the
+//! worker backs off instead of trying every due notice against it.
 
 use std::{sync::Arc, time::Duration};
 
@@ -89,29 +91,31 @@ async fn claim(
     Ok(due)
 }
 
-/// Renews the lease of the batch's notices not yet recorded.
-async fn renew(db: &DatabaseConnection, ids: &[Uuid], lease: Duration) {
-    let renewed = notices::Entity::update_many()
-        .col_expr(
-            notices::Column::NextAttemptAt,
-            Expr::value(lease_until(lease)),
-        )
+/// Holds the batch's notices not yet recorded until `until`: renewing their
+/// lease while the worker sends, or leaving them for later when the mail
+/// server is down (their attempts unspent: they were not tried).
+async fn hold(db: &DatabaseConnection, ids: &[Uuid], until: chrono::DateTime<Utc>) {
+    let held = notices::Entity::update_many()
+        .col_expr(notices::Column::NextAttemptAt, Expr::value(until))
         .filter(notices::Column::Id.is_in(ids.iter().copied()))
         .filter(notices::Column::SentAt.is_null())
         .filter(notices::Column::DeadAt.is_null())
         .exec(db)
         .await;
-    if let Err(err) = renewed {
-        tracing::error!(error = %err, "renewing the lease of claimed notices");
+    if let Err(err) = held {
+        tracing::error!(error = %err, "holding claimed notices");
     }
 }
 
-/// Records the outcome of one attempt: sent, retried later, or dead.
+/// Records the outcome of one attempt: sent, retried later, or dead. A
+/// retry is logged per notice unless `outage` (the mail server being out of
+/// reach is logged once, as an outage, not once per notice).
 async fn record(
     db: &DatabaseConnection,
     policy: Policy,
     notice: &notices::Model,
     outcome: anyhow::Result<()>,
+    outage: bool,
 ) -> Result<(), sea_orm::DbErr> {
     let attempts = notice.attempts + 1;
     let update = notices::Entity::update_many()
@@ -141,7 +145,9 @@ async fn record(
             .col_expr(notices::Column::NextAttemptAt, Expr::value(retry_at))
             .exec(db)
             .await?;
-        tracing::warn!(notice = %notice.id, attempts, error = %err, %retry_at, "notice delivery failed; will retry");
+        if !outage {
+            tracing::warn!(notice = %notice.id, attempts, error = %err, %retry_at, "notice delivery failed; will retry");
+        }
     }
     Ok(())
 }
@@ -151,13 +157,18 @@ async fn record(
 /// (one timer for the whole batch, so many slow sends cannot outlast it).
 /// Renewals and records run in this one task, so a renewal never overwrites
 /// a retry time just recorded.
+///
+/// A notice that finds the mail server out of reach spends its attempt as
+/// any failure does, and the rest of the batch is left untried until the
+/// outage's backoff has passed: returned, for the worker to wait that long.
 async fn deliver(
     db: &DatabaseConnection,
     transport: &Transport,
     from: &str,
     policy: Policy,
     batch: Vec<notices::Model>,
-) {
+    mail_server: &mut Outage,
+) -> Option<Duration> {
     let mut pending: Vec<Uuid> = batch.iter().map(|n| n.id).collect();
     let mut heartbeat = tokio::time::interval(policy.lease / 3);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -169,7 +180,7 @@ async fn deliver(
         let outcome = loop {
             tokio::select! {
                 outcome = &mut send => break outcome,
-                _ = heartbeat.tick() => renew(db, &pending, policy.lease).await,
+                _ = heartbeat.tick() => hold(db, &pending, lease_until(policy.lease)).await,
             }
         };
         metrics::counter!(
@@ -178,11 +189,29 @@ async fn deliver(
             "outcome" => if outcome.is_ok() { "sent" } else { "failed" }
         )
         .increment(1);
-        if let Err(err) = record(db, policy, &notice, outcome).await {
+        let reached = match &outcome {
+            Ok(()) => Some(true),
+            Err(err) => Transport::reached(err),
+        };
+        let wait = match (reached, &outcome) {
+            (Some(false), Err(err)) => Some(mail_server.failed(&format_args!("{err:#}"))),
+            (Some(true), _) => {
+                mail_server.recovered();
+                None
+            }
+            _ => None,
+        };
+        if let Err(err) = record(db, policy, &notice, outcome, wait.is_some()).await {
             tracing::error!(notice = %notice.id, error = %err, "recording a delivery");
         }
         pending.retain(|id| *id != notice.id);
+        if let Some(wait) = wait {
+            let until = Utc::now() + chrono::Duration::milliseconds(wait.as_millis() as i64);
+            hold(db, &pending, until).await;
+            return Some(wait);
+        }
     }
+    None
 }
 
 /// Runs forever: delivers what is due, then sleeps until the next notice
@@ -197,11 +226,15 @@ pub async fn run(
     mut wake: broadcast::Receiver<Arc<Event>>,
 ) {
     let mut database = Outage::new("the database (e-mail outbox)");
+    let mut mail_server = Outage::new("the mail server (SMTP)");
     loop {
         match claim(&db, policy.lease).await {
             Ok(due) if !due.is_empty() => {
                 database.recovered();
-                deliver(&db, &transport, &from, policy, due).await;
+                let down = deliver(&db, &transport, &from, policy, due, &mut mail_server).await;
+                if let Some(wait) = down {
+                    tokio::time::sleep(wait).await;
+                }
                 continue;
             }
             Ok(_) => database.recovered(),

@@ -53,6 +53,7 @@ fn body(raw: String) -> ApiResult<String> {
     crate::validate::multiline("body", &raw)
 }
 
+#[tracing::instrument(name = "stories::publish", level = "debug", skip_all)]
 pub async fn publish(
     services: &Services,
     viewer: Viewer,
@@ -100,6 +101,7 @@ pub async fn publish(
     Ok(story)
 }
 
+#[tracing::instrument(name = "stories::find_visible", level = "debug", skip_all)]
 pub async fn find_visible(
     db: &impl ConnectionTrait,
     viewer: Viewer,
@@ -130,6 +132,7 @@ async fn find_own_or_visible(
         .ok_or_else(|| ApiError::not_found("story"))
 }
 
+#[tracing::instrument(name = "stories::update", level = "debug", skip_all)]
 pub async fn update(
     db: &impl ConnectionTrait,
     viewer: Viewer,
@@ -155,6 +158,7 @@ pub async fn update(
     Ok(active.update(db).await?)
 }
 
+#[tracing::instrument(name = "stories::delete", level = "debug", skip_all)]
 pub async fn delete(db: &impl ConnectionTrait, viewer: Viewer, id: Uuid) -> ApiResult<bool> {
     let user_id = viewer.require()?;
     let story = find_own_or_visible(db, viewer, id).await?;
@@ -180,6 +184,7 @@ const NEWEST_FIRST: TimeOrder<stories::Column, stories::Model> = TimeOrder {
 
 /// Stories the viewer may see with their authors, newest first, optionally
 /// of one meet or author.
+#[tracing::instrument(name = "stories::list", level = "debug", skip_all)]
 pub async fn list(
     db: &impl ConnectionTrait,
     viewer: Viewer,
