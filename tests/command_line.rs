@@ -755,3 +755,75 @@ fn an_smtp_outage_is_stated_once_and_its_end_once() {
     );
     assert_eq!(log_lines(&lines, "notice sent").len(), 3);
 }
+
+/// `seed` makes what a demo of who shows up needs: every guest-list setting,
+/// people on their way, here and gone home, veterans and newcomers among
+/// those going, with each meet's counters matching its rows.
+#[test]
+fn seed_makes_arrivals_guest_list_settings_newcomers_and_veterans() {
+    let dir = tempfile::tempdir().unwrap();
+    let seeded = tweetmeet(
+        dir.path(),
+        &["seed", "--users", "40", "--meets", "200", "--seed", "11"],
+        &[],
+    );
+    assert!(seeded.status.success(), "{}", text(&seeded));
+    let url = format!("sqlite://{}/t.db", dir.path().display());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let count = |sql: &str| {
+        let (url, sql) = (url.clone(), sql.to_owned());
+        runtime.block_on(async move {
+            use sea_orm::ConnectionTrait;
+            let db = sea_orm::Database::connect(&url).await.unwrap();
+            let row = db
+                .query_one_raw(sea_orm::Statement::from_string(
+                    db.get_database_backend(),
+                    sql,
+                ))
+                .await
+                .unwrap()
+                .expect("a count");
+            let n: i64 = row.try_get_by_index(0).unwrap();
+            db.close().await.unwrap();
+            n
+        })
+    };
+    assert_eq!(
+        count("SELECT COUNT(DISTINCT attendee_visibility) FROM meets"),
+        4,
+        "every guest-list setting"
+    );
+    for state in ["ON_MY_WAY", "HERE", "LEFT"] {
+        let sql = format!("SELECT COUNT(*) FROM attendances WHERE arrival = '{state}'");
+        assert!(count(&sql) > 0, "someone {state}");
+    }
+    let newcomers_and_veterans = |veterans: bool| {
+        count(if veterans {
+            "SELECT COUNT(*) FROM attendances g JOIN meets m ON m.id = g.meet_id \
+             WHERE g.status = 'GOING' AND EXISTS (SELECT 1 FROM attendances c \
+             JOIN meets cm ON cm.id = c.meet_id WHERE c.user_id = g.user_id \
+             AND c.checked_in_at IS NOT NULL AND cm.starts_at < m.starts_at)"
+        } else {
+            "SELECT COUNT(*) FROM attendances g JOIN meets m ON m.id = g.meet_id \
+             WHERE g.status = 'GOING' AND NOT EXISTS (SELECT 1 FROM attendances c \
+             JOIN meets cm ON cm.id = c.meet_id WHERE c.user_id = g.user_id \
+             AND c.checked_in_at IS NOT NULL AND cm.starts_at < m.starts_at)"
+        })
+    };
+    assert!(newcomers_and_veterans(true) > 0, "veterans going");
+    assert!(newcomers_and_veterans(false) > 0, "newcomers going");
+    assert!(
+        count("SELECT COUNT(*) FROM attendances WHERE introduce_me") > 0,
+        "someone asks to be introduced"
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM meets m WHERE \
+             here_count != (SELECT COUNT(*) FROM attendances a WHERE a.meet_id = m.id AND a.arrival = 'HERE') \
+             OR on_the_way_count != (SELECT COUNT(*) FROM attendances a WHERE a.meet_id = m.id AND a.arrival = 'ON_MY_WAY') \
+             OR checked_in_count != (SELECT COUNT(*) FROM attendances a WHERE a.meet_id = m.id AND a.checked_in_at IS NOT NULL)"
+        ),
+        0,
+        "the counters match the rows"
+    );
+}

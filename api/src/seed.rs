@@ -1,7 +1,9 @@
 //! `tweetmeet seed`: realistic demo data for trying the API and for the
 //! benchmarks. Users with profiles; meets at bars and restaurants around
 //! Southern Ontario over the coming weeks; answers (with waitlists where a
-//! meet is full), check-ins for meets under way, stories and invitations.
+//! meet is full), check-ins at past meets (veterans) and meets under way,
+//! people here, gone home and on their way, every guest-list setting,
+//! newcomers asking to be introduced, stories and invitations.
 //! Deterministic for a given `--seed` (the same handles, e-mails, names and
 //! meets, up to ids and the current time); inserts in batches with a
 //! progress bar, and ends by saying how to sign in.
@@ -10,7 +12,7 @@ use chrono::{Duration, DurationRound, Utc};
 use entity::{
     attendances::{self, ArrivalState, RsvpStatus},
     invitations::{self, InvitationStatus},
-    meets::{self, MeetStatus, Visibility},
+    meets::{self, AttendeeVisibility, MeetStatus, Visibility},
     stories,
     users::{self, Role},
 };
@@ -253,7 +255,10 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
     let mut attendance_rows = Vec::new();
     let mut story_rows = Vec::new();
     let mut invitation_rows = Vec::new();
-    for _ in 0..options.meets {
+    // One meet in fifty (and at least two) is tonight, so a demo has people
+    // on their way, here and gone home.
+    let tonight = options.meets / 50 + 2;
+    for i in 0..options.meets {
         let id = Uuid::now_v7();
         let host = *user_ids
             .choose(&mut rng)
@@ -266,8 +271,11 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
         );
         let trade = TRADES.choose(&mut rng).copied().unwrap_or("people");
         // Mostly the coming weeks; a few under way now, a few past.
-        let starts_at =
-            now + Duration::minutes(15 * rng.random_range(-4 * 24 * 7..4 * 24 * 42_i64));
+        let starts_at = if i < tonight {
+            now + Duration::minutes(15 * rng.random_range(-4..10_i64))
+        } else {
+            now + Duration::minutes(15 * rng.random_range(-4 * 24 * 7..4 * 24 * 42_i64))
+        };
         let ends_at = rng
             .random_bool(0.5)
             .then(|| starts_at + Duration::hours(rng.random_range(2..6)));
@@ -288,9 +296,21 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
                 people.push(u);
             }
         }
-        let underway =
-            rules::check_in_open(starts_at, rules::effective_end(starts_at, ends_at), now);
-        let mut going = 0;
+        let effective_end = rules::effective_end(starts_at, ends_at);
+        let underway = rules::check_in_open(starts_at, effective_end, now);
+        let over = effective_end <= now;
+        // On their way from three hours before until the end.
+        let arriving = !cancelled && !over && now >= starts_at - rules::ON_MY_WAY_OPENS;
+        // Who may see the guest list: mostly everyone, often only those
+        // coming, sometimes a surprise until you arrive, now and then the
+        // host alone.
+        let attendee_visibility = match rng.random_range(0..20) {
+            0..=10 => AttendeeVisibility::Public,
+            11..=14 => AttendeeVisibility::Attendees,
+            15..=17 => AttendeeVisibility::Arrived,
+            _ => AttendeeVisibility::Host,
+        };
+        let (mut going, mut checked_in_count, mut here_count, mut on_the_way_count) = (0, 0, 0, 0);
         for (n, &user_id) in people.iter().enumerate() {
             let status = if n == 0 {
                 RsvpStatus::Going
@@ -323,8 +343,31 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
                     responded_at: Set(Some(now - Duration::days(1))),
                 });
             }
-            let checked_in =
-                status == RsvpStatus::Going && underway && !cancelled && rng.random_bool(0.6);
+            // Past meets leave veterans behind (their check-ins); meets
+            // under way have people here, some gone home, some on the way.
+            let going_on_the_night = status == RsvpStatus::Going && !cancelled;
+            let checked_in = going_on_the_night && (underway || over) && rng.random_bool(0.6);
+            let checked_in_at = checked_in
+                .then(|| (starts_at + Duration::minutes(rng.random_range(0..45))).min(now));
+            let (arrival, eta_at, left_at) = match checked_in_at {
+                Some(at) if !over && rng.random_bool(0.2) => (
+                    ArrivalState::Left,
+                    None,
+                    Some((at + Duration::minutes(30)).min(now)),
+                ),
+                Some(_) if !over => (ArrivalState::Here, None, None),
+                Some(_) => (ArrivalState::Left, None, Some(effective_end)),
+                None if going_on_the_night && arriving && rng.random_bool(0.4) => (
+                    ArrivalState::OnMyWay,
+                    Some(now + Duration::minutes(rng.random_range(5..60))),
+                    None,
+                ),
+                None => (ArrivalState::NotYet, None, None),
+            };
+            checked_in_count += i32::from(checked_in);
+            here_count += i32::from(arrival == ArrivalState::Here);
+            on_the_way_count += i32::from(arrival == ArrivalState::OnMyWay);
+            let introduce_me = status != RsvpStatus::NotGoing && rng.random_bool(0.15);
             attendance_rows.push(attendances::ActiveModel {
                 id: Set(Uuid::now_v7()),
                 meet_id: Set(id),
@@ -332,21 +375,16 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
                 status: Set(status),
                 responded_at: Set(now - Duration::minutes(rng.random_range(10..10_000))
                     + Duration::seconds(n as i64)),
-                checked_in_at: Set(checked_in.then_some(starts_at)),
-                arrival: Set(if checked_in {
-                    ArrivalState::Here
-                } else {
-                    ArrivalState::NotYet
-                }),
-                ..Default::default()
+                checked_in_at: Set(checked_in_at),
+                arrival: Set(arrival),
+                eta_at: Set(eta_at),
+                left_at: Set(left_at),
+                introduce_me: Set(introduce_me),
+                hoping_to_meet: Set(
+                    introduce_me.then(|| format!("{} veterans", capitalized(trade)))
+                ),
             });
         }
-        let checked_in_count = attendance_rows
-            .iter()
-            .rev()
-            .take(people.len())
-            .filter(|a| matches!(&a.checked_in_at, sea_orm::ActiveValue::Set(Some(_))))
-            .count() as i32;
         if starts_at < now && rng.random_bool(0.3) {
             story_rows.push(stories::ActiveModel {
                 id: Set(Uuid::now_v7()),
@@ -380,14 +418,15 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
             capacity: Set(capacity),
             going_count: Set(going),
             checked_in_count: Set(checked_in_count),
-            here_count: Set(checked_in_count),
+            here_count: Set(here_count),
+            on_the_way_count: Set(on_the_way_count),
             visibility: Set(visibility),
+            attendee_visibility: Set(attendee_visibility),
             status: Set(if cancelled { MeetStatus::Cancelled } else { MeetStatus::Scheduled }),
             cancellation_reason: Set(cancelled.then(|| "Venue double-booked".to_owned())),
             cancelled_at: Set(cancelled.then_some(now)),
             created_at: Set(now - Duration::days(3)),
             updated_at: Set(now - Duration::days(3)),
-            ..Default::default()
         });
     }
     insert_batched(db, meet_rows, "meets").await?;
