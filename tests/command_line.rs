@@ -756,11 +756,12 @@ fn an_smtp_outage_is_stated_once_and_its_end_once() {
     assert_eq!(log_lines(&lines, "notice sent").len(), 3);
 }
 
-/// `seed` makes what a demo of who shows up needs: every guest-list setting,
-/// people on their way, here and gone home, veterans and newcomers among
-/// those going, with each meet's counters matching its rows.
+/// `seed` makes what a demo needs: every guest-list setting, people on
+/// their way, here and gone home, veterans and newcomers among those going,
+/// invite links with the people they brought, go / no-go meets with their
+/// deadlines scheduled; each meet's and link's counters match its rows.
 #[test]
-fn seed_makes_arrivals_guest_list_settings_newcomers_and_veterans() {
+fn seed_makes_arrivals_links_and_go_no_go_meets() {
     let dir = tempfile::tempdir().unwrap();
     let seeded = tweetmeet(
         dir.path(),
@@ -815,6 +816,32 @@ fn seed_makes_arrivals_guest_list_settings_newcomers_and_veterans() {
     assert!(
         count("SELECT COUNT(*) FROM attendances WHERE introduce_me") > 0,
         "someone asks to be introduced"
+    );
+    assert!(
+        count("SELECT COUNT(*) FROM invitations WHERE invite_link_id IS NOT NULL") > 0,
+        "invite links brought people"
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM invite_links l WHERE opens < uses OR uses != \
+             (SELECT COUNT(*) FROM invitations i WHERE i.invite_link_id = l.id)"
+        ),
+        0,
+        "each link's uses are its invitations, its opens at least as many"
+    );
+    assert!(
+        count("SELECT COUNT(DISTINCT channel) FROM invite_links") > 1,
+        "links on several channels"
+    );
+    let tentative = count(
+        "SELECT COUNT(*) FROM meets WHERE minimum_going IS NOT NULL AND confirmed_at IS NULL \
+         AND status = 'SCHEDULED'",
+    );
+    assert!(tentative > 0, "go / no-go meets waiting");
+    assert_eq!(
+        count("SELECT COUNT(*) FROM scheduled_jobs WHERE kind = 'DECIDE_MEET'"),
+        tentative,
+        "each waiting meet's deadline is scheduled"
     );
     assert_eq!(
         count(

@@ -75,6 +75,9 @@ pub struct Config {
     /// `TWEETMEET_NOTICE_LEASE_SECS`: how long a claimed notice is held
     /// without renewal (15), so how late a crashed process's notices go out.
     pub notice_lease: Duration,
+    /// `TWEETMEET_JOB_LEASE_SECS`: how long a claim on timed work (deciding a
+    /// go / no-go meet) holds (30), so how late a crashed process's work runs.
+    pub job_lease: Duration,
     /// `TWEETMEET_ARGON2_CONCURRENCY`: password hashes computed at once (2).
     pub argon2_concurrency: usize,
     /// `TWEETMEET_WS_PING_SECS`: keepalive ping interval on WebSockets (20).
@@ -253,6 +256,11 @@ pub const SETTINGS: &[Setting] = &[
         help: "how long a worker's claim on a notice holds without renewal (renewed while it sends)",
     },
     Setting {
+        name: "TWEETMEET_JOB_LEASE_SECS",
+        default: "30",
+        help: "how long a process's claim on due timed work (a go / no-go meet's deadline) holds before another process may take it",
+    },
+    Setting {
         name: "TWEETMEET_ARGON2_CONCURRENCY",
         default: "2",
         help: "password hashes computed at once (each takes 19 MiB)",
@@ -426,6 +434,7 @@ impl Config {
                 _ => bail!("TWEETMEET_NOTICE_MAX_ATTEMPTS must be from 1 to 1000"),
             },
             notice_lease: seconds("TWEETMEET_NOTICE_LEASE_SECS", 15)?,
+            job_lease: seconds("TWEETMEET_JOB_LEASE_SECS", 30)?,
             argon2_concurrency: source.parsed("TWEETMEET_ARGON2_CONCURRENCY", 2)?,
             ws_ping_interval: seconds("TWEETMEET_WS_PING_SECS", 20)?,
             ws_send_timeout: seconds("TWEETMEET_WS_SEND_TIMEOUT_SECS", 10)?,
@@ -487,6 +496,7 @@ mod tests {
         assert_eq!(config.ws_send_timeout, Duration::from_secs(10));
         assert_eq!(config.notice_max_attempts, 16);
         assert_eq!(config.notice_lease, Duration::from_secs(15));
+        assert_eq!(config.job_lease, Duration::from_secs(30));
         assert_eq!(config.invites_per_day, 200);
         assert_eq!(config.invite_mail_interval, Duration::from_secs(24 * 3600));
     }

@@ -35,6 +35,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod invitations;
+pub mod jobs;
 pub mod keyset;
 pub mod live;
 pub mod meets;
@@ -114,6 +115,7 @@ impl App {
             events,
             live,
         };
+        tokio::spawn(jobs::run(services.clone()));
         let schemas = graphql::build(services.clone());
         Ok(Self {
             state: AppState { services, schemas },

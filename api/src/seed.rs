@@ -3,7 +3,9 @@
 //! Southern Ontario over the coming weeks; answers (with waitlists where a
 //! meet is full), check-ins at past meets (veterans) and meets under way,
 //! people here, gone home and on their way, every guest-list setting,
-//! newcomers asking to be introduced, stories and invitations.
+//! newcomers asking to be introduced, stories and invitations, invite links
+//! per channel with the people they brought, and go / no-go meets waiting
+//! for enough people (their deadlines scheduled).
 //! Deterministic for a given `--seed` (the same handles, e-mails, names and
 //! meets, up to ids and the current time); inserts in batches with a
 //! progress bar, and ends by saying how to sign in.
@@ -12,7 +14,9 @@ use chrono::{Duration, DurationRound, Utc};
 use entity::{
     attendances::{self, ArrivalState, RsvpStatus},
     invitations::{self, InvitationStatus},
+    invite_links,
     meets::{self, AttendeeVisibility, MeetStatus, Visibility},
+    scheduled_jobs::{self, JobKind},
     stories,
     users::{self, Role},
 };
@@ -23,7 +27,13 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::{auth::password::PasswordHasherPool, meets::rules};
+use crate::{
+    auth::{
+        password::PasswordHasherPool,
+        tokens::{random_token, token_hash},
+    },
+    meets::rules,
+};
 
 /// Every demo account signs in with this password.
 pub const DEMO_PASSWORD: &str = "tweetmeet-demo";
@@ -41,6 +51,9 @@ pub struct SeedOptions {
 }
 
 /// (town, region, latitude, longitude)
+/// Where hosts share their invite links.
+const CHANNELS: &[&str] = &["tweet", "newsletter", "group chat"];
+
 const TOWNS: &[(&str, &str, f64, f64)] = &[
     ("Toronto", "Toronto", 43.6532, -79.3832),
     ("Mississauga", "Peel", 43.5890, -79.6441),
@@ -255,6 +268,8 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
     let mut attendance_rows = Vec::new();
     let mut story_rows = Vec::new();
     let mut invitation_rows = Vec::new();
+    let mut link_rows = Vec::new();
+    let mut job_rows = Vec::new();
     // One meet in fifty (and at least two) is tonight, so a demo has people
     // on their way, here and gone home.
     let tonight = options.meets / 50 + 2;
@@ -310,6 +325,28 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
             15..=17 => AttendeeVisibility::Arrived,
             _ => AttendeeVisibility::Host,
         };
+        // Invite links: an upcoming meet shared on a channel or three.
+        let mut links: Vec<invite_links::ActiveModel> = Vec::new();
+        if !cancelled && starts_at > now && rng.random_bool(0.3) {
+            for channel in CHANNELS.iter().take(rng.random_range(1..=CHANNELS.len())) {
+                let token = random_token();
+                links.push(invite_links::ActiveModel {
+                    id: Set(Uuid::now_v7()),
+                    meet_id: Set(id),
+                    created_by: Set(host),
+                    channel: Set((*channel).to_owned()),
+                    token_hash: Set(token_hash(&token)),
+                    token: Set(token),
+                    expires_at: Set(None),
+                    max_uses: Set(None),
+                    uses: Set(0),
+                    opens: Set(0),
+                    revoked_at: Set(None),
+                    created_at: Set(now - Duration::days(2)),
+                });
+            }
+        }
+        let mut uses = vec![0; links.len()];
         let (mut going, mut checked_in_count, mut here_count, mut on_the_way_count) = (0, 0, 0, 0);
         for (n, &user_id) in people.iter().enumerate() {
             let status = if n == 0 {
@@ -328,7 +365,13 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
             if status == RsvpStatus::Going {
                 going += 1;
             }
-            if visibility == Visibility::InviteOnly && n > 0 {
+            // Half of those who answered a shared meet came through a link.
+            let via_link = (n > 0 && !links.is_empty() && rng.random_bool(0.5))
+                .then(|| rng.random_range(0..links.len()));
+            if let Some(link) = via_link {
+                uses[link] += 1;
+            }
+            if (visibility == Visibility::InviteOnly || via_link.is_some()) && n > 0 {
                 invitation_rows.push(invitations::ActiveModel {
                     id: Set(Uuid::now_v7()),
                     meet_id: Set(id),
@@ -341,6 +384,10 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
                     claim_expires_at: Set(None),
                     created_at: Set(now - Duration::days(2)),
                     responded_at: Set(Some(now - Duration::days(1))),
+                    invite_link_id: Set(via_link.and_then(|link| match &links[link].id {
+                        Set(id) => Some(*id),
+                        _ => None,
+                    })),
                 });
             }
             // Past meets leave veterans behind (their check-ins); meets
@@ -385,6 +432,34 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
                 ),
             });
         }
+        // Each link was opened by more people than it brought.
+        for (mut link, used) in links.into_iter().zip(uses) {
+            link.uses = Set(used);
+            link.opens = Set(used + rng.random_range(0..150));
+            link_rows.push(link);
+        }
+        // Go / no-go: one upcoming meet in ten waits for enough people until
+        // an hour before it starts (confirmed already if it has them).
+        let tentative = !cancelled && starts_at > now + Duration::hours(2) && rng.random_bool(0.1);
+        let (minimum_going, decide_by) = if tentative {
+            let most = capacity.unwrap_or(rules::MAX_CAPACITY);
+            let minimum = (going + rng.random_range(-2..6)).clamp(2, most);
+            (Some(minimum), Some(starts_at - Duration::hours(1)))
+        } else {
+            (None, None)
+        };
+        let confirmed_at = minimum_going.filter(|m| going >= *m).map(|_| now);
+        if let (Some(due_at), None) = (decide_by, confirmed_at) {
+            job_rows.push(scheduled_jobs::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                kind: Set(JobKind::DecideMeet),
+                subject_id: Set(id),
+                due_at: Set(due_at),
+                claimed_until: Set(None),
+                attempts: Set(0),
+                created_at: Set(now),
+            });
+        }
         if starts_at < now && rng.random_bool(0.3) {
             story_rows.push(stories::ActiveModel {
                 id: Set(Uuid::now_v7()),
@@ -425,13 +500,18 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
             status: Set(if cancelled { MeetStatus::Cancelled } else { MeetStatus::Scheduled }),
             cancellation_reason: Set(cancelled.then(|| "Venue double-booked".to_owned())),
             cancelled_at: Set(cancelled.then_some(now)),
+            minimum_going: Set(minimum_going),
+            decide_by: Set(decide_by),
+            confirmed_at: Set(confirmed_at),
             created_at: Set(now - Duration::days(3)),
             updated_at: Set(now - Duration::days(3)),
         });
     }
     insert_batched(db, meet_rows, "meets").await?;
     insert_batched(db, attendance_rows, "answers").await?;
+    insert_batched(db, link_rows, "invite links").await?;
     insert_batched(db, invitation_rows, "invitations").await?;
+    insert_batched(db, job_rows, "deadlines").await?;
     insert_batched(db, story_rows, "stories").await?;
     println!(
         "seeded {} users and {} meets (seed {})\n\

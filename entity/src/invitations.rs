@@ -21,6 +21,8 @@ pub struct Model {
     pub claim_expires_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub responded_at: Option<DateTimeUtc>,
+    /// The invite link the invitee came through, when they did.
+    pub invite_link_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, EnumIter, DeriveActiveEnum)]

@@ -30,6 +30,9 @@ pub enum ActivityKind {
     ArrivalChanged,
     #[sea_orm(string_value = "MEET_UPDATED")]
     MeetUpdated,
+    /// A TENTATIVE meet reached its minimum: it goes ahead.
+    #[sea_orm(string_value = "MEET_CONFIRMED")]
+    MeetConfirmed,
     #[sea_orm(string_value = "MEET_CANCELLED")]
     MeetCancelled,
     #[sea_orm(string_value = "STORY_PUBLISHED")]

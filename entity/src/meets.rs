@@ -36,6 +36,12 @@ pub struct Model {
     pub status: MeetStatus,
     pub cancellation_reason: Option<String>,
     pub cancelled_at: Option<DateTimeUtc>,
+    /// Go / no-go: with a minimum (and a `decide_by`, set together), a
+    /// scheduled meet is TENTATIVE until `confirmed_at`, set by the answer
+    /// that reaches it; at `decide_by` without it, the meet is cancelled.
+    pub minimum_going: Option<i32>,
+    pub decide_by: Option<DateTimeUtc>,
+    pub confirmed_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

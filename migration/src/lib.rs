@@ -11,6 +11,7 @@ mod m20261126_000004_rate_limits;
 mod m20261126_000005_discovery_at_scale;
 mod m20261126_000006_meet_activity_log;
 mod m20261126_000007_arrivals;
+mod m20261126_000008_links_and_go_no_go;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000005_discovery_at_scale::Migration),
             Box::new(m20261126_000006_meet_activity_log::Migration),
             Box::new(m20261126_000007_arrivals::Migration),
+            Box::new(m20261126_000008_links_and_go_no_go::Migration),
         ]
     }
 }

@@ -45,6 +45,7 @@ impl AccountsMutation {
             password: input.password,
             handle: input.handle,
             display_name: input.display_name,
+            invite_link: input.invite_link,
         };
         Ok(service::register(ctx.services(), account).await?.into())
     }

@@ -20,7 +20,7 @@ use crate::{
     },
     db::begin_write,
     error::{ApiError, ApiResult},
-    invitations::service as invitations,
+    invitations::{links, service as invitations},
     state::Services,
     validate,
 };
@@ -38,6 +38,9 @@ pub struct NewAccount {
     pub password: String,
     pub handle: String,
     pub display_name: String,
+    /// An invite link's token the new member came through: opened for them
+    /// as they register (an unusable one refuses the registration).
+    pub invite_link: Option<String>,
 }
 
 /// Profile changes: `None` keeps a field, `Some(None)` clears it.
@@ -143,6 +146,9 @@ pub async fn register(services: &Services, input: NewAccount) -> ApiResult<Sessi
     })?;
     // Pending invitations addressed to this e-mail become the new member's.
     invitations::adopt_by_email(&txn, &email, user.id).await?;
+    if let Some(token) = &input.invite_link {
+        links::open_in(&txn, token, Some(user.id), Utc::now()).await?;
+    }
     let session = open_session(services, &txn, user, Uuid::now_v7()).await?;
     txn.commit().await?;
     Ok(session)

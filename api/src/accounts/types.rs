@@ -223,6 +223,10 @@ pub struct RegisterInput {
     pub password: String,
     pub handle: String,
     pub display_name: String,
+    /// The token of the invite link the member came through: they get its
+    /// invitation as they register (NOT_FOUND, and no account, when the link
+    /// is unknown, expired, revoked or used up).
+    pub invite_link: Option<String>,
 }
 
 /// A field left out stays as it is; `null` clears it (displayName cannot be cleared).

@@ -1,5 +1,6 @@
 //! Invitations: by handle to members, by e-mail to people not on Tweet Meet yet.
 
+pub mod links;
 pub mod lists;
 mod resolvers;
 pub mod rules;

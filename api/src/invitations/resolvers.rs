@@ -3,8 +3,11 @@
 use async_graphql::{Context, ID, Object, connection::Connection};
 
 use super::{
+    links::{self, Funnel},
     service,
-    types::{self, Invitation, InvitationStatus},
+    types::{
+        self, CreateInviteLinkInput, Invitation, InvitationStatus, InviteLink, InviteLinkOpening,
+    },
 };
 use crate::{
     error::FieldResult,
@@ -90,5 +93,43 @@ impl InvitationsMutation {
         Ok(Invitation::from(
             service::revoke(ctx.services(), ctx.viewer(), id).await?,
         ))
+    }
+
+    /// A link to the meet for one channel: the host or an administrator.
+    async fn create_invite_link(
+        &self,
+        ctx: &Context<'_>,
+        meet_id: ID,
+        input: CreateInviteLinkInput,
+    ) -> FieldResult<InviteLink> {
+        let meet_id = parse_id(&meet_id, "meet")?;
+        let link = links::create(ctx.services(), ctx.viewer(), meet_id, input.into()).await?;
+        Ok(InviteLink::new(link, Funnel::default()))
+    }
+
+    /// Anonymous or signed in: shows the meet (the link is the invitation)
+    /// and counts the open; signed in, also gives an invitation through the
+    /// link. NOT_FOUND for an unknown, expired, revoked or used-up link.
+    async fn open_invite_link(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+    ) -> FieldResult<InviteLinkOpening> {
+        // Token look-ups share the claim's limit: guessing is what it stops.
+        let user = ctx.viewer().user_id().map(|id| id.to_string());
+        throttle(ctx, Action::ClaimInvitation, user.as_deref()).await?;
+        let opened = links::open(ctx.services(), ctx.viewer(), &token).await?;
+        Ok(InviteLinkOpening { opened })
+    }
+
+    /// Ends a link (the invitations it gave stay): the host or an administrator.
+    async fn revoke_invite_link(&self, ctx: &Context<'_>, id: ID) -> FieldResult<InviteLink> {
+        let id = parse_id(&id, "invite link")?;
+        let link = links::revoke(ctx.services(), ctx.viewer(), id).await?;
+        let funnel = links::funnels(ctx.db(), &[link.id])
+            .await?
+            .remove(&link.id)
+            .unwrap_or_default();
+        Ok(InviteLink::new(link, funnel))
     }
 }

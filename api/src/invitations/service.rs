@@ -193,6 +193,7 @@ pub async fn invite(
                     claim_expires_at: Set(claim_token.as_ref().map(|_| now + CLAIM_VALIDITY)),
                     created_at: Set(now),
                     responded_at: Set(None),
+                    invite_link_id: Set(None),
                 }
                 .insert(&txn)
                 .await?

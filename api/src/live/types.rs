@@ -22,6 +22,8 @@ pub enum MeetActivityKind {
     /// on-my-way.
     ArrivalChanged,
     MeetUpdated,
+    /// A TENTATIVE meet reached its minimum: it goes ahead (SCHEDULED).
+    MeetConfirmed,
     MeetCancelled,
     StoryPublished,
 }

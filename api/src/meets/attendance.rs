@@ -21,6 +21,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
+    lifecycle,
     rules::{self, require_open},
     visibility::{self, lock_visible},
 };
@@ -309,6 +310,9 @@ pub(crate) async fn answer_in(
         Some(user_id),
         now,
     ));
+    if status == RsvpStatus::Going {
+        events.extend(lifecycle::confirm_if_enough(txn, config, meet.id, now).await?);
+    }
     if was_going {
         events.extend(promote_waitlisted(txn, config, meet, now).await?);
     }

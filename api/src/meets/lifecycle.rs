@@ -6,16 +6,24 @@ use chrono::{DateTime, Utc};
 use entity::{
     attendances::RsvpStatus,
     meets::{self, AttendeeVisibility, MeetStatus, Visibility},
+    scheduled_jobs::{self, JobKind},
 };
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait};
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
+    sea_query::{Expr, ExprTrait},
+};
 use uuid::Uuid;
 
 use super::{attendance, rules, visibility};
 use crate::{
     auth::Viewer,
+    config::Config,
     db::begin_write,
     error::{ApiError, ApiResult},
     events::{ActivityKind, Event},
+    jobs,
     notices::{self, MeetChange},
     state::Services,
     validate,
@@ -35,6 +43,10 @@ pub struct MeetDraft {
     pub capacity: Option<i32>,
     pub visibility: Visibility,
     pub attendee_visibility: AttendeeVisibility,
+    /// Go / no-go: the meet is TENTATIVE until this many are going…
+    pub minimum_going: Option<i32>,
+    /// …and cancelled at this time if they are not.
+    pub decide_by: Option<DateTime<Utc>>,
 }
 
 /// Changes to a meet: `None` keeps a field, `Some(None)` clears it.
@@ -53,6 +65,8 @@ pub struct MeetChanges {
     pub capacity: Option<Option<i32>>,
     pub visibility: Option<Option<Visibility>>,
     pub attendee_visibility: Option<Option<AttendeeVisibility>>,
+    pub minimum_going: Option<Option<i32>>,
+    pub decide_by: Option<Option<DateTime<Utc>>>,
 }
 
 #[tracing::instrument(name = "meets::create", level = "debug", skip_all)]
@@ -68,6 +82,13 @@ pub async fn create(
     let coordinates = rules::coordinates(draft.latitude, draft.longitude)?;
     let capacity = rules::capacity(draft.capacity)?;
     rules::times(draft.starts_at, draft.ends_at, now, true)?;
+    rules::go_no_go(
+        draft.minimum_going,
+        draft.decide_by,
+        capacity,
+        draft.starts_at,
+        now,
+    )?;
     let region = validate::optional_text("region", draft.region.as_deref(), rules::REGION_MAX)?;
     let meet = meets::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -103,6 +124,9 @@ pub async fn create(
         status: Set(MeetStatus::Scheduled),
         cancellation_reason: Set(None),
         cancelled_at: Set(None),
+        minimum_going: Set(draft.minimum_going),
+        decide_by: Set(draft.decide_by),
+        confirmed_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     };
@@ -111,6 +135,9 @@ pub async fn create(
     attendance::new_attendance(meet.id, host_id, RsvpStatus::Going, now)
         .insert(&txn)
         .await?;
+    if let Some(decide_by) = meet.decide_by {
+        jobs::schedule(&txn, JobKind::DecideMeet, meet.id, decide_by).await?;
+    }
     services
         .events
         .commit(txn, vec![Event::MeetAnnounced { meet_id: meet.id }])
@@ -212,6 +239,31 @@ pub async fn update(
         };
         active.capacity = Set(capacity);
     }
+    // Go / no-go: only while the meet is still waiting (a confirmed meet
+    // has gone ahead); a minimum taken away confirms it.
+    if changes.minimum_going.is_some() || changes.decide_by.is_some() {
+        if meet.confirmed_at.is_some() {
+            return Err(ApiError::bad_input(
+                "minimumGoing",
+                "this meet is already confirmed",
+            ));
+        }
+        let minimum_going = changes.minimum_going.unwrap_or(meet.minimum_going);
+        let decide_by = changes.decide_by.unwrap_or(meet.decide_by);
+        let capacity = match &active.capacity {
+            sea_orm::ActiveValue::Set(capacity) | sea_orm::ActiveValue::Unchanged(capacity) => {
+                *capacity
+            }
+            sea_orm::ActiveValue::NotSet => meet.capacity,
+        };
+        rules::go_no_go(minimum_going, decide_by, capacity, starts_at, now)?;
+        active.minimum_going = Set(minimum_going);
+        active.decide_by = Set(decide_by);
+        match decide_by {
+            Some(decide_by) => jobs::schedule(&txn, JobKind::DecideMeet, id, decide_by).await?,
+            None => jobs::unschedule(&txn, JobKind::DecideMeet, id).await?,
+        }
+    }
     active.updated_at = Set(now);
     let updated = active.update(&txn).await?;
     let mut events = vec![Event::meet_activity(
@@ -220,6 +272,7 @@ pub async fn update(
         None,
         now,
     )];
+    events.extend(confirm_if_enough(&txn, &services.config, id, now).await?);
     if capacity_raised {
         events.extend(attendance::promote_waitlisted(&txn, &services.config, &updated, now).await?);
     }
@@ -271,6 +324,7 @@ pub async fn cancel(
     active.cancelled_at = Set(Some(now));
     active.updated_at = Set(now);
     let meet = active.update(&txn).await?;
+    jobs::unschedule(&txn, JobKind::DecideMeet, id).await?;
     if let Some(canceller) = viewer.user_id() {
         notices::meet_changed(
             &txn,
@@ -293,3 +347,83 @@ pub async fn cancel(
         .await?;
     Ok(meet)
 }
+
+/// Confirms a TENTATIVE meet whose going count has reached its minimum, in
+/// the transaction of the change that reached it: one conditional update,
+/// so only one change ever confirms it. Returns the events to publish (none
+/// if it was not confirmed now).
+pub(crate) async fn confirm_if_enough(
+    txn: &DatabaseTransaction,
+    config: &Config,
+    meet_id: Uuid,
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<Event>> {
+    let confirmed = meets::Entity::update_many()
+        .col_expr(meets::Column::ConfirmedAt, Expr::value(now))
+        .filter(meets::Column::Id.eq(meet_id))
+        .filter(meets::Column::Status.eq(MeetStatus::Scheduled))
+        .filter(meets::Column::ConfirmedAt.is_null())
+        .filter(meets::Column::MinimumGoing.is_not_null())
+        .filter(Expr::col(meets::Column::GoingCount).gte(Expr::col(meets::Column::MinimumGoing)))
+        .exec(txn)
+        .await?;
+    if confirmed.rows_affected == 0 {
+        return Ok(Vec::new());
+    }
+    jobs::unschedule(txn, JobKind::DecideMeet, meet_id).await?;
+    let meet = meets::Entity::find_by_id(meet_id)
+        .one(txn)
+        .await?
+        .ok_or_else(|| ApiError::not_found("meet"))?;
+    notices::meet_decided(txn, config, &meet, true).await?;
+    Ok(vec![
+        Event::NoticesQueued,
+        Event::meet_activity(ActivityKind::MeetConfirmed, meet_id, None, now),
+    ])
+}
+
+/// A go / no-go meet's deadline (a `DECIDE_MEET` job): still TENTATIVE, it
+/// is cancelled ("Not enough people could make it") and everyone who
+/// answered hears of it. Whatever happened since (confirmed, cancelled by
+/// hand, deadline moved) is read under the meet's lock, so running twice
+/// changes nothing; the job is done in the same transaction.
+#[tracing::instrument(name = "meets::decide", level = "debug", skip_all)]
+pub(crate) async fn decide(services: &Services, job: &scheduled_jobs::Model) -> ApiResult<()> {
+    let txn = begin_write(&services.db).await?;
+    let meet = meets::Entity::find_by_id(job.subject_id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?;
+    let now = Utc::now();
+    let mut events = Vec::new();
+    match meet {
+        // Moved later since the claim: it waits for its new time.
+        Some(meet) if rules::is_tentative(&meet) && meet.decide_by.is_some_and(|at| at > now) => {
+            txn.rollback().await?;
+            return Ok(());
+        }
+        Some(meet) if rules::is_tentative(&meet) => {
+            let mut active: meets::ActiveModel = meet.into();
+            active.status = Set(MeetStatus::Cancelled);
+            active.cancellation_reason = Set(Some(NOT_ENOUGH.to_owned()));
+            active.cancelled_at = Set(Some(now));
+            active.updated_at = Set(now);
+            let meet = active.update(&txn).await?;
+            notices::meet_decided(&txn, &services.config, &meet, false).await?;
+            events.push(Event::NoticesQueued);
+            events.push(Event::meet_activity(
+                ActivityKind::MeetCancelled,
+                meet.id,
+                None,
+                now,
+            ));
+        }
+        // Confirmed, cancelled or gone: nothing left to decide.
+        _ => {}
+    }
+    jobs::done(&txn, job).await?;
+    services.events.commit(txn, events).await
+}
+
+/// The reason a go / no-go meet is cancelled with at its deadline.
+pub const NOT_ENOUGH: &str = "Not enough people could make it";

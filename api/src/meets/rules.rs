@@ -292,6 +292,56 @@ pub fn require_open(meet: &meets::Model, now: DateTime<Utc>) -> ApiResult<()> {
     Ok(())
 }
 
+/// A go / no-go meet still waiting for enough people.
+pub fn is_tentative(meet: &meets::Model) -> bool {
+    meet.status == MeetStatus::Scheduled
+        && meet.minimum_going.is_some()
+        && meet.confirmed_at.is_none()
+}
+
+/// A go / no-go condition: a minimum and a deadline together or neither;
+/// the minimum from 2 to the capacity, the deadline after now and before
+/// the start.
+pub fn go_no_go(
+    minimum_going: Option<i32>,
+    decide_by: Option<DateTime<Utc>>,
+    capacity: Option<i32>,
+    starts_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    let (minimum, decide_by) = match (minimum_going, decide_by) {
+        (None, None) => return Ok(()),
+        (Some(minimum), Some(decide_by)) => (minimum, decide_by),
+        (Some(_), None) => {
+            return Err(ApiError::bad_input(
+                "decideBy",
+                "a minimum needs a decideBy deadline",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::bad_input(
+                "minimumGoing",
+                "a decideBy deadline needs a minimumGoing",
+            ));
+        }
+    };
+    let most = capacity.unwrap_or(MAX_CAPACITY);
+    if !(2..=most).contains(&minimum) {
+        return Err(ApiError::bad_input(
+            "minimumGoing",
+            format!("minimumGoing must be from 2 to {most} (the capacity)"),
+        ));
+    }
+    validate::instant("decideBy", decide_by)?;
+    if decide_by <= now || decide_by >= starts_at {
+        return Err(ApiError::bad_input(
+            "decideBy",
+            "decideBy must be after now and before the meet starts",
+        ));
+    }
+    Ok(())
+}
+
 /// Whether the night is over for arrivals: the meet ended or was cancelled.
 pub fn arrivals_over(meet: &meets::Model, now: DateTime<Utc>) -> bool {
     meet.status == MeetStatus::Cancelled || meet.effective_end_at <= now

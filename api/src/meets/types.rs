@@ -23,7 +23,7 @@ use crate::{
         ContextExt,
         pagination::{self, page_complexity},
     },
-    invitations::types::Invitation,
+    invitations::types::{Invitation, InviteLink},
     stories::types::Story,
 };
 
@@ -62,8 +62,10 @@ pub enum ArrivalState {
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "meets::MeetStatus")]
 pub enum MeetStatus {
+    /// Go / no-go: waiting for `minimumGoing` by `decideBy`; takes answers
+    /// and appears in lists like a scheduled meet.
+    Tentative,
     Scheduled,
     Cancelled,
 }
@@ -218,7 +220,35 @@ impl Meet {
     }
 
     async fn status(&self) -> MeetStatus {
-        self.model.status.into()
+        match self.model.status {
+            _ if rules::is_tentative(&self.model) => MeetStatus::Tentative,
+            meets::MeetStatus::Scheduled => MeetStatus::Scheduled,
+            meets::MeetStatus::Cancelled => MeetStatus::Cancelled,
+        }
+    }
+
+    /// Go / no-go: the meet goes ahead once this many are going (it is
+    /// TENTATIVE until then); `null` for a meet that simply happens.
+    async fn minimum_going(&self) -> Option<i32> {
+        self.model.minimum_going
+    }
+
+    /// Go / no-go: a TENTATIVE meet still short of its minimum at this time
+    /// is cancelled.
+    async fn decide_by(&self) -> Option<DateTime<Utc>> {
+        self.model.decide_by
+    }
+
+    /// The meet's invite links, newest first, with their funnels: for the
+    /// host and administrators only (FORBIDDEN for anyone else).
+    #[graphql(complexity = "page_complexity(first, child_complexity)")]
+    async fn invite_links(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> FieldResult<Connection<String, InviteLink>> {
+        crate::invitations::types::links_for_meet(ctx, &self.model, first, after).await
     }
 
     async fn visibility(&self) -> Visibility {
@@ -567,6 +597,12 @@ pub struct CreateMeetInput {
     /// Who may see the guest list's names.
     #[graphql(default_with = "AttendeeVisibility::Public")]
     pub attendee_visibility: AttendeeVisibility,
+    /// Go / no-go: 2 to the capacity; the meet is TENTATIVE until this many
+    /// are going. Set with `decideBy`.
+    pub minimum_going: Option<i32>,
+    /// Go / no-go: after now, before `startsAt`; still short of
+    /// `minimumGoing` then, the meet is cancelled.
+    pub decide_by: Option<DateTime<Utc>>,
 }
 
 impl From<CreateMeetInput> for MeetDraft {
@@ -585,6 +621,8 @@ impl From<CreateMeetInput> for MeetDraft {
             capacity: input.capacity,
             visibility: input.visibility.into(),
             attendee_visibility: input.attendee_visibility.into(),
+            minimum_going: input.minimum_going,
+            decide_by: input.decide_by,
         }
     }
 }
@@ -606,6 +644,9 @@ pub struct UpdateMeetInput {
     pub capacity: MaybeUndefined<i32>,
     pub visibility: MaybeUndefined<Visibility>,
     pub attendee_visibility: MaybeUndefined<AttendeeVisibility>,
+    /// While TENTATIVE: `null` (with `decideBy: null`) drops the condition.
+    pub minimum_going: MaybeUndefined<i32>,
+    pub decide_by: MaybeUndefined<DateTime<Utc>>,
 }
 
 impl From<UpdateMeetInput> for MeetChanges {
@@ -624,6 +665,8 @@ impl From<UpdateMeetInput> for MeetChanges {
             capacity: patch(input.capacity),
             visibility: patch(input.visibility).map(|v| v.map(Into::into)),
             attendee_visibility: patch(input.attendee_visibility).map(|v| v.map(Into::into)),
+            minimum_going: patch(input.minimum_going),
+            decide_by: patch(input.decide_by),
         }
     }
 }

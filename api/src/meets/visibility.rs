@@ -334,6 +334,9 @@ mod tests {
             status: MeetStatus::Scheduled,
             cancellation_reason: None,
             cancelled_at: None,
+            minimum_going: None,
+            decide_by: None,
+            confirmed_at: None,
             created_at: now,
             updated_at: now,
         }

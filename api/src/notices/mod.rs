@@ -6,6 +6,7 @@
 //! those it no longer exists for.
 
 mod messages;
+pub use messages::web_link;
 pub mod transport;
 pub mod worker;
 
@@ -23,7 +24,6 @@ use uuid::Uuid;
 use crate::{accounts::members::find_by_id, config::Config, error::ApiResult, meets::visibility};
 
 pub use messages::Message;
-use messages::web_link;
 
 /// Writes one notice to the outbox, inside the caller's transaction.
 pub async fn enqueue(
@@ -190,6 +190,43 @@ pub async fn meet_changed(
     for recipient in visibility::who_may_see(db, meet, &recipients).await? {
         let message = messages::meet_changed(config, meet, change);
         enqueue(db, "meet_changed", &recipient.email, message).await?;
+    }
+    Ok(())
+}
+
+/// A go / no-go meet was decided: when it goes ahead, everyone going hears;
+/// when it is called off at its deadline, everyone who answered (GOING,
+/// WAITLISTED or MAYBE). Only those who may see the meet.
+pub async fn meet_decided(
+    db: &impl ConnectionTrait,
+    config: &Config,
+    meet: &meets::Model,
+    confirmed: bool,
+) -> ApiResult<()> {
+    let answers: &[RsvpStatus] = if confirmed {
+        &[RsvpStatus::Going]
+    } else {
+        &[RsvpStatus::Going, RsvpStatus::Waitlisted, RsvpStatus::Maybe]
+    };
+    let recipients: Vec<users::Model> = attendances::Entity::find()
+        .find_also_related(users::Entity)
+        .filter(attendances::Column::MeetId.eq(meet.id))
+        .filter(attendances::Column::Status.is_in(answers.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|(_, user)| user)
+        .collect();
+    for recipient in visibility::who_may_see(db, meet, &recipients).await? {
+        let (kind, message) = if confirmed {
+            ("meet_confirmed", messages::meet_confirmed(config, meet))
+        } else {
+            (
+                "meet_changed",
+                messages::meet_changed(config, meet, MeetChange::Cancelled),
+            )
+        };
+        enqueue(db, kind, &recipient.email, message).await?;
     }
     Ok(())
 }

@@ -1,0 +1,170 @@
+//! Timed work: what must happen at a time rather than in answer to a request
+//! (a go / no-go meet's deadline; reminders later). The project's one home
+//! for it: a domain schedules work in its own transaction (`schedule`,
+//! `unschedule`), and every process runs a runner that claims due rows with
+//! a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's single writer
+//! serialises claims) and hands each to its domain. The domain's work deletes
+//! the row in the transaction that does it (`done`), so it happens once;
+//! work a crashed process had claimed is taken again once its lease runs
+//! out, and the domain's own state check makes a second run change nothing.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use entity::scheduled_jobs::{self, JobKind};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    QueryFilter, Statement,
+    sea_query::{Expr, ExprTrait, OnConflict},
+};
+use uuid::Uuid;
+
+use crate::{error::ApiResult, meets::lifecycle, outage::Outage, state::Services};
+
+/// Due jobs claimed at once.
+const BATCH: u64 = 50;
+/// How often the runner looks for due work: a deadline is met within this.
+const POLL: Duration = Duration::from_secs(1);
+
+/// Schedules `kind` work on `subject` at `due_at`, or moves the one already
+/// scheduled (and releases any claim on it: the new time is what counts).
+pub async fn schedule(
+    db: &impl ConnectionTrait,
+    kind: JobKind,
+    subject: Uuid,
+    due_at: DateTime<Utc>,
+) -> ApiResult<()> {
+    scheduled_jobs::Entity::insert(scheduled_jobs::ActiveModel {
+        id: sea_orm::ActiveValue::Set(Uuid::now_v7()),
+        kind: sea_orm::ActiveValue::Set(kind),
+        subject_id: sea_orm::ActiveValue::Set(subject),
+        due_at: sea_orm::ActiveValue::Set(due_at),
+        claimed_until: sea_orm::ActiveValue::Set(None),
+        attempts: sea_orm::ActiveValue::Set(0),
+        created_at: sea_orm::ActiveValue::Set(Utc::now()),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            scheduled_jobs::Column::Kind,
+            scheduled_jobs::Column::SubjectId,
+        ])
+        .update_columns([
+            scheduled_jobs::Column::DueAt,
+            scheduled_jobs::Column::ClaimedUntil,
+            scheduled_jobs::Column::Attempts,
+        ])
+        .to_owned(),
+    )
+    .exec(db)
+    .await?;
+    Ok(())
+}
+
+/// Removes `kind` work on `subject`, if any: it will not run.
+pub async fn unschedule(db: &impl ConnectionTrait, kind: JobKind, subject: Uuid) -> ApiResult<()> {
+    scheduled_jobs::Entity::delete_many()
+        .filter(scheduled_jobs::Column::Kind.eq(kind))
+        .filter(scheduled_jobs::Column::SubjectId.eq(subject))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Marks a claimed job done, in the transaction of the work it did.
+pub async fn done(db: &impl ConnectionTrait, job: &scheduled_jobs::Model) -> ApiResult<()> {
+    scheduled_jobs::Entity::delete_by_id(job.id)
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Claims up to `BATCH` due jobs no live claim holds, for `lease`.
+async fn claim(
+    db: &DatabaseConnection,
+    lease: Duration,
+) -> Result<Vec<scheduled_jobs::Model>, sea_orm::DbErr> {
+    let backend = db.get_database_backend();
+    let now = Utc::now();
+    let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
+    // Most polls find nothing: they look first, outside a write transaction
+    // (SQLite's write lock is the whole database's).
+    let claimable = Condition::any()
+        .add(scheduled_jobs::Column::ClaimedUntil.is_null())
+        .add(scheduled_jobs::Column::ClaimedUntil.lt(now));
+    let any_due = scheduled_jobs::Entity::find()
+        .filter(scheduled_jobs::Column::DueAt.lte(now))
+        .filter(claimable)
+        .one(db)
+        .await?;
+    if any_due.is_none() {
+        return Ok(Vec::new());
+    }
+    let txn = crate::db::begin_write(db).await?;
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "SELECT * FROM scheduled_jobs WHERE due_at <= $1 \
+             AND (claimed_until IS NULL OR claimed_until < $1) \
+             ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED"
+        }
+        _ => {
+            "SELECT * FROM scheduled_jobs WHERE due_at <= $1 \
+             AND (claimed_until IS NULL OR claimed_until < $1) \
+             ORDER BY due_at LIMIT $2"
+        }
+    };
+    let due = scheduled_jobs::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [now.into(), BATCH.into()],
+        ))
+        .all(&txn)
+        .await?;
+    if !due.is_empty() {
+        scheduled_jobs::Entity::update_many()
+            .col_expr(scheduled_jobs::Column::ClaimedUntil, Expr::value(until))
+            .col_expr(
+                scheduled_jobs::Column::Attempts,
+                Expr::col(scheduled_jobs::Column::Attempts).add(1),
+            )
+            .filter(scheduled_jobs::Column::Id.is_in(due.iter().map(|job| job.id)))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(due)
+}
+
+/// Runs one claimed job in its domain.
+async fn run_job(services: &Services, job: &scheduled_jobs::Model) -> ApiResult<()> {
+    match job.kind {
+        JobKind::DecideMeet => lifecycle::decide(services, job).await,
+    }
+}
+
+/// Claims and runs due work until the process ends. A job that fails keeps
+/// its claim until the lease runs out, then is tried again (by any process).
+pub async fn run(services: Services) {
+    let lease = services.config.job_lease;
+    let mut outage = Outage::new("database (timed work)");
+    loop {
+        match claim(&services.db, lease).await {
+            Ok(jobs) => {
+                outage.recovered();
+                for job in &jobs {
+                    if let Err(err) = run_job(&services, job).await {
+                        tracing::error!(error = %err, kind = ?job.kind, subject = %job.subject_id, attempts = job.attempts + 1, "timed work failed; retried when its claim runs out");
+                    }
+                }
+                if jobs.len() as u64 == BATCH {
+                    continue;
+                }
+                tokio::time::sleep(POLL).await;
+            }
+            Err(err) => {
+                let wait = outage.failed(&err);
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
