@@ -843,6 +843,10 @@ fn seed_makes_arrivals_links_and_go_no_go_meets() {
         tentative,
         "each waiting meet's deadline is scheduled"
     );
+    assert!(
+        count("SELECT COUNT(*) FROM scheduled_jobs WHERE kind = 'REMIND'") > 0,
+        "reminders for those going to meets ahead"
+    );
     assert_eq!(
         count(
             "SELECT COUNT(*) FROM meets m WHERE \

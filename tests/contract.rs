@@ -14,9 +14,6 @@ const PENDING: &[(&str, &str)] = &[
     ("RegisterDevice", "issue 17"),
     ("UnregisterDevice", "issue 17"),
     ("MyNotificationSettings", "issue 17"),
-    ("UpdateNotificationPreferences", "issue 17"),
-    ("RotateCalendarFeed", "issue 17"),
-    ("MeetCalendar", "issue 17"),
 ];
 
 /// Validates every operation by sending it to the live server: a request that

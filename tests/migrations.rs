@@ -27,8 +27,8 @@ async fn tables(db: &sea_orm::DatabaseConnection) -> usize {
 /// (meets, users), each with its four shadow tables.
 fn expected_tables(db: &sea_orm::DatabaseConnection) -> usize {
     match db.get_database_backend() {
-        sea_orm::DbBackend::Postgres => 15,
-        _ => 15 + 2 * 5,
+        sea_orm::DbBackend::Postgres => 16,
+        _ => 16 + 2 * 5,
     }
 }
 

@@ -281,14 +281,34 @@ async fn the_story_feed_pages_newest_first(server: TestServer) {
     assert_eq!(titles(&rest), ["On my own"]);
 }
 
+/// Stories about one's meet come by push by default; a host who chose
+/// e-mail for them hears by e-mail.
 async fn the_host_hears_of_a_story_about_their_meet(server: TestServer) {
-    bar(&server).await;
-    let mail = server.mail_to("host@example.com", 2).await;
-    assert!(
-        mail.iter()
-            .any(|m| m.contains("invitee wrote about Open bar")),
-        "{mail:?}"
+    let (host, _) = server.register("host").await;
+    let (writer, _) = server.register("writer").await;
+    let meet = server.meet(&host, json!({ "title": "Open bar" })).await;
+    let story = |title: &str| json!({ "input": { "title": title, "body": "What a night", "meetId": meet } });
+    server
+        .ok(Some(&writer), "PublishStory", story("First"))
+        .await;
+    server
+        .ok(
+            Some(&host),
+            "UpdateNotificationPreferences",
+            json!({ "preferences": [{ "kind": "STORY_ABOUT_MY_MEET", "channels": ["EMAIL", "PUSH"] }] }),
+        )
+        .await;
+    server
+        .ok(Some(&writer), "PublishStory", story("Second"))
+        .await;
+    let mail = server.mail_to("host@example.com", 1).await;
+    assert_eq!(
+        mail.len(),
+        1,
+        "only the story after choosing e-mail: {mail:?}"
     );
+    assert!(mail[0].contains("writer wrote about Open bar"), "{mail:?}");
+    assert!(mail[0].contains("Second"), "{mail:?}");
 }
 
 on_both_databases!(

@@ -33,6 +33,7 @@ use crate::{
         tokens::{random_token, token_hash},
     },
     meets::rules,
+    notices::preferences::DEFAULT_REMINDER_MINUTES,
 };
 
 /// Every demo account signs in with this password.
@@ -245,6 +246,9 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
             email_notices: Set(true),
             suspended_at: Set(None),
             suspension_reason: Set(None),
+            reminder_minutes_before: Set(Some(DEFAULT_REMINDER_MINUTES)),
+            calendar_feed_nonce: Set(None),
+            calendar_feed_hash: Set(None),
             created_at: Set(now - Duration::days(rng.random_range(1..400))),
             updated_at: Set(now),
         });
@@ -415,8 +419,22 @@ pub async fn run(db: &DatabaseConnection, options: SeedOptions) -> anyhow::Resul
             here_count += i32::from(arrival == ArrivalState::Here);
             on_the_way_count += i32::from(arrival == ArrivalState::OnMyWay);
             let introduce_me = status != RsvpStatus::NotGoing && rng.random_bool(0.15);
+            let attendance_id = Uuid::now_v7();
+            // Everyone going to a meet ahead is reminded of it.
+            let reminder_at = starts_at - Duration::minutes(i64::from(DEFAULT_REMINDER_MINUTES));
+            if status == RsvpStatus::Going && !cancelled && reminder_at > now {
+                job_rows.push(scheduled_jobs::ActiveModel {
+                    id: Set(Uuid::now_v7()),
+                    kind: Set(JobKind::Remind),
+                    subject_id: Set(attendance_id),
+                    due_at: Set(reminder_at),
+                    claimed_until: Set(None),
+                    attempts: Set(0),
+                    created_at: Set(now),
+                });
+            }
             attendance_rows.push(attendances::ActiveModel {
-                id: Set(Uuid::now_v7()),
+                id: Set(attendance_id),
                 meet_id: Set(id),
                 user_id: Set(user_id),
                 status: Set(status),

@@ -10,6 +10,7 @@ pub mod invite_links;
 pub mod meet_activity_log;
 pub mod meets;
 pub mod notices;
+pub mod notification_preferences;
 pub mod rate_limit_windows;
 pub mod refresh_tokens;
 pub mod scheduled_jobs;

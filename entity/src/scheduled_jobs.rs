@@ -10,7 +10,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub kind: JobKind,
-    /// What the job is about (a meet, for deciding one).
+    /// What the job is about (a meet to decide, an attendance to remind).
     pub subject_id: Uuid,
     pub due_at: DateTimeUtc,
     pub claimed_until: Option<DateTimeUtc>,
@@ -25,6 +25,9 @@ pub enum JobKind {
     /// A TENTATIVE meet's deadline: cancel it unless enough are going.
     #[sea_orm(string_value = "DECIDE_MEET")]
     DecideMeet,
+    /// A reminder to one GOING attendee (the subject is the attendance).
+    #[sea_orm(string_value = "REMIND")]
+    Remind,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

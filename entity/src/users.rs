@@ -22,6 +22,14 @@ pub struct Model {
     pub email_notices: bool,
     pub suspended_at: Option<DateTimeUtc>,
     pub suspension_reason: Option<String>,
+    /// Minutes before a meet they are GOING to that they are reminded
+    /// (15 to 1,440); `None`: no reminders.
+    pub reminder_minutes_before: Option<i32>,
+    /// What their calendar feed's secret token is derived from (with the
+    /// server's key); a new one ends the old address.
+    pub calendar_feed_nonce: Option<String>,
+    /// The SHA-256 of that token: how a fetched feed finds its owner.
+    pub calendar_feed_hash: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -12,6 +12,7 @@ mod m20261126_000005_discovery_at_scale;
 mod m20261126_000006_meet_activity_log;
 mod m20261126_000007_arrivals;
 mod m20261126_000008_links_and_go_no_go;
+mod m20261126_000009_notifications;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000006_meet_activity_log::Migration),
             Box::new(m20261126_000007_arrivals::Migration),
             Box::new(m20261126_000008_links_and_go_no_go::Migration),
+            Box::new(m20261126_000009_notifications::Migration),
         ]
     }
 }

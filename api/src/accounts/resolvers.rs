@@ -1,15 +1,18 @@
 //! The accounts' Query and Mutation roots: thin, each a service call.
 
-use async_graphql::{Context, Object};
+use async_graphql::{Context, MaybeUndefined, Object};
 
 use super::{
     members,
     service::{self, NewAccount},
-    types::{AuthPayload, RegisterInput, UpdateProfileInput, User},
+    types::{
+        AuthPayload, NotificationPreferenceInput, RegisterInput, UpdateProfileInput, User, patch,
+    },
 };
 use crate::{
     error::FieldResult,
-    graphql::{ContextExt, throttle},
+    graphql::{ContextExt, argument_given, throttle},
+    meets::calendar,
     throttle::Action,
 };
 
@@ -103,5 +106,43 @@ impl AccountsMutation {
         Ok(User::from(
             service::update_profile(ctx.db(), ctx.viewer(), input.into()).await?,
         ))
+    }
+
+    /// The viewer's channels per kind of notice (kinds not named keep
+    /// theirs) and, when given, how long before a meet they are reminded
+    /// (15 to 1,440 minutes; `null` for no reminders; a variable left out of
+    /// the request leaves it as it is).
+    async fn update_notification_preferences(
+        &self,
+        ctx: &Context<'_>,
+        preferences: Vec<NotificationPreferenceInput>,
+        reminder_minutes_before: MaybeUndefined<i32>,
+    ) -> FieldResult<User> {
+        let choices: Vec<_> = preferences
+            .iter()
+            .map(NotificationPreferenceInput::choice)
+            .collect();
+        let reminder = if argument_given(ctx, "reminderMinutesBefore") {
+            patch(reminder_minutes_before)
+        } else {
+            None
+        };
+        Ok(User::from(
+            service::update_notification_preferences(
+                ctx.services(),
+                ctx.viewer(),
+                &choices,
+                reminder,
+            )
+            .await?,
+        ))
+    }
+
+    /// A new secret address for the viewer's calendar feed, returned; the
+    /// old one stops working.
+    async fn rotate_calendar_feed(&self, ctx: &Context<'_>) -> FieldResult<String> {
+        let user = service::rotate_calendar_feed(ctx.services(), ctx.viewer()).await?;
+        let services = ctx.services();
+        Ok(calendar::feed_url(&services.config, &services.keys, &user))
     }
 }

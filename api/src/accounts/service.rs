@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use entity::{
+    notification_preferences::NoticeKind,
     refresh_tokens,
     users::{self, Role},
 };
@@ -21,6 +22,11 @@ use crate::{
     db::begin_write,
     error::{ApiError, ApiResult},
     invitations::{links, service as invitations},
+    meets::reminders,
+    notices::{
+        self,
+        preferences::{self, Channels},
+    },
     state::Services,
     validate,
 };
@@ -132,6 +138,9 @@ pub async fn register(services: &Services, input: NewAccount) -> ApiResult<Sessi
         email_notices: Set(true),
         suspended_at: Set(None),
         suspension_reason: Set(None),
+        reminder_minutes_before: Set(Some(notices::preferences::DEFAULT_REMINDER_MINUTES)),
+        calendar_feed_nonce: Set(None),
+        calendar_feed_hash: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -357,4 +366,57 @@ pub async fn update_profile(
     }
     active.updated_at = Set(Utc::now());
     Ok(active.update(db).await?)
+}
+
+/// `updateNotificationPreferences`: the viewer's channels for the kinds
+/// named, and their reminder lead time when given (`Some(None)`: no
+/// reminders); their reminders of meets ahead move with it.
+#[tracing::instrument(
+    name = "accounts::update_notification_preferences",
+    level = "debug",
+    skip_all
+)]
+pub async fn update_notification_preferences(
+    services: &Services,
+    viewer: Viewer,
+    choices: &[(NoticeKind, Channels)],
+    reminder_minutes_before: Option<Option<i32>>,
+) -> ApiResult<users::Model> {
+    let user_id = viewer.require()?;
+    let reminder = reminder_minutes_before
+        .map(preferences::reminder_minutes)
+        .transpose()?;
+    let txn = begin_write(&services.db).await?;
+    preferences::choose(&txn, user_id, choices).await?;
+    if let Some(minutes) = reminder {
+        users::Entity::update_many()
+            .col_expr(users::Column::ReminderMinutesBefore, Expr::value(minutes))
+            .filter(users::Column::Id.eq(user_id))
+            .exec(&txn)
+            .await?;
+        reminders::reschedule_user(&txn, user_id, Utc::now()).await?;
+    }
+    let user = find_by_id(&txn, user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
+    txn.commit().await?;
+    Ok(user)
+}
+
+/// `rotateCalendarFeed`: a new secret address for the viewer's feed; the
+/// old one stops working.
+#[tracing::instrument(name = "accounts::rotate_calendar_feed", level = "debug", skip_all)]
+pub async fn rotate_calendar_feed(services: &Services, viewer: Viewer) -> ApiResult<users::Model> {
+    let user_id = viewer.require()?;
+    users::Entity::update_many()
+        .col_expr(
+            users::Column::CalendarFeedNonce,
+            Expr::value(Some(random_token())),
+        )
+        .filter(users::Column::Id.eq(user_id))
+        .exec(&services.db)
+        .await?;
+    find_by_id(&services.db, user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))
 }

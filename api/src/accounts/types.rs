@@ -17,10 +17,11 @@ use crate::{
         pagination::{self, page_complexity},
     },
     meets::{
-        discovery,
+        calendar, discovery,
         loaders::AttendanceRecord,
         types::{Attendance, Meet},
     },
+    notices::preferences::{self, Channels},
     stories::types::Story,
 };
 
@@ -102,6 +103,40 @@ impl User {
     async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
         self.private_fields_visible(ctx)
             .then_some(self.model.email.as_str())
+    }
+
+    /// How the user hears of each kind of notice; visible to the user
+    /// themself and to administrators.
+    async fn notification_preferences(
+        &self,
+        ctx: &Context<'_>,
+    ) -> FieldResult<Option<Vec<NotificationPreference>>> {
+        if !self.private_fields_visible(ctx) {
+            return Ok(None);
+        }
+        let all = preferences::all_of(ctx.db(), self.model.id).await?;
+        Ok(Some(
+            all.into_iter()
+                .map(|(kind, channels)| NotificationPreference { kind, channels })
+                .collect(),
+        ))
+    }
+
+    /// Minutes before a meet they are going to that the user is reminded;
+    /// `null`: no reminders. Visible to the user and administrators.
+    async fn reminder_minutes_before(&self, ctx: &Context<'_>) -> Option<i32> {
+        self.private_fields_visible(ctx)
+            .then_some(self.model.reminder_minutes_before)
+            .flatten()
+    }
+
+    /// The secret address of the user's own calendar feed (the meets they
+    /// host or answered): for the user themself only.
+    async fn calendar_feed_url(&self, ctx: &Context<'_>) -> Option<String> {
+        (ctx.viewer().user_id() == Some(self.model.id)).then(|| {
+            let services = ctx.services();
+            calendar::feed_url(&services.config, &services.keys, &self.model)
+        })
     }
 
     /// Whether the user gets an e-mail when invited; visible to the user
@@ -239,6 +274,67 @@ pub struct UpdateProfileInput {
     pub region: MaybeUndefined<String>,
     /// Whether to get an e-mail when invited to a meet (on by default).
     pub email_notices: Option<bool>,
+}
+
+/// What a notice is about, as people choose how to hear of it.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::notification_preferences::NoticeKind")]
+pub enum NoticeKind {
+    Invitation,
+    WaitlistPromoted,
+    MeetChanged,
+    MeetConfirmed,
+    MeetCancelled,
+    Reminder,
+    StoryAboutMyMeet,
+}
+
+/// Where a notice goes.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeChannel {
+    Email,
+    /// To the user's phones and browsers.
+    Push,
+}
+
+pub struct NotificationPreference {
+    kind: entity::notification_preferences::NoticeKind,
+    channels: Channels,
+}
+
+#[Object]
+impl NotificationPreference {
+    async fn kind(&self) -> NoticeKind {
+        self.kind.into()
+    }
+
+    /// Empty: the user does not hear of this kind at all.
+    async fn channels(&self) -> Vec<NoticeChannel> {
+        let Channels { email, push } = self.channels;
+        [(email, NoticeChannel::Email), (push, NoticeChannel::Push)]
+            .into_iter()
+            .filter_map(|(on, channel)| on.then_some(channel))
+            .collect()
+    }
+}
+
+#[derive(InputObject)]
+pub struct NotificationPreferenceInput {
+    pub kind: NoticeKind,
+    /// The channels for that kind; empty to hear nothing of it.
+    pub channels: Vec<NoticeChannel>,
+}
+
+impl NotificationPreferenceInput {
+    pub fn choice(&self) -> (entity::notification_preferences::NoticeKind, Channels) {
+        (
+            self.kind.into(),
+            Channels {
+                email: self.channels.contains(&NoticeChannel::Email),
+                push: self.channels.contains(&NoticeChannel::Push),
+            },
+        )
+    }
 }
 
 /// `MaybeUndefined` as the services' "keep, clear or set".

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -38,6 +39,9 @@ pub struct AccessToken {
 
 #[derive(Clone)]
 pub struct TokenKeys {
+    /// The secret, also keying addresses that must not be guessable
+    /// (`derive`).
+    secret: Vec<u8>,
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -53,11 +57,35 @@ impl TokenKeys {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 0;
         Self {
+            secret: secret.to_vec(),
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
             access_ttl,
         }
+    }
+
+    /// A keyed hash of `data` for `purpose` (HMAC-SHA256 under the server's
+    /// secret), URL-safe: an address that proves the server made it, with
+    /// nothing to store.
+    pub fn derive(&self, purpose: &str, data: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.mac(purpose, data).finalize().into_bytes())
+    }
+
+    /// Whether `token` is `derive(purpose, data)`, compared in constant time.
+    pub fn verify(&self, purpose: &str, data: &str, token: &str) -> bool {
+        URL_SAFE_NO_PAD
+            .decode(token)
+            .is_ok_and(|bytes| self.mac(purpose, data).verify_slice(&bytes).is_ok())
+    }
+
+    fn mac(&self, purpose: &str, data: &str) -> Hmac<Sha256> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes keys of any length");
+        mac.update(purpose.as_bytes());
+        mac.update(b"|");
+        mac.update(data.as_bytes());
+        mac
     }
 
     pub fn issue_access(&self, user_id: Uuid) -> ApiResult<(String, DateTime<Utc>)> {

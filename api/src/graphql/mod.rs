@@ -540,6 +540,28 @@ pub async fn throttle(ctx: &Context<'_>, action: Action, account: Option<&str>) 
         .await
 }
 
+/// Whether the field being resolved was given its argument `name`. Per the
+/// GraphQL specification, an argument set to a variable the request left
+/// out (with no default) was not given; async-graphql reads it as `null`,
+/// which for a nullable argument where `null` means something (turning
+/// reminders off) would act on what the client never said.
+pub fn argument_given(ctx: &Context<'_>, name: &str) -> bool {
+    match ctx.item.node.get_argument(name).map(|value| &value.node) {
+        None => false,
+        Some(async_graphql_value::Value::Variable(variable)) => {
+            ctx.query_env.variables.contains_key(variable)
+                || ctx
+                    .query_env
+                    .operation
+                    .node
+                    .variable_definitions
+                    .iter()
+                    .any(|d| d.node.name.node == *variable && d.node.default_value.is_some())
+        }
+        Some(_) => true,
+    }
+}
+
 /// An opaque ID from a client, as the UUID it stands for; anything else names
 /// no row, hence NOT_FOUND.
 pub fn parse_id(id: &ID, what: &str) -> ApiResult<Uuid> {

@@ -2,6 +2,7 @@
 
 mod accept;
 mod access;
+mod calendar;
 mod graphql;
 mod health;
 mod playground;
@@ -80,6 +81,8 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(playground::lead_browsers))
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/graphql/ws", get(ws::upgrade))
+        .route("/calendar/meets/{file}", get(calendar::meet))
+        .route("/calendar/feed/{user}/{file}", get(calendar::feed))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(playground::router())

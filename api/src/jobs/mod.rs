@@ -1,5 +1,5 @@
 //! Timed work: what must happen at a time rather than in answer to a request
-//! (a go / no-go meet's deadline; reminders later). The project's one home
+//! (a go / no-go meet's deadline, a reminder before a meet). The project's one home
 //! for it: a domain schedules work in its own transaction (`schedule`,
 //! `unschedule`), and every process runs a runner that claims due rows with
 //! a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's single writer
@@ -19,7 +19,12 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::{error::ApiResult, meets::lifecycle, outage::Outage, state::Services};
+use crate::{
+    error::ApiResult,
+    meets::{lifecycle, reminders},
+    outage::Outage,
+    state::Services,
+};
 
 /// Due jobs claimed at once.
 const BATCH: u64 = 50;
@@ -139,6 +144,7 @@ async fn claim(
 async fn run_job(services: &Services, job: &scheduled_jobs::Model) -> ApiResult<()> {
     match job.kind {
         JobKind::DecideMeet => lifecycle::decide(services, job).await,
+        JobKind::Remind => reminders::remind(services, job).await,
     }
 }
 

@@ -21,7 +21,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    lifecycle,
+    lifecycle, reminders,
     rules::{self, require_open},
     visibility::{self, lock_visible},
 };
@@ -146,6 +146,7 @@ pub(super) async fn promote_waitlisted(
             .filter(attendances::Column::Id.eq(next.id))
             .exec(txn)
             .await?;
+        reminders::schedule(txn, &next, meet.starts_at, now).await?;
         notices::promoted(txn, config, meet, next.user_id).await?;
         events.push(Event::NoticesQueued);
         events.push(Event::meet_activity(
@@ -304,6 +305,11 @@ pub(crate) async fn answer_in(
                 .await?
         }
     };
+    if status == RsvpStatus::Going {
+        reminders::schedule(txn, &attendance, meet.starts_at, now).await?;
+    } else if was_going {
+        reminders::drop(txn, attendance.id).await?;
+    }
     events.push(Event::meet_activity(
         ActivityKind::RsvpChanged,
         meet.id,

@@ -16,7 +16,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{attendance, rules, visibility};
+use super::{attendance, reminders, rules, visibility};
 use crate::{
     auth::Viewer,
     config::Config,
@@ -132,9 +132,10 @@ pub async fn create(
     };
     let txn = begin_write(&services.db).await?;
     let meet = meet.insert(&txn).await?;
-    attendance::new_attendance(meet.id, host_id, RsvpStatus::Going, now)
+    let hosting = attendance::new_attendance(meet.id, host_id, RsvpStatus::Going, now)
         .insert(&txn)
         .await?;
+    reminders::schedule(&txn, &hosting, meet.starts_at, now).await?;
     if let Some(decide_by) = meet.decide_by {
         jobs::schedule(&txn, JobKind::DecideMeet, meet.id, decide_by).await?;
     }
@@ -281,6 +282,9 @@ pub async fn update(
     if meet.visibility == Visibility::Public && updated.visibility == Visibility::InviteOnly {
         events.extend(attendance::withdraw_uninvited(&txn, &services.config, &updated, now).await?);
     }
+    if updated.starts_at != meet.starts_at {
+        reminders::reschedule_meet(&txn, &updated, now).await?;
+    }
     // Attendees hear of a new time or a new venue.
     let change = if updated.starts_at != meet.starts_at {
         Some(MeetChange::Rescheduled)
@@ -325,6 +329,7 @@ pub async fn cancel(
     active.updated_at = Set(now);
     let meet = active.update(&txn).await?;
     jobs::unschedule(&txn, JobKind::DecideMeet, id).await?;
+    reminders::drop_meet(&txn, id).await?;
     if let Some(canceller) = viewer.user_id() {
         notices::meet_changed(
             &txn,
@@ -410,6 +415,7 @@ pub(crate) async fn decide(services: &Services, job: &scheduled_jobs::Model) -> 
             active.updated_at = Set(now);
             let meet = active.update(&txn).await?;
             notices::meet_decided(&txn, &services.config, &meet, false).await?;
+            reminders::drop_meet(&txn, meet.id).await?;
             events.push(Event::NoticesQueued);
             events.push(Event::meet_activity(
                 ActivityKind::MeetCancelled,

@@ -3,9 +3,11 @@
 //! may see, answer and edit a meet (`visibility`).
 
 pub mod attendance;
+pub mod calendar;
 pub mod discovery;
 pub mod lifecycle;
 pub mod loaders;
+pub mod reminders;
 mod resolvers;
 pub mod rules;
 mod search;

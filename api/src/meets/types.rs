@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::{
     attendance::{self, Answer, AttendanceWishes, GuestListFilter},
+    calendar,
     discovery::{MeetFilter as Filter, Near},
     lifecycle::{MeetChanges, MeetDraft},
     loaders::{self, AttendanceRecord},
@@ -225,6 +226,19 @@ impl Meet {
             meets::MeetStatus::Scheduled => MeetStatus::Scheduled,
             meets::MeetStatus::Cancelled => MeetStatus::Cancelled,
         }
+    }
+
+    /// An iCalendar (`.ics`) file of the meet, for calendar apps: its
+    /// address works for the viewer it was given to, while they may see the
+    /// meet.
+    async fn calendar_url(&self, ctx: &Context<'_>) -> String {
+        let services = ctx.services();
+        calendar::meet_url(
+            &services.config,
+            &services.keys,
+            self.model.id,
+            ctx.viewer(),
+        )
     }
 
     /// Go / no-go: the meet goes ahead once this many are going (it is

@@ -124,6 +124,17 @@ pub fn meet_changed(config: &Config, meet: &meets::Model, change: MeetChange) ->
     compose(subject, &lines, Some(&link))
 }
 
+/// A meet the recipient is going to starts soon.
+pub fn reminder(config: &Config, meet: &meets::Model) -> Message {
+    let lines = vec![
+        format!("{} is coming up.", meet.title),
+        format!("When: {}", local_time(config, meet)),
+        format!("Where: {}", venue(meet)),
+    ];
+    let link = web_link(config, &format!("meets/{}", meet.id));
+    compose(format!("Soon: {}", meet.title), &lines, Some(&link))
+}
+
 /// A go / no-go meet reached its minimum: it goes ahead.
 pub fn meet_confirmed(config: &Config, meet: &meets::Model) -> Message {
     let lines = vec![

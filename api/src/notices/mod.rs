@@ -6,6 +6,7 @@
 //! those it no longer exists for.
 
 mod messages;
+pub mod preferences;
 pub use messages::web_link;
 pub mod transport;
 pub mod worker;
@@ -13,7 +14,9 @@ pub mod worker;
 use chrono::Utc;
 use entity::{
     attendances::{self, RsvpStatus},
-    invitation_mails, invitations, meets, notices, stories, users,
+    invitation_mails, invitations, meets, notices,
+    notification_preferences::NoticeKind,
+    stories, users,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
@@ -142,6 +145,7 @@ pub async fn invitation_to_member(
         return Ok(());
     };
     if !invitee.email_notices
+        || !preferences::by_email(db, invitee.id, NoticeKind::Invitation).await?
         || !may_see(db, meet, &invitee).await?
         || !invitation_mail_due(db, config, meet.id, &invitee.email).await?
     {
@@ -160,6 +164,42 @@ pub async fn invitation_to_member(
         false,
     );
     enqueue(db, "invitation_member", &invitee.email, message).await
+}
+
+/// Of `recipients`, those who hear of `kind` by e-mail (one statement).
+async fn by_email<'u>(
+    db: &impl ConnectionTrait,
+    recipients: Vec<&'u users::Model>,
+    kind: NoticeKind,
+) -> ApiResult<Vec<&'u users::Model>> {
+    let ids: Vec<Uuid> = recipients.iter().map(|u| u.id).collect();
+    let channels = preferences::of_users(db, &ids, kind).await?;
+    Ok(recipients
+        .into_iter()
+        .filter(|u| channels.get(&u.id).is_some_and(|c| c.email))
+        .collect())
+}
+
+/// A reminder of a meet the user is going to, by e-mail if they chose it.
+pub async fn reminder(
+    db: &impl ConnectionTrait,
+    config: &Config,
+    meet: &meets::Model,
+    attendee: &users::Model,
+) -> ApiResult<bool> {
+    if !preferences::by_email(db, attendee.id, NoticeKind::Reminder).await?
+        || !may_see(db, meet, attendee).await?
+    {
+        return Ok(false);
+    }
+    enqueue(
+        db,
+        "reminder",
+        &attendee.email,
+        messages::reminder(config, meet),
+    )
+    .await?;
+    Ok(true)
 }
 
 /// What changed about a meet, for the people it affects.
@@ -187,7 +227,17 @@ pub async fn meet_changed(
         .all(db)
         .await?;
     let recipients: Vec<users::Model> = recipients.into_iter().filter_map(|(_, u)| u).collect();
-    for recipient in visibility::who_may_see(db, meet, &recipients).await? {
+    let kind = match change {
+        MeetChange::Cancelled => NoticeKind::MeetCancelled,
+        MeetChange::Rescheduled | MeetChange::Moved => NoticeKind::MeetChanged,
+    };
+    for recipient in by_email(
+        db,
+        visibility::who_may_see(db, meet, &recipients).await?,
+        kind,
+    )
+    .await?
+    {
         let message = messages::meet_changed(config, meet, change);
         enqueue(db, "meet_changed", &recipient.email, message).await?;
     }
@@ -217,7 +267,18 @@ pub async fn meet_decided(
         .into_iter()
         .filter_map(|(_, user)| user)
         .collect();
-    for recipient in visibility::who_may_see(db, meet, &recipients).await? {
+    let kind = if confirmed {
+        NoticeKind::MeetConfirmed
+    } else {
+        NoticeKind::MeetCancelled
+    };
+    for recipient in by_email(
+        db,
+        visibility::who_may_see(db, meet, &recipients).await?,
+        kind,
+    )
+    .await?
+    {
         let (kind, message) = if confirmed {
             ("meet_confirmed", messages::meet_confirmed(config, meet))
         } else {
@@ -241,7 +302,9 @@ pub async fn promoted(
     let Some(attendee) = find_by_id(db, user_id).await? else {
         return Ok(());
     };
-    if !may_see(db, meet, &attendee).await? {
+    if !preferences::by_email(db, attendee.id, NoticeKind::WaitlistPromoted).await?
+        || !may_see(db, meet, &attendee).await?
+    {
         return Ok(());
     }
     enqueue(
@@ -272,7 +335,9 @@ pub async fn story_about_meet(
     ) else {
         return Ok(());
     };
-    if !may_see(db, &meet, &host).await? {
+    if !preferences::by_email(db, host.id, NoticeKind::StoryAboutMyMeet).await?
+        || !may_see(db, &meet, &host).await?
+    {
         return Ok(());
     }
     enqueue(
