@@ -3,7 +3,8 @@
 //! for it: a domain schedules work in its own transaction (`schedule`,
 //! `unschedule`), and every process runs a runner that claims due rows with
 //! a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite's single writer
-//! serialises claims) and hands each to its domain. The domain's work deletes
+//! serialises claims) and hands each to its domain, sleeping in between
+//! until the next job falls due or a change may have scheduled one. The domain's work deletes
 //! the row in the transaction that does it (`done`), so it happens once;
 //! work a crashed process had claimed is taken again once its lease runs
 //! out, and the domain's own state check makes a second run change nothing.
@@ -14,13 +15,15 @@ use chrono::{DateTime, Utc};
 use entity::scheduled_jobs::{self, JobKind};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    QueryFilter, Statement,
+    QueryFilter, QueryOrder, Statement,
     sea_query::{Expr, ExprTrait, OnConflict},
 };
+use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::{
     error::ApiResult,
+    events::Event,
     meets::{lifecycle, reminders},
     outage::Outage,
     state::Services,
@@ -28,8 +31,9 @@ use crate::{
 
 /// Due jobs claimed at once.
 const BATCH: u64 = 50;
-/// How often the runner looks for due work: a deadline is met within this.
-const POLL: Duration = Duration::from_secs(1);
+/// The longest the runner sleeps without looking: a safety net for work
+/// scheduled with no event to wake it.
+const SAFETY_POLL: Duration = Duration::from_secs(30);
 
 /// Schedules `kind` work on `subject` at `due_at`, or moves the one already
 /// scheduled (and releases any claim on it: the new time is what counts).
@@ -148,28 +152,87 @@ async fn run_job(services: &Services, job: &scheduled_jobs::Model) -> ApiResult<
     }
 }
 
-/// Claims and runs due work until the process ends. A job that fails keeps
-/// its claim until the lease runs out, then is tried again (by any process).
+/// When there is next something to do: the earliest job no live claim
+/// holds falls due, or the earliest live claim runs out (its process may
+/// have died).
+async fn next_due(db: &DatabaseConnection) -> Result<Option<DateTime<Utc>>, sea_orm::DbErr> {
+    let now = Utc::now();
+    let unclaimed = scheduled_jobs::Entity::find()
+        .filter(
+            Condition::any()
+                .add(scheduled_jobs::Column::ClaimedUntil.is_null())
+                .add(scheduled_jobs::Column::ClaimedUntil.lt(now)),
+        )
+        .order_by_asc(scheduled_jobs::Column::DueAt)
+        .one(db)
+        .await?
+        .map(|job| job.due_at);
+    let lease_ends = scheduled_jobs::Entity::find()
+        .filter(scheduled_jobs::Column::ClaimedUntil.gte(now))
+        .order_by_asc(scheduled_jobs::Column::ClaimedUntil)
+        .one(db)
+        .await?
+        .and_then(|job| job.claimed_until);
+    Ok(unclaimed.into_iter().chain(lease_ends).min())
+}
+
+/// Whether an event may have scheduled or moved work: changes to meets and
+/// answers schedule deadlines and reminders; a gap in the stream may hide one.
+fn may_schedule(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::MeetActivity { .. } | Event::MeetAnnounced { .. } | Event::Missed
+    )
+}
+
+/// Claims and runs due work until the process ends, then sleeps until the
+/// next job falls due, a change to a meet may have scheduled one (from any
+/// process on PostgreSQL), or the safety poll: idle, two statements every
+/// 30 s. A job that fails keeps its claim until the lease runs out, then is
+/// tried again (by any process).
 pub async fn run(services: Services) {
     let lease = services.config.job_lease;
-    let mut outage = Outage::new("database (timed work)");
+    let mut wake = services.events.subscribe();
+    let mut outage = Outage::new("the database (timed work)");
     loop {
         match claim(&services.db, lease).await {
-            Ok(jobs) => {
+            Ok(jobs) if !jobs.is_empty() => {
                 outage.recovered();
                 for job in &jobs {
                     if let Err(err) = run_job(&services, job).await {
                         tracing::error!(error = %err, kind = ?job.kind, subject = %job.subject_id, attempts = job.attempts + 1, "timed work failed; retried when its claim runs out");
                     }
                 }
-                if jobs.len() as u64 == BATCH {
-                    continue;
-                }
-                tokio::time::sleep(POLL).await;
+                continue;
             }
+            Ok(_) => outage.recovered(),
             Err(err) => {
-                let wait = outage.failed(&err);
-                tokio::time::sleep(wait).await;
+                tokio::time::sleep(outage.failed(&err)).await;
+                continue;
+            }
+        }
+        let rest = match next_due(&services.db).await {
+            Ok(Some(at)) => (at - Utc::now())
+                .to_std()
+                .unwrap_or_default()
+                .min(SAFETY_POLL),
+            Ok(None) => SAFETY_POLL,
+            Err(err) => outage.failed(&err),
+        };
+        let sleep = tokio::time::sleep(rest);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => break,
+                event = wake.recv() => match event {
+                    Ok(event) if may_schedule(&event) => break,
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(broadcast::error::RecvError::Closed) => {
+                        (&mut sleep).await;
+                        break;
+                    }
+                },
             }
         }
     }
