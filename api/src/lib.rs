@@ -115,7 +115,7 @@ impl App {
             events,
             live,
         };
-        tokio::spawn(jobs::run(services.clone()));
+        tokio::spawn(jobs::run(services.clone(), meets::timed_work));
         let schemas = graphql::build(services.clone());
         Ok(Self {
             state: AppState { services, schemas },

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use entity::scheduled_jobs::{self, JobKind};
+use futures::future::BoxFuture;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
     QueryFilter, QueryOrder, Statement,
@@ -21,13 +22,7 @@ use sea_orm::{
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::{
-    error::ApiResult,
-    events::Event,
-    meets::{lifecycle, reminders},
-    outage::Outage,
-    state::Services,
-};
+use crate::{error::ApiResult, events::Event, outage::Outage, state::Services};
 
 /// Due jobs claimed at once.
 const BATCH: u64 = 50;
@@ -144,13 +139,9 @@ async fn claim(
     Ok(due)
 }
 
-/// Runs one claimed job in its domain.
-async fn run_job(services: &Services, job: &scheduled_jobs::Model) -> ApiResult<()> {
-    match job.kind {
-        JobKind::DecideMeet => lifecycle::decide(services, job).await,
-        JobKind::Remind => reminders::remind(services, job).await,
-    }
-}
+/// The work behind a claimed job, by its kind: given by the domain that
+/// schedules it (`meets::timed_work`), so this runner depends on no domain.
+pub type Work = for<'a> fn(&'a Services, &'a scheduled_jobs::Model) -> BoxFuture<'a, ApiResult<()>>;
 
 /// When there is next something to do: the earliest job no live claim
 /// holds falls due, or the earliest live claim runs out (its process may
@@ -190,7 +181,7 @@ fn may_schedule(event: &Event) -> bool {
 /// process on PostgreSQL), or the safety poll: idle, two statements every
 /// 30 s. A job that fails keeps its claim until the lease runs out, then is
 /// tried again (by any process).
-pub async fn run(services: Services) {
+pub async fn run(services: Services, work: Work) {
     let lease = services.config.job_lease;
     let mut wake = services.events.subscribe();
     let mut outage = Outage::new("the database (timed work)");
@@ -199,7 +190,7 @@ pub async fn run(services: Services) {
             Ok(jobs) if !jobs.is_empty() => {
                 outage.recovered();
                 for job in &jobs {
-                    if let Err(err) = run_job(&services, job).await {
+                    if let Err(err) = work(&services, job).await {
                         tracing::error!(error = %err, kind = ?job.kind, subject = %job.subject_id, attempts = job.attempts + 1, "timed work failed; retried when its claim runs out");
                     }
                 }
