@@ -25,10 +25,11 @@ use crate::{
 /// A meet as events show it, with who may see it and its guest list.
 #[derive(Clone, Debug)]
 pub struct MeetView {
-    pub meet: meets::Model,
-    pub host: users::Model,
+    // Behind Arcs: every subscriber's item shares them rather than copying.
+    pub meet: Arc<meets::Model>,
+    pub host: Arc<users::Model>,
     /// Holders of a pending or accepted invitation (for INVITE_ONLY meets).
-    pub invitees: HashSet<Uuid>,
+    pub invitees: Arc<HashSet<Uuid>>,
     /// Who may see the guest list's names besides the host and
     /// administrators (`visibility::attendee_seers`); shared, not copied,
     /// by every subscriber's item.
@@ -37,7 +38,7 @@ pub struct MeetView {
 }
 
 /// An attendance in an event, with its attendee and their record.
-pub type AttendanceView = (attendances::Model, users::Model, AttendanceRecord);
+pub type AttendanceView = (Arc<attendances::Model>, Arc<users::Model>, AttendanceRecord);
 
 // Always behind an Arc, made once per event: variant sizes do not matter.
 #[allow(clippy::large_enum_variant)]
@@ -171,9 +172,9 @@ async fn meet_view(
         .remove(&meet_id)
         .unwrap_or(0);
     Ok(Some(MeetView {
-        meet,
-        host,
-        invitees,
+        meet: Arc::new(meet),
+        host: Arc::new(host),
+        invitees: Arc::new(invitees),
         attendee_seers,
         newcomer_count,
     }))
@@ -210,7 +211,12 @@ async fn attendances_of(
         .into_iter()
         .filter_map(|(attendance, user)| {
             let record = records.remove(&attendance.user_id).unwrap_or_default();
-            user.map(|user| (attendance.user_id, (attendance, user, record)))
+            user.map(|user| {
+                (
+                    attendance.user_id,
+                    (Arc::new(attendance), Arc::new(user), record),
+                )
+            })
         })
         .collect())
 }

@@ -100,8 +100,10 @@ impl RsvpStatus {
 /// statement each; live events preload from their snapshot. Made with
 /// `Meet::from(model)`, then `with_…` for what came preloaded.
 pub struct Meet {
-    model: meets::Model,
-    host: Option<users::Model>,
+    // Shared, not copied: a live event hands the same meet and host to every
+    // subscriber's item.
+    model: Arc<meets::Model>,
+    host: Option<Arc<users::Model>>,
     /// `Some(None)`: loaded, and the viewer has not answered.
     viewer_attendance: Option<Option<attendances::Model>>,
     /// Live events: who may see the names (`visibility::attendee_seers`)
@@ -112,6 +114,12 @@ pub struct Meet {
 
 impl From<meets::Model> for Meet {
     fn from(model: meets::Model) -> Self {
+        Self::from(Arc::new(model))
+    }
+}
+
+impl From<Arc<meets::Model>> for Meet {
+    fn from(model: Arc<meets::Model>) -> Self {
         Self {
             model,
             host: None,
@@ -123,8 +131,8 @@ impl From<meets::Model> for Meet {
 }
 
 impl Meet {
-    pub fn with_host(mut self, host: users::Model) -> Self {
-        self.host = Some(host);
+    pub fn with_host(mut self, host: impl Into<Arc<users::Model>>) -> Self {
+        self.host = Some(host.into());
         self
     }
 
@@ -348,7 +356,7 @@ impl Meet {
 
     async fn host(&self, ctx: &Context<'_>) -> FieldResult<User> {
         if let Some(host) = &self.host {
-            return Ok(User::from(host.clone()));
+            return Ok(User::from(users::Model::clone(host)));
         }
         let host = ctx.loaders().users.load_one(self.model.host_id).await?;
         Ok(User::from(host.ok_or_else(|| {
@@ -440,15 +448,21 @@ impl Meet {
 /// One member's answer to one meet. Made with `Attendance::from(model)`,
 /// then `with_…` for what the list or event loaded with it.
 pub struct Attendance {
-    model: attendances::Model,
-    user: Option<users::Model>,
-    meet: Option<meets::Model>,
+    model: Arc<attendances::Model>,
+    user: Option<Arc<users::Model>>,
+    meet: Option<Arc<meets::Model>>,
     /// Live events: the attendee's record, loaded once per event.
     record: Option<AttendanceRecord>,
 }
 
 impl From<attendances::Model> for Attendance {
     fn from(model: attendances::Model) -> Self {
+        Self::from(Arc::new(model))
+    }
+}
+
+impl From<Arc<attendances::Model>> for Attendance {
+    fn from(model: Arc<attendances::Model>) -> Self {
         Self {
             model,
             user: None,
@@ -459,13 +473,13 @@ impl From<attendances::Model> for Attendance {
 }
 
 impl Attendance {
-    pub fn with_user(mut self, user: users::Model) -> Self {
-        self.user = Some(user);
+    pub fn with_user(mut self, user: impl Into<Arc<users::Model>>) -> Self {
+        self.user = Some(user.into());
         self
     }
 
-    pub fn with_meet(mut self, meet: meets::Model) -> Self {
-        self.meet = Some(meet);
+    pub fn with_meet(mut self, meet: impl Into<Arc<meets::Model>>) -> Self {
+        self.meet = Some(meet.into());
         self
     }
 
@@ -475,12 +489,12 @@ impl Attendance {
     }
 
     /// The meet, preloaded or through the request's loader.
-    async fn meet_model(&self, ctx: &Context<'_>) -> FieldResult<meets::Model> {
+    async fn meet_model(&self, ctx: &Context<'_>) -> FieldResult<Arc<meets::Model>> {
         if let Some(meet) = &self.meet {
             return Ok(meet.clone());
         }
         let meet = ctx.loaders().meets.load_one(self.model.meet_id).await?;
-        Ok(meet.ok_or_else(|| ApiError::not_found("meet"))?)
+        Ok(Arc::new(meet.ok_or_else(|| ApiError::not_found("meet"))?))
     }
 
     async fn record(&self, ctx: &Context<'_>) -> FieldResult<AttendanceRecord> {
@@ -499,7 +513,7 @@ impl Attendance {
     async fn arrival_now(
         &self,
         ctx: &Context<'_>,
-    ) -> FieldResult<(attendances::ArrivalState, meets::Model)> {
+    ) -> FieldResult<(attendances::ArrivalState, Arc<meets::Model>)> {
         let meet = self.meet_model(ctx).await?;
         let over = rules::arrivals_over(&meet, Utc::now());
         Ok((rules::arrival_now(self.model.arrival, over), meet))
@@ -572,7 +586,7 @@ impl Attendance {
 
     async fn user(&self, ctx: &Context<'_>) -> FieldResult<User> {
         if let Some(user) = &self.user {
-            let user = User::from(user.clone());
+            let user = User::from(users::Model::clone(user));
             return Ok(match self.record {
                 Some(record) => user.with_record(record),
                 None => user,

@@ -1,5 +1,7 @@
 //! GraphQL types of stories.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, InputObject, Object, connection::Connection};
 use chrono::{DateTime, Utc};
 use entity::{meets, stories, users};
@@ -20,7 +22,7 @@ use crate::{
 pub struct Story {
     model: stories::Model,
     author: Option<users::Model>,
-    meet: Option<meets::Model>,
+    meet: Option<Arc<meets::Model>>,
 }
 
 impl From<stories::Model> for Story {
@@ -39,8 +41,8 @@ impl Story {
         self
     }
 
-    pub fn with_meet(mut self, meet: meets::Model) -> Self {
-        self.meet = Some(meet);
+    pub fn with_meet(mut self, meet: impl Into<Arc<meets::Model>>) -> Self {
+        self.meet = Some(meet.into());
         self
     }
 }
