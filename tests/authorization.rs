@@ -64,6 +64,13 @@ const TABLE: &[(&str, &str)] = &[
     ("cancelMeet",                            ". . Y . . . Y"),
     ("rsvp GOING (invite-only)",              ". . Y Y . . ."),
     ("checkIn",                               ". . Y Y . . ."),
+    ("setArrival HERE",                       ". . Y Y . . ."),
+    ("updateAttendance",                      ". . Y Y . . ."),
+    ("createInviteLink",                      ". . Y . . . Y"),
+    ("Meet.inviteLinks",                      ". . Y . . . Y"),
+    ("revokeInviteLink (the host's)",         ". . Y . . . Y"),
+    ("openInviteLink (the host's)",           "Y Y Y Y Y . Y"),
+    ("Meet.calendarUrl (invite-only)",        ". . Y Y . . Y"),
     ("Meet.invitations",                      ". . Y . . . Y"),
     ("inviteToMeet (invite-only)",            ". . Y . . . ."),
     ("respondToInvitation (own, or else the invitee's)", ". . . Y . . ."),
@@ -71,6 +78,8 @@ const TABLE: &[(&str, &str)] = &[
     ("claimInvitation (a link mailed out)",   ". Y Y Y Y . Y"),
     ("story about the invite-only meet",      ". . Y Y . . Y"),
     ("publishStory",                          ". Y Y Y Y . Y"),
+    ("updateNotificationPreferences",         ". Y Y Y Y . Y"),
+    ("rotateCalendarFeed",                    ". Y Y Y Y . Y"),
     ("updateStory (the host's)",              ". . Y . . . ."),
     ("deleteStory (the host's)",              ". . Y . . . Y"),
     ("users",                                 ". . . . . . Y"),
@@ -213,6 +222,19 @@ fn allowed(response: &Value, path: &str) -> bool {
     !value.is_null()
 }
 
+/// A link the host made to the scene's meet.
+async fn host_link(server: &TestServer, cast: &Cast, scene: &Scene) -> Value {
+    let host = cast.token(Caller::Host).expect("host");
+    server
+        .ok(
+            Some(host),
+            "CreateInviteLink",
+            json!({ "meetId": scene.meet, "input": { "channel": "tweet" } }),
+        )
+        .await["createInviteLink"]
+        .clone()
+}
+
 /// Tries `what` as `caller` on a scene of its own.
 async fn attempt(server: &TestServer, cast: &Cast, what: &str, caller: Caller) -> bool {
     let scene = scene(server, cast).await;
@@ -266,6 +288,68 @@ async fn attempt(server: &TestServer, cast: &Cast, what: &str, caller: Caller) -
             "checkIn",
         ),
         "Meet.invitations" => allowed(&op("MeetInvitations", meet).await, "meet.invitations"),
+        "setArrival HERE" => allowed(
+            &op(
+                "SetArrival",
+                json!({ "meetId": scene.meet, "state": "HERE" }),
+            )
+            .await,
+            "setArrival",
+        ),
+        "updateAttendance" => allowed(
+            &op(
+                "UpdateAttendance",
+                json!({ "meetId": scene.meet, "input": { "introduceMe": true } }),
+            )
+            .await,
+            "updateAttendance",
+        ),
+        "createInviteLink" => allowed(
+            &op(
+                "CreateInviteLink",
+                json!({ "meetId": scene.meet, "input": { "channel": "tweet" } }),
+            )
+            .await,
+            "createInviteLink",
+        ),
+        "Meet.inviteLinks" => allowed(
+            &op("InviteLinkFunnel", json!({ "meetId": scene.meet })).await,
+            "meet.inviteLinks",
+        ),
+        "revokeInviteLink (the host's)" => {
+            let link = host_link(server, cast, &scene).await;
+            allowed(
+                &op("RevokeInviteLink", json!({ "id": link["id"] })).await,
+                "revokeInviteLink",
+            )
+        }
+        "openInviteLink (the host's)" => {
+            let link = host_link(server, cast, &scene).await;
+            let token = link["url"]
+                .as_str()
+                .and_then(|url| url.rsplit('/').next())
+                .expect("a token");
+            allowed(
+                &op("OpenInviteLink", json!({ "token": token })).await,
+                "openInviteLink.meet",
+            )
+        }
+        "Meet.calendarUrl (invite-only)" => allowed(
+            &op("MeetCalendar", json!({ "id": scene.meet })).await,
+            "meet.calendarUrl",
+        ),
+        "updateNotificationPreferences" => allowed(
+            &op(
+                "UpdateNotificationPreferences",
+                json!({ "preferences": [{ "kind": "REMINDER", "channels": ["EMAIL"] }] }),
+            )
+            .await,
+            "updateNotificationPreferences",
+        ),
+        "rotateCalendarFeed" => allowed(
+            &op("RotateCalendarFeed", json!({})).await,
+            "rotateCalendarFeed",
+        ),
         "inviteToMeet (invite-only)" => allowed(
             &op(
                 "InviteToMeet",
