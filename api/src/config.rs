@@ -110,6 +110,18 @@ pub struct Config {
     /// `TWEETMEET_INVITE_MAIL_INTERVAL_HOURS`: an address is mailed an
     /// invitation to one meet at most once in this long (24; 0: no limit).
     pub invite_mail_interval: Duration,
+    /// `TWEETMEET_VAPID_PRIVATE_KEY`: the Web Push (VAPID, RFC 8292) P-256
+    /// private key, as PEM (PKCS#8 or SEC1) or the base64url 32-byte scalar.
+    /// In development one is generated and kept beside the database; in
+    /// production, unset means no Web Push.
+    pub vapid_private_key: Option<String>,
+    /// `TWEETMEET_VAPID_SUBJECT`: who push services may contact about this
+    /// server (`mailto:` or `https:`); the public URL when it is https.
+    pub vapid_subject: String,
+    /// `TWEETMEET_WEB_PUSH_INSECURE_BASE`: an `http://` address Web Push
+    /// endpoints may also start with (a local stand-in in tests). Unset:
+    /// endpoints must be `https://`.
+    pub web_push_insecure_base: Option<String>,
 }
 
 /// A setting, as `--help` and the README list it.
@@ -305,7 +317,35 @@ pub const SETTINGS: &[Setting] = &[
         default: "24",
         help: "an address is e-mailed an invitation to one meet at most once in this long, however often it is invited (the invitation is still created or renewed)",
     },
+    Setting {
+        name: "TWEETMEET_VAPID_PRIVATE_KEY",
+        default: "generated in development",
+        help: "the Web Push (VAPID) P-256 private key: PEM (PKCS#8 or SEC1) or the base64url 32-byte scalar; in production, unset means no Web Push",
+    },
+    Setting {
+        name: "TWEETMEET_VAPID_SUBJECT",
+        default: "<public URL or mailto:>",
+        help: "the contact push services see in the VAPID token (mailto:… or https://…)",
+    },
+    Setting {
+        name: "TWEETMEET_WEB_PUSH_INSECURE_BASE",
+        default: "none",
+        help: "an http:// address Web Push endpoints may also start with (a local stand-in for tests); unset: https only",
+    },
 ];
+
+/// The VAPID contact without one configured: the public URL when it is
+/// https, otherwise the sender's address.
+fn vapid_subject_default(public_url: &str, mail_from: &str) -> String {
+    if public_url.starts_with("https://") {
+        return public_url.trim_end_matches('/').to_owned();
+    }
+    let address = match (mail_from.find('<'), mail_from.rfind('>')) {
+        (Some(open), Some(close)) if open < close => &mail_from[open + 1..close],
+        _ => mail_from,
+    };
+    format!("mailto:{}", address.trim())
+}
 
 /// Where settings come from: the process environment, or a map in tests.
 struct Source<F>(F);
@@ -366,6 +406,9 @@ impl Config {
                 _ => bail!("{name} must be from 1 to 86400 (a day)"),
             }
         };
+        let public_url = var("TWEETMEET_PUBLIC_URL").unwrap_or_else(|| format!("http://{bind}"));
+        let mail_from = var("TWEETMEET_MAIL_FROM")
+            .unwrap_or_else(|| "Tweet Meet <noreply@tweetmeet.local>".into());
         Ok(Self {
             database_url: var("TWEETMEET_DATABASE_URL")
                 .unwrap_or_else(|| "sqlite://tweetmeet.db?mode=rwc".into()),
@@ -422,12 +465,11 @@ impl Config {
                 .unwrap_or_default(),
             log_format,
             body_limit: source.parsed("TWEETMEET_BODY_LIMIT_BYTES", 1024 * 1024)?,
-            public_url: var("TWEETMEET_PUBLIC_URL").unwrap_or_else(|| format!("http://{bind}")),
+            public_url: public_url.clone(),
             default_time_zone: var("TWEETMEET_DEFAULT_TIME_ZONE")
                 .unwrap_or_else(|| "America/Toronto".into()),
             smtp_url: var("TWEETMEET_SMTP_URL"),
-            mail_from: var("TWEETMEET_MAIL_FROM")
-                .unwrap_or_else(|| "Tweet Meet <noreply@tweetmeet.local>".into()),
+            mail_from: mail_from.clone(),
             mail_dir: PathBuf::from(var("TWEETMEET_MAIL_DIR").unwrap_or_else(|| "outbox".into())),
             notice_max_attempts: match source.parsed("TWEETMEET_NOTICE_MAX_ATTEMPTS", 16)? {
                 attempts @ 1..=1000 => attempts,
@@ -462,6 +504,27 @@ impl Config {
                     ),
                 },
             ),
+            vapid_private_key: var("TWEETMEET_VAPID_PRIVATE_KEY"),
+            vapid_subject: match var("TWEETMEET_VAPID_SUBJECT") {
+                Some(subject)
+                    if subject.starts_with("mailto:") || subject.starts_with("https://") =>
+                {
+                    subject.trim().to_owned()
+                }
+                Some(other) => {
+                    bail!(
+                        "TWEETMEET_VAPID_SUBJECT must be a mailto: or https:// URL, not {other:?}"
+                    )
+                }
+                None => vapid_subject_default(&public_url, &mail_from),
+            },
+            web_push_insecure_base: match var("TWEETMEET_WEB_PUSH_INSECURE_BASE") {
+                Some(base) if base.starts_with("http://") => Some(base.trim().to_owned()),
+                Some(other) => {
+                    bail!("TWEETMEET_WEB_PUSH_INSECURE_BASE must start with http://, not {other:?}")
+                }
+                None => None,
+            },
         })
     }
 

@@ -1,0 +1,654 @@
+//! Push notices (issue 17) as phones and browsers get them: devices
+//! registered through the API, and each push service played by a stand-in on
+//! loopback that speaks its protocol. The Web Push stand-in holds each
+//! subscription's private key and decrypts what it is sent (RFC 8291,
+//! written here apart from the server's code), and checks the VAPID token
+//! (RFC 8292) against the key `pushSetup` gives clients.
+
+mod common;
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::Utc;
+use common::{TestServer, assert_nothing_within, code, wait_until};
+use p256::{SecretKey, elliptic_curve::sec1::ToEncodedPoint};
+use ring::{aead, hkdf, rand::SecureRandom};
+use serde_json::{Value, json};
+
+/// Web Push endpoints on loopback (the stand-ins) may be plain http.
+const SETTINGS: &[(&str, &str)] = &[("TWEETMEET_WEB_PUSH_INSECURE_BASE", "http://127.0.0.1:")];
+
+/// A browser's push subscription: its key pair and auth secret.
+struct Subscription {
+    secret: SecretKey,
+    auth: [u8; 16],
+}
+
+impl Subscription {
+    fn new() -> Self {
+        let rng = ring::rand::SystemRandom::new();
+        let secret = loop {
+            let mut raw = [0u8; 32];
+            rng.fill(&mut raw).unwrap();
+            if let Ok(key) = SecretKey::from_slice(&raw) {
+                break key;
+            }
+        };
+        let mut auth = [0u8; 16];
+        rng.fill(&mut auth).unwrap();
+        Self { secret, auth }
+    }
+
+    fn public(&self) -> Vec<u8> {
+        self.secret
+            .public_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec()
+    }
+}
+
+/// One request the stand-in took.
+#[derive(Clone, Debug)]
+struct Received {
+    subscription: String,
+    at: Instant,
+    status: u16,
+    /// The decrypted message, when it was accepted.
+    payload: Option<Value>,
+}
+
+#[derive(Default)]
+struct WebState {
+    subscriptions: HashMap<String, Subscription>,
+    /// Answers to give, in order, before the default 201.
+    answers: HashMap<String, VecDeque<(u16, Option<u64>)>>,
+    received: Vec<Received>,
+    /// What was wrong with a request (a bad token, undecryptable): none, at the end.
+    faults: Vec<String>,
+    vapid_key: Option<String>,
+    origin: String,
+}
+
+/// The Web Push service stand-in.
+#[derive(Clone)]
+struct WebPushService {
+    state: Arc<Mutex<WebState>>,
+    base: String,
+}
+
+impl WebPushService {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(WebState {
+            origin: origin.clone(),
+            ..WebState::default()
+        }));
+        let app = Router::new()
+            .route("/push/{id}", post(web_push))
+            .with_state(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            state,
+            base: origin,
+        }
+    }
+
+    /// A new subscription: the `registerDevice` input for it, and its name.
+    fn subscribe(&self, name: &str) -> Value {
+        let subscription = Subscription::new();
+        let input = json!({
+            "platform": "WEB",
+            "token": format!("{}/push/{name}", self.base),
+            "name": format!("{name}'s browser"),
+            "webPushP256dh": URL_SAFE_NO_PAD.encode(subscription.public()),
+            "webPushAuth": URL_SAFE_NO_PAD.encode(subscription.auth),
+        });
+        self.state
+            .lock()
+            .unwrap()
+            .subscriptions
+            .insert(name.to_owned(), subscription);
+        input
+    }
+
+    fn expect_vapid_key(&self, key: &str) {
+        self.state.lock().unwrap().vapid_key = Some(key.to_owned());
+    }
+
+    fn answer_first(&self, name: &str, status: u16, retry_after: Option<u64>) {
+        self.state
+            .lock()
+            .unwrap()
+            .answers
+            .entry(name.to_owned())
+            .or_default()
+            .push_back((status, retry_after));
+    }
+
+    fn received(&self, name: &str) -> Vec<Received> {
+        self.state
+            .lock()
+            .unwrap()
+            .received
+            .iter()
+            .filter(|r| r.subscription == name)
+            .cloned()
+            .collect()
+    }
+
+    /// The messages `name` got (decrypted).
+    fn messages(&self, name: &str) -> Vec<Value> {
+        self.received(name)
+            .into_iter()
+            .filter_map(|r| r.payload)
+            .collect()
+    }
+
+    /// Waits for a message to `name` whose title starts with `title`.
+    async fn message(&self, name: &str, title: &str) -> Value {
+        let found = common::poll_until(
+            Duration::from_secs(15),
+            async || self.find(name, title),
+            Option::is_some,
+        )
+        .await;
+        found.unwrap_or_else(|| {
+            panic!(
+                "no push to {name}: {title}; it got {:#?}, faults {:#?}",
+                self.received(name),
+                self.state.lock().unwrap().faults
+            )
+        })
+    }
+
+    fn find(&self, name: &str, title: &str) -> Option<Value> {
+        self.messages(name)
+            .into_iter()
+            .find(|m| m["title"].as_str().is_some_and(|t| t.starts_with(title)))
+    }
+
+    fn assert_no_faults(&self) {
+        let faults = self.state.lock().unwrap().faults.clone();
+        assert!(faults.is_empty(), "{faults:#?}");
+    }
+}
+
+/// Checks the VAPID `Authorization` (RFC 8292): an ES256 JWT for this
+/// origin, signed by the key given as `k`, which is the server's.
+fn check_vapid(headers: &HeaderMap, state: &WebState) -> Result<(), String> {
+    let value = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .ok_or("no Authorization")?;
+    let rest = value.strip_prefix("vapid ").ok_or("not vapid")?;
+    let mut token = None;
+    let mut key = None;
+    for part in rest.split(',') {
+        let part = part.trim();
+        if let Some(t) = part.strip_prefix("t=") {
+            token = Some(t);
+        } else if let Some(k) = part.strip_prefix("k=") {
+            key = Some(k);
+        }
+    }
+    let (token, key) = (token.ok_or("no t=")?, key.ok_or("no k=")?);
+    if state.vapid_key.as_deref() != Some(key) {
+        return Err(format!("k={key} is not the server's pushSetup key"));
+    }
+    let point = URL_SAFE_NO_PAD.decode(key).map_err(|e| e.to_string())?;
+    if point.len() != 65 || point[0] != 4 {
+        return Err("k is not an uncompressed P-256 point".into());
+    }
+    let decoding = jsonwebtoken::DecodingKey::from_ec_components(
+        &URL_SAFE_NO_PAD.encode(&point[1..33]),
+        &URL_SAFE_NO_PAD.encode(&point[33..]),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_audience(&[&state.origin]);
+    validation.set_required_spec_claims(&["exp", "aud", "sub"]);
+    let claims = jsonwebtoken::decode::<Value>(token, &decoding, &validation)
+        .map_err(|e| format!("VAPID token: {e}"))?
+        .claims;
+    let exp = claims["exp"].as_i64().unwrap_or_default();
+    if exp > Utc::now().timestamp() + 24 * 3600 {
+        return Err("VAPID token good for more than 24 hours".into());
+    }
+    let sub = claims["sub"].as_str().unwrap_or_default();
+    if !(sub.starts_with("mailto:") || sub.starts_with("https://")) {
+        return Err(format!("VAPID sub {sub:?}"));
+    }
+    Ok(())
+}
+
+fn hkdf_expand(prk: &hkdf::Prk, info: &[u8], len: usize) -> Vec<u8> {
+    struct Len(usize);
+    impl hkdf::KeyType for Len {
+        fn len(&self) -> usize {
+            self.0
+        }
+    }
+    let mut out = vec![0u8; len];
+    prk.expand(&[info], Len(len))
+        .unwrap()
+        .fill(&mut out)
+        .unwrap();
+    out
+}
+
+/// Decrypts an `aes128gcm` body (RFC 8188 framing, RFC 8291 keys) with the
+/// subscription's private key and auth secret.
+fn decrypt(body: &[u8], subscription: &Subscription) -> Result<Vec<u8>, String> {
+    if body.len() < 21 {
+        return Err("body too short".into());
+    }
+    let salt = &body[..16];
+    let record_size = u32::from_be_bytes(body[16..20].try_into().unwrap()) as usize;
+    let id_len = body[20] as usize;
+    let key_id = body.get(21..21 + id_len).ok_or("truncated key id")?;
+    let ciphertext = &body[21 + id_len..];
+    if ciphertext.len() > record_size {
+        return Err("more than one record".into());
+    }
+    let as_public = p256::PublicKey::from_sec1_bytes(key_id).map_err(|e| e.to_string())?;
+    let shared = p256::ecdh::diffie_hellman(
+        subscription.secret.to_nonzero_scalar(),
+        as_public.as_affine(),
+    );
+    let mut key_info = b"WebPush: info\0".to_vec();
+    key_info.extend_from_slice(&subscription.public());
+    key_info.extend_from_slice(key_id);
+    let prk_key = hkdf::Salt::new(hkdf::HKDF_SHA256, &subscription.auth)
+        .extract(&shared.raw_secret_bytes()[..]);
+    let ikm = hkdf_expand(&prk_key, &key_info, 32);
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(&ikm);
+    let cek = hkdf_expand(&prk, b"Content-Encoding: aes128gcm\0", 16);
+    let nonce = hkdf_expand(&prk, b"Content-Encoding: nonce\0", 12);
+    let key = aead::LessSafeKey::new(aead::UnboundKey::new(&aead::AES_128_GCM, &cek).unwrap());
+    let mut record = ciphertext.to_vec();
+    let plain = key
+        .open_in_place(
+            aead::Nonce::try_assume_unique_for_key(&nonce).unwrap(),
+            aead::Aad::empty(),
+            &mut record,
+        )
+        .map_err(|_| "does not decrypt with the subscription's key")?;
+    let end = plain.iter().rposition(|b| *b != 0).ok_or("no delimiter")?;
+    if plain[end] != 2 {
+        return Err("not the last record's delimiter".into());
+    }
+    Ok(plain[..end].to_vec())
+}
+
+async fn web_push(
+    State(state): State<Arc<Mutex<WebState>>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut state = state.lock().unwrap();
+    let fault = |state: &mut WebState, fault: String| {
+        state.faults.push(format!("{name}: {fault}"));
+        StatusCode::BAD_REQUEST.into_response()
+    };
+    if let Err(err) = check_vapid(&headers, &state) {
+        return fault(&mut state, err);
+    }
+    if headers
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        != Some("aes128gcm")
+    {
+        return fault(&mut state, "Content-Encoding is not aes128gcm".into());
+    }
+    if headers.get("ttl").is_none() {
+        return fault(&mut state, "no TTL".into());
+    }
+    let answer = state.answers.get_mut(&name).and_then(VecDeque::pop_front);
+    let (status, retry_after) = answer.unwrap_or((201, None));
+    let mut payload = None;
+    if status == 201 {
+        let Some(subscription) = state.subscriptions.get(&name) else {
+            return fault(&mut state, "no such subscription".into());
+        };
+        match decrypt(&body, subscription)
+            .and_then(|plain| serde_json::from_slice::<Value>(&plain).map_err(|e| e.to_string()))
+        {
+            Ok(message) => payload = Some(message),
+            Err(err) => return fault(&mut state, err),
+        }
+    }
+    state.received.push(Received {
+        subscription: name,
+        at: Instant::now(),
+        status,
+        payload,
+    });
+    let mut response = StatusCode::from_u16(status).unwrap().into_response();
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert("retry-after", seconds.to_string().parse().unwrap());
+    }
+    response
+}
+
+async fn register_device(server: &TestServer, token: &str, input: Value) -> Value {
+    server
+        .op(Some(token), "RegisterDevice", json!({ "input": input }))
+        .await
+}
+
+async fn devices_of(server: &TestServer, token: &str) -> Vec<Value> {
+    server
+        .ok(Some(token), "MyNotificationSettings", json!({}))
+        .await["me"]["devices"]
+        .as_array()
+        .expect("devices")
+        .clone()
+}
+
+/// Starts the Web Push stand-in and tells it the server's VAPID key, as
+/// `pushSetup` gives it.
+async fn web_push_service(server: &TestServer) -> WebPushService {
+    let service = WebPushService::start().await;
+    let setup = server.ok(None, "PushSetup", json!({})).await;
+    let key = setup["pushSetup"]["webPushPublicKey"]
+        .as_str()
+        .expect("a VAPID key");
+    service.expect_vapid_key(key);
+    service
+}
+
+async fn prefer(server: &TestServer, token: &str, variables: Value) {
+    server
+        .ok(Some(token), "UpdateNotificationPreferences", variables)
+        .await;
+}
+
+/// A browser gets an invitation, a waitlist promotion, a cancellation and a
+/// reminder, each decrypted by the stand-in, with the meet's local time and
+/// the ids to open it, and nothing of who else is going.
+async fn web_push_carries_every_notice(server: TestServer) {
+    let push = web_push_service(&server).await;
+    let (host, _) = server.register("host").await;
+    let (ann, _) = server.register("ann").await;
+    let (bob, _) = server.register("bob").await;
+    let registered = register_device(&server, &ann, push.subscribe("ann")).await;
+    let device = &registered["data"]["registerDevice"];
+    assert_eq!(device["platform"], "WEB", "{registered:#}");
+    assert_eq!(device["name"], "ann's browser");
+
+    // Reminded 15 minutes before a meet starting 15 minutes and 3 s from now.
+    prefer(
+        &server,
+        &ann,
+        json!({ "preferences": [], "reminderMinutesBefore": 15 }),
+    )
+    .await;
+    let starts = (Utc::now() + chrono::Duration::seconds(15 * 60 + 3)).to_rfc3339();
+    let soon = server
+        .meet(
+            &host,
+            json!({ "title": "Soon drinks", "startsAt": starts, "timeZone": "America/Toronto" }),
+        )
+        .await;
+    server.rsvp_ok(&ann, &soon, "GOING").await;
+
+    let quiz = server
+        .meet(
+            &host,
+            json!({ "title": "Quiz night", "capacity": 2, "timeZone": "America/Toronto",
+                    "startsAt": "2030-01-15T19:00:00Z" }),
+        )
+        .await;
+    let invited = server
+        .invite_ok(&host, &quiz, json!({ "handles": ["ann"] }))
+        .await;
+    let invitation = invited["inviteToMeet"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let message = push.message("ann", "host invited you").await;
+    assert_eq!(message["data"]["meetId"], quiz.as_str(), "{message:#}");
+    assert_eq!(message["data"]["invitationId"], invitation.as_str());
+    assert_eq!(message["data"]["kind"], "INVITATION");
+    let body = message["body"].as_str().unwrap();
+    assert!(
+        body.contains("Quiz night") && body.contains("14:00 EST"),
+        "the meet's local time: {body}"
+    );
+
+    // Two seats: the host's and bob's.
+    let seated = server.rsvp_ok(&bob, &quiz, "GOING").await;
+    assert_eq!(seated["rsvp"]["status"], "GOING", "{seated:#}");
+    let waiting = server.rsvp_ok(&ann, &quiz, "GOING").await;
+    assert_eq!(waiting["rsvp"]["status"], "WAITLISTED", "{waiting:#}");
+    server.rsvp_ok(&bob, &quiz, "NOT_GOING").await;
+    let message = push.message("ann", "You're in: Quiz night").await;
+    assert_eq!(message["data"]["kind"], "WAITLIST_PROMOTED");
+    assert_eq!(message["data"]["meetId"], quiz.as_str());
+
+    server
+        .ok(
+            Some(&host),
+            "CancelMeet",
+            json!({ "id": quiz, "reason": "Snow" }),
+        )
+        .await;
+    let message = push.message("ann", "Cancelled: Quiz night").await;
+    assert_eq!(message["data"]["kind"], "MEET_CANCELLED");
+    assert!(message["body"].as_str().unwrap().contains("Snow"));
+
+    let message = push.message("ann", "Soon: Soon drinks").await;
+    assert_eq!(message["data"]["kind"], "REMINDER");
+    assert_eq!(message["data"]["meetId"], soon.as_str());
+
+    for message in push.messages("ann") {
+        assert!(
+            !message.to_string().contains("bob"),
+            "a push names another guest: {message:#}"
+        );
+    }
+    assert_eq!(push.messages("ann").len(), 4, "{:#?}", push.messages("ann"));
+    let devices = devices_of(&server, &ann).await;
+    assert!(devices[0]["lastUsedAt"].is_string(), "{devices:#?}");
+    push.assert_no_faults();
+}
+
+/// PUSH only: no e-mail; EMAIL only: no push.
+async fn preferences_choose_the_channel(server: TestServer) {
+    let push = web_push_service(&server).await;
+    let (host, _) = server.register("host").await;
+    let (ann, _) = server.register("ann").await;
+    let (bob, _) = server.register("bob").await;
+    for (token, name) in [(&ann, "ann"), (&bob, "bob")] {
+        let registered = register_device(&server, token, push.subscribe(name)).await;
+        assert!(registered.get("errors").is_none(), "{registered:#}");
+    }
+    prefer(
+        &server,
+        &ann,
+        json!({ "preferences": [{ "kind": "MEET_CANCELLED", "channels": ["PUSH"] }] }),
+    )
+    .await;
+    prefer(
+        &server,
+        &bob,
+        json!({ "preferences": [{ "kind": "MEET_CANCELLED", "channels": ["EMAIL"] }] }),
+    )
+    .await;
+    let meet = server.meet(&host, json!({ "title": "Board games" })).await;
+    server.rsvp_ok(&ann, &meet, "GOING").await;
+    server.rsvp_ok(&bob, &meet, "GOING").await;
+    server
+        .ok(Some(&host), "CancelMeet", json!({ "id": meet }))
+        .await;
+    push.message("ann", "Cancelled: Board games").await;
+    let to_bob = server.mail_to("bob@example.com", 1).await;
+    assert!(to_bob[0].contains("Cancelled: Board games"), "{to_bob:?}");
+    assert_nothing_within(
+        Duration::from_secs(2),
+        "an e-mail to ann or a push to bob",
+        async || {
+            server
+                .mail_files()
+                .iter()
+                .any(|m| m.contains("To: ann@example.com"))
+                || !push.received("bob").is_empty()
+        },
+    )
+    .await;
+    push.assert_no_faults();
+}
+
+/// A subscription the service says is gone (410) is removed; a busy one
+/// (429, `Retry-After: 1`) is tried again, no sooner than it asked.
+async fn gone_devices_go_and_busy_services_are_retried(server: TestServer) {
+    let push = web_push_service(&server).await;
+    let (host, _) = server.register("host").await;
+    let (ann, _) = server.register("ann").await;
+    for name in ["old", "busy"] {
+        let registered = register_device(&server, &ann, push.subscribe(name)).await;
+        assert!(registered.get("errors").is_none(), "{registered:#}");
+    }
+    push.answer_first("old", 410, None);
+    push.answer_first("busy", 429, Some(1));
+    assert_eq!(devices_of(&server, &ann).await.len(), 2);
+    let meet = server.meet(&host, json!({ "title": "Book club" })).await;
+    server
+        .invite_ok(&host, &meet, json!({ "handles": ["ann"] }))
+        .await;
+    push.message("busy", "host invited you").await;
+    let tries = push.received("busy");
+    assert_eq!(tries.len(), 2, "{tries:#?}");
+    assert_eq!(tries[0].status, 429);
+    assert!(
+        tries[1].at - tries[0].at >= Duration::from_secs(1),
+        "retried after {:?}, before its Retry-After",
+        tries[1].at - tries[0].at
+    );
+    wait_until(
+        Duration::from_secs(5),
+        "the gone device removed",
+        async || devices_of(&server, &ann).await.len() == 1,
+    )
+    .await;
+    assert_eq!(devices_of(&server, &ann).await[0]["name"], "busy's browser");
+    assert_eq!(push.received("old").len(), 1, "never tried again");
+    push.assert_no_faults();
+}
+
+/// What may be registered, who sees and removes devices, and `pushSetup`.
+async fn devices_belong_to_their_owner(server: TestServer) {
+    let push = web_push_service(&server).await;
+    let setup = server.ok(None, "PushSetup", json!({})).await;
+    assert_eq!(setup["pushSetup"]["platforms"], json!(["WEB"]), "{setup:#}");
+    let (ann, _) = server.register("ann").await;
+    let (bob, _) = server.register("bob").await;
+
+    let good = push.subscribe("ann");
+    let mut bad_inputs = Vec::new();
+    for (field, value) in [
+        ("token", json!("http://example.com/push/1")),
+        ("token", json!("not a url")),
+        ("token", json!("")),
+        ("webPushP256dh", json!(URL_SAFE_NO_PAD.encode([4u8; 33]))),
+        ("webPushP256dh", json!("!!!")),
+        ("webPushP256dh", Value::Null),
+        ("webPushAuth", json!(URL_SAFE_NO_PAD.encode([1u8; 8]))),
+        ("name", json!("x".repeat(101))),
+    ] {
+        let mut input = good.clone();
+        input[field] = value;
+        bad_inputs.push(input);
+    }
+    bad_inputs.push(json!({ "platform": "IOS", "token": "not hex" }));
+    bad_inputs.push(json!({ "platform": "ANDROID", "token": "fcm-token", "webPushAuth": "AAAA" }));
+    for input in bad_inputs {
+        let response = register_device(&server, &ann, input.clone()).await;
+        assert_eq!(code(&response), "BAD_USER_INPUT", "{input}: {response:#}");
+    }
+    assert_eq!(
+        code(
+            &server
+                .op(None, "RegisterDevice", json!({ "input": good }))
+                .await
+        ),
+        "UNAUTHENTICATED"
+    );
+
+    let first = register_device(&server, &ann, good.clone()).await;
+    let id = first["data"]["registerDevice"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut renamed = good.clone();
+    renamed["name"] = json!("Firefox");
+    let again = register_device(&server, &ann, renamed.clone()).await;
+    assert_eq!(
+        again["data"]["registerDevice"]["id"],
+        id.as_str(),
+        "the same device"
+    );
+    assert_eq!(again["data"]["registerDevice"]["name"], "Firefox");
+    assert_eq!(devices_of(&server, &ann).await.len(), 1);
+
+    // Another member's devices: neither listed nor removable.
+    let others = server
+        .graphql(
+            Some(&bob),
+            json!({ "query": "query { user(handle: \"ann\") { devices { id } } }" }),
+        )
+        .await;
+    assert_eq!(others["data"]["user"]["devices"], Value::Null, "{others:#}");
+    let removed = server
+        .ok(Some(&bob), "UnregisterDevice", json!({ "id": id }))
+        .await;
+    assert_eq!(removed["unregisterDevice"], false);
+    assert_eq!(devices_of(&server, &ann).await.len(), 1);
+
+    // The same subscription registered by bob (the browser changed hands) is his.
+    let taken = register_device(&server, &bob, renamed).await;
+    assert_eq!(taken["data"]["registerDevice"]["id"], id.as_str());
+    assert!(devices_of(&server, &ann).await.is_empty());
+    assert_eq!(devices_of(&server, &bob).await.len(), 1);
+    let removed = server
+        .ok(Some(&bob), "UnregisterDevice", json!({ "id": id }))
+        .await;
+    assert_eq!(removed["unregisterDevice"], true);
+    assert!(devices_of(&server, &bob).await.is_empty());
+
+    let android = register_device(
+        &server,
+        &ann,
+        json!({ "platform": "ANDROID", "token": "fcm-registration-token" }),
+    )
+    .await;
+    assert_eq!(
+        android["data"]["registerDevice"]["platform"], "ANDROID",
+        "{android:#}"
+    );
+}
+
+on_both_databases!(with crate::SETTINGS;
+    web_push_carries_every_notice,
+    preferences_choose_the_channel,
+    gone_devices_go_and_busy_services_are_retried,
+    devices_belong_to_their_owner,
+);
