@@ -3,7 +3,10 @@
 //! loopback that speaks its protocol. The Web Push stand-in holds each
 //! subscription's private key and decrypts what it is sent (RFC 8291,
 //! written here apart from the server's code), and checks the VAPID token
-//! (RFC 8292) against the key `pushSetup` gives clients.
+//! (RFC 8292) against the key `pushSetup` gives clients. The FCM stand-in
+//! serves the OAuth token endpoint (checking the service account's signed
+//! assertion with its public key) and `messages:send` (checking the bearer
+//! token it issued).
 
 mod common;
 
@@ -645,6 +648,334 @@ async fn devices_belong_to_their_owner(server: TestServer) {
         "{android:#}"
     );
 }
+
+/// What the FCM stand-in saw.
+#[derive(Default)]
+struct FcmState {
+    origin: String,
+    /// The service account's public key (n, e, base64url).
+    public: (String, String),
+    issued: Vec<String>,
+    token_requests: usize,
+    /// Each `messages:send` accepted: the device token and the message.
+    sent: Vec<(String, Value)>,
+    /// Answers to give per device token, in order, before the default 200.
+    answers: HashMap<String, VecDeque<(u16, Value)>>,
+    faults: Vec<String>,
+}
+
+/// FCM HTTP v1 and Google's OAuth token endpoint, played on loopback.
+#[derive(Clone)]
+struct FcmService {
+    state: Arc<Mutex<FcmState>>,
+    /// The service-account key file the server reads.
+    key_file: Arc<tempfile::NamedTempFile>,
+    base: String,
+}
+
+const CLIENT_EMAIL: &str = "push@tweetmeet-test.iam.gserviceaccount.com";
+
+impl FcmService {
+    async fn start() -> Self {
+        use rsa::{
+            pkcs8::{EncodePrivateKey, LineEnding},
+            traits::PublicKeyParts,
+        };
+        let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
+        let public = (
+            URL_SAFE_NO_PAD.encode(key.n().to_bytes_be()),
+            URL_SAFE_NO_PAD.encode(key.e().to_bytes_be()),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let origin = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(FcmState {
+            origin: origin.clone(),
+            public,
+            ..FcmState::default()
+        }));
+        let app = Router::new()
+            .route("/token", post(fcm_token))
+            .route("/v1/projects/{project}/messages:send", post(fcm_send))
+            .with_state(state.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let account = json!({
+            "type": "service_account",
+            "project_id": "tweetmeet-test",
+            "private_key_id": "key-1",
+            "private_key": key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string(),
+            "client_email": CLIENT_EMAIL,
+            "token_uri": format!("{origin}/token"),
+        });
+        let mut key_file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut key_file, account.to_string().as_bytes()).unwrap();
+        Self {
+            state,
+            key_file: Arc::new(key_file),
+            base: origin,
+        }
+    }
+
+    fn settings(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "TWEETMEET_FCM_CREDENTIALS".into(),
+                self.key_file.path().display().to_string(),
+            ),
+            ("TWEETMEET_FCM_BASE".into(), self.base.clone()),
+        ]
+    }
+
+    fn answer_first(&self, token: &str, status: u16, body: Value) {
+        self.state
+            .lock()
+            .unwrap()
+            .answers
+            .entry(token.to_owned())
+            .or_default()
+            .push_back((status, body));
+    }
+
+    fn find(&self, token: &str, title: &str) -> Option<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .sent
+            .iter()
+            .find(|(to, m)| {
+                to == token
+                    && m["notification"]["title"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with(title))
+            })
+            .map(|(_, m)| m.clone())
+    }
+
+    async fn message(&self, token: &str, title: &str) -> Value {
+        let found = common::poll_until(
+            Duration::from_secs(15),
+            async || self.find(token, title),
+            Option::is_some,
+        )
+        .await;
+        found.unwrap_or_else(|| {
+            let state = self.state.lock().unwrap();
+            panic!(
+                "no FCM message to {token}: {title}; sent {:#?}, faults {:#?}",
+                state.sent, state.faults
+            )
+        })
+    }
+
+    fn assert_no_faults(&self) {
+        let faults = self.state.lock().unwrap().faults.clone();
+        assert!(faults.is_empty(), "{faults:#?}");
+    }
+}
+
+/// The token endpoint: a JWT-bearer grant whose assertion the service
+/// account signed (RS256) for this endpoint and FCM's scope.
+async fn fcm_token(State(state): State<Arc<Mutex<FcmState>>>, body: String) -> Response {
+    let mut state = state.lock().unwrap();
+    let form: HashMap<String, String> = body
+        .split('&')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=')?;
+            Some((k.to_owned(), v.replace("%3A", ":")))
+        })
+        .collect();
+    if form.get("grant_type").map(String::as_str)
+        != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+    {
+        state.faults.push(format!("grant_type in {body}"));
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    let assertion = form.get("assertion").cloned().unwrap_or_default();
+    let key =
+        jsonwebtoken::DecodingKey::from_rsa_components(&state.public.0, &state.public.1).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[format!("{}/token", state.origin)]);
+    validation.set_issuer(&[CLIENT_EMAIL]);
+    let claims = match jsonwebtoken::decode::<Value>(&assertion, &key, &validation) {
+        Ok(token) => token.claims,
+        Err(err) => {
+            state.faults.push(format!("assertion: {err}"));
+            return StatusCode::BAD_REQUEST.into_response();
+        }
+    };
+    if claims["scope"] != "https://www.googleapis.com/auth/firebase.messaging" {
+        state.faults.push(format!("scope {}", claims["scope"]));
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    state.token_requests += 1;
+    let token = format!("access-{}", state.token_requests);
+    state.issued.push(token.clone());
+    axum::Json(json!({ "access_token": token, "expires_in": 3599, "token_type": "Bearer" }))
+        .into_response()
+}
+
+async fn fcm_send(
+    State(state): State<Arc<Mutex<FcmState>>>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
+    let mut state = state.lock().unwrap();
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_owned();
+    if !state.issued.contains(&bearer) {
+        state
+            .faults
+            .push(format!("bearer {bearer:?} was never issued"));
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    if project != "tweetmeet-test" {
+        state.faults.push(format!("project {project}"));
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let message = body["message"].clone();
+    let token = message["token"].as_str().unwrap_or_default().to_owned();
+    if let Some((status, answer)) = state.answers.get_mut(&token).and_then(VecDeque::pop_front) {
+        return (StatusCode::from_u16(status).unwrap(), axum::Json(answer)).into_response();
+    }
+    if message["data"]
+        .as_object()
+        .is_none_or(|data| data.values().any(|v| !v.is_string()))
+    {
+        state
+            .faults
+            .push(format!("data must be strings: {message}"));
+        return StatusCode::BAD_REQUEST.into_response();
+    }
+    state.sent.push((token, message));
+    axum::Json(json!({ "name": "projects/tweetmeet-test/messages/1" })).into_response()
+}
+
+/// Runs each scenario on SQLite and on PostgreSQL with a database of its
+/// own; the scenario starts its stand-ins, then the server.
+macro_rules! with_stand_ins {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let db = std::sync::Arc::new($crate::common::TestDatabase::sqlite().await);
+                    super::$name(db).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(db) = $crate::common::TestDatabase::postgres(stringify!($name)).await {
+                        super::$name(std::sync::Arc::new(db)).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+
+async fn server_with(db: Arc<common::TestDatabase>, settings: &[(String, String)]) -> TestServer {
+    let settings: Vec<(&str, &str)> = settings
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    TestServer::start_with(db, &settings).await
+}
+
+/// An Android phone gets an invitation, a waitlist promotion, a cancellation
+/// and a reminder through FCM HTTP v1 with one access token; a token FCM
+/// calls UNREGISTERED is removed.
+async fn fcm_carries_every_notice(db: Arc<common::TestDatabase>) {
+    let fcm = FcmService::start().await;
+    let server = server_with(db, &fcm.settings()).await;
+    let setup = server.ok(None, "PushSetup", json!({})).await;
+    assert_eq!(setup["pushSetup"]["platforms"], json!(["ANDROID", "WEB"]));
+    let (host, _) = server.register("host").await;
+    let (ann, _) = server.register("ann").await;
+    let (bob, _) = server.register("bob").await;
+    for token in ["fcm-ann", "fcm-ann-old"] {
+        let registered = register_device(
+            &server,
+            &ann,
+            json!({ "platform": "ANDROID", "token": token, "name": "Pixel" }),
+        )
+        .await;
+        assert!(registered.get("errors").is_none(), "{registered:#}");
+    }
+    fcm.answer_first(
+        "fcm-ann-old",
+        404,
+        json!({ "error": { "code": 404, "status": "NOT_FOUND",
+            "details": [{ "@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "UNREGISTERED" }] } }),
+    );
+    prefer(
+        &server,
+        &ann,
+        json!({ "preferences": [], "reminderMinutesBefore": 15 }),
+    )
+    .await;
+    let starts = (Utc::now() + chrono::Duration::seconds(15 * 60 + 3)).to_rfc3339();
+    let soon = server
+        .meet(&host, json!({ "title": "Soon drinks", "startsAt": starts }))
+        .await;
+    server.rsvp_ok(&ann, &soon, "GOING").await;
+    let quiz = server
+        .meet(
+            &host,
+            json!({ "title": "Quiz night", "capacity": 2, "timeZone": "America/Toronto",
+                    "startsAt": "2030-01-15T19:00:00Z" }),
+        )
+        .await;
+    let invited = server
+        .invite_ok(&host, &quiz, json!({ "handles": ["ann"] }))
+        .await;
+    let invitation = invited["inviteToMeet"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let message = fcm.message("fcm-ann", "host invited you").await;
+    assert_eq!(
+        message["data"]["invitationId"],
+        invitation.as_str(),
+        "{message:#}"
+    );
+    assert_eq!(message["data"]["meetId"], quiz.as_str());
+    assert!(
+        message["notification"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("14:00 EST")
+    );
+    server.rsvp_ok(&bob, &quiz, "GOING").await;
+    server.rsvp_ok(&ann, &quiz, "GOING").await;
+    server.rsvp_ok(&bob, &quiz, "NOT_GOING").await;
+    let message = fcm.message("fcm-ann", "You're in: Quiz night").await;
+    assert_eq!(message["data"]["kind"], "WAITLIST_PROMOTED");
+    server
+        .ok(Some(&host), "CancelMeet", json!({ "id": quiz }))
+        .await;
+    fcm.message("fcm-ann", "Cancelled: Quiz night").await;
+    let message = fcm.message("fcm-ann", "Soon: Soon drinks").await;
+    assert_eq!(message["data"]["meetId"], soon.as_str());
+
+    let devices = devices_of(&server, &ann).await;
+    assert_eq!(
+        devices.len(),
+        1,
+        "the unregistered token is gone: {devices:#?}"
+    );
+    assert_eq!(
+        fcm.state.lock().unwrap().token_requests,
+        1,
+        "one access token, kept until it expires"
+    );
+    fcm.assert_no_faults();
+}
+
+with_stand_ins!(fcm_carries_every_notice);
 
 on_both_databases!(with crate::SETTINGS;
     web_push_carries_every_notice,

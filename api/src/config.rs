@@ -122,6 +122,11 @@ pub struct Config {
     /// endpoints may also start with (a local stand-in in tests). Unset:
     /// endpoints must be `https://`.
     pub web_push_insecure_base: Option<String>,
+    /// `TWEETMEET_FCM_CREDENTIALS`: the path of a Firebase service-account
+    /// key (JSON). Unset: no pushes to Android.
+    pub fcm_credentials: Option<String>,
+    /// `TWEETMEET_FCM_BASE`: the FCM HTTP v1 API's address.
+    pub fcm_base: String,
 }
 
 /// A setting, as `--help` and the README list it.
@@ -332,6 +337,16 @@ pub const SETTINGS: &[Setting] = &[
         default: "none",
         help: "an http:// address Web Push endpoints may also start with (a local stand-in for tests); unset: https only",
     },
+    Setting {
+        name: "TWEETMEET_FCM_CREDENTIALS",
+        default: "none",
+        help: "path of a Firebase service-account key (JSON) for pushes to Android (FCM HTTP v1); unset: none",
+    },
+    Setting {
+        name: "TWEETMEET_FCM_BASE",
+        default: "https://fcm.googleapis.com",
+        help: "the FCM HTTP v1 API's address (a stand-in in tests)",
+    },
 ];
 
 /// The VAPID contact without one configured: the public URL when it is
@@ -525,6 +540,9 @@ impl Config {
                 }
                 None => None,
             },
+            fcm_credentials: var("TWEETMEET_FCM_CREDENTIALS"),
+            fcm_base: var("TWEETMEET_FCM_BASE")
+                .unwrap_or_else(|| "https://fcm.googleapis.com".into()),
         })
     }
 

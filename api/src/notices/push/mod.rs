@@ -5,12 +5,14 @@
 //! (`apns`). A platform without its configuration has no transport: its
 //! devices get no notices (none are written), and `pushSetup` leaves it out.
 
+pub mod fcm;
 pub mod http;
 pub mod web;
 pub mod worker;
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
+use anyhow::Context;
 use async_trait::async_trait;
 use chrono::Utc;
 use entity::{
@@ -97,10 +99,13 @@ impl Pushers {
             )?)),
             None => None,
         };
-        Ok(Self {
-            web,
-            others: Vec::new(),
-        })
+        let mut others: Vec<Arc<dyn PushTransport>> = Vec::new();
+        if let Some(key_file) = &config.fcm_credentials {
+            others.push(Arc::new(
+                fcm::Fcm::new(key_file, &config.fcm_base).context("TWEETMEET_FCM_CREDENTIALS")?,
+            ));
+        }
+        Ok(Self { web, others })
     }
 
     /// The transport for `platform`, if configured.
@@ -140,6 +145,9 @@ impl Pushers {
 /// notices inside transactions).
 pub fn configured_platforms(config: &Config) -> Vec<Platform> {
     let mut platforms = Vec::new();
+    if config.fcm_credentials.is_some() {
+        platforms.push(Platform::Android);
+    }
     if config.vapid_private_key.is_some() || !config.is_production() {
         platforms.push(Platform::Web);
     }
