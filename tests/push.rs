@@ -6,7 +6,8 @@
 //! (RFC 8292) against the key `pushSetup` gives clients. The FCM stand-in
 //! serves the OAuth token endpoint (checking the service account's signed
 //! assertion with its public key) and `messages:send` (checking the bearer
-//! token it issued).
+//! token it issued). The APNs stand-in speaks HTTP/2 only and checks the
+//! topic, the push type and the provider token.
 
 mod common;
 
@@ -975,7 +976,288 @@ async fn fcm_carries_every_notice(db: Arc<common::TestDatabase>) {
     fcm.assert_no_faults();
 }
 
-with_stand_ins!(fcm_carries_every_notice);
+/// What the APNs stand-in saw.
+#[derive(Default)]
+struct ApnsState {
+    /// The .p8 key's public point (x, y, base64url).
+    public: (String, String),
+    /// Each push accepted: the device token and the payload.
+    sent: Vec<(String, Value)>,
+    /// Answers to give per device token, in order, before the default 200.
+    answers: HashMap<String, VecDeque<(u16, Value)>>,
+    faults: Vec<String>,
+}
+
+const APNS_TOPIC: &str = "test.tweetmeet.app";
+const APNS_KEY_ID: &str = "ABC123DEFG";
+const APNS_TEAM_ID: &str = "TEAM123456";
+
+/// APNs on loopback: HTTP/2 only (prior knowledge, no TLS).
+#[derive(Clone)]
+struct ApnsService {
+    state: Arc<Mutex<ApnsState>>,
+    key_file: Arc<tempfile::NamedTempFile>,
+    base: String,
+}
+
+impl ApnsService {
+    async fn start() -> Self {
+        use p256::pkcs8::{EncodePrivateKey, LineEnding};
+        let key = Subscription::new().secret;
+        let point = key.public_key().to_encoded_point(false);
+        let public = (
+            URL_SAFE_NO_PAD.encode(point.x().unwrap()),
+            URL_SAFE_NO_PAD.encode(point.y().unwrap()),
+        );
+        let mut key_file = tempfile::NamedTempFile::new().unwrap();
+        let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+        std::io::Write::write_all(&mut key_file, pem.as_bytes()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(ApnsState {
+            public,
+            ..ApnsState::default()
+        }));
+        let shared = state.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let state = shared.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let state = state.clone();
+                        async move { Ok::<_, std::convert::Infallible>(apns(state, request).await) }
+                    });
+                    let _ = hyper::server::conn::http2::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+                });
+            }
+        });
+        Self {
+            state,
+            key_file: Arc::new(key_file),
+            base,
+        }
+    }
+
+    fn settings(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "TWEETMEET_APNS_KEY_FILE".into(),
+                self.key_file.path().display().to_string(),
+            ),
+            ("TWEETMEET_APNS_KEY_ID".into(), APNS_KEY_ID.into()),
+            ("TWEETMEET_APNS_TEAM_ID".into(), APNS_TEAM_ID.into()),
+            ("TWEETMEET_APNS_TOPIC".into(), APNS_TOPIC.into()),
+            ("TWEETMEET_APNS_BASE".into(), self.base.clone()),
+        ]
+    }
+
+    fn answer_first(&self, token: &str, status: u16, body: Value) {
+        self.state
+            .lock()
+            .unwrap()
+            .answers
+            .entry(token.to_owned())
+            .or_default()
+            .push_back((status, body));
+    }
+
+    fn find(&self, token: &str, title: &str) -> Option<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .sent
+            .iter()
+            .find(|(to, p)| {
+                to == token
+                    && p["aps"]["alert"]["title"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with(title))
+            })
+            .map(|(_, p)| p.clone())
+    }
+
+    async fn message(&self, token: &str, title: &str) -> Value {
+        let found = common::poll_until(
+            Duration::from_secs(15),
+            async || self.find(token, title),
+            Option::is_some,
+        )
+        .await;
+        found.unwrap_or_else(|| {
+            let state = self.state.lock().unwrap();
+            panic!(
+                "no APNs push to {token}: {title}; sent {:#?}, faults {:#?}",
+                state.sent, state.faults
+            )
+        })
+    }
+
+    fn assert_no_faults(&self) {
+        let faults = self.state.lock().unwrap().faults.clone();
+        assert!(faults.is_empty(), "{faults:#?}");
+    }
+}
+
+/// One APNs request: HTTP/2, `POST /3/device/{token}`, the app's topic, an
+/// alert, and a provider token signed by the team's key.
+async fn apns(
+    state: Arc<Mutex<ApnsState>>,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> hyper::Response<http_body_util::Full<Bytes>> {
+    use http_body_util::BodyExt;
+    let answer = |status: u16, body: Value| {
+        hyper::Response::builder()
+            .status(status)
+            .body(http_body_util::Full::new(Bytes::from(body.to_string())))
+            .unwrap()
+    };
+    let version = request.version();
+    let path = request.uri().path().to_owned();
+    let headers = request.headers().clone();
+    let body = request.into_body().collect().await.unwrap().to_bytes();
+    let mut state = state.lock().unwrap();
+    let mut faults = Vec::new();
+    if version != hyper::Version::HTTP_2 {
+        faults.push(format!("{version:?}, not HTTP/2"));
+    }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    if header("apns-topic") != APNS_TOPIC {
+        faults.push(format!("apns-topic {:?}", header("apns-topic")));
+    }
+    if header("apns-push-type") != "alert" {
+        faults.push(format!("apns-push-type {:?}", header("apns-push-type")));
+    }
+    let jwt = header("authorization")
+        .strip_prefix("bearer ")
+        .unwrap_or_default()
+        .to_owned();
+    let key =
+        jsonwebtoken::DecodingKey::from_ec_components(&state.public.0, &state.public.1).unwrap();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+    validation.set_required_spec_claims(&["iss"]);
+    validation.set_issuer(&[APNS_TEAM_ID]);
+    validation.validate_exp = false;
+    match jsonwebtoken::decode::<Value>(&jwt, &key, &validation) {
+        Ok(token) => {
+            if token.header.kid.as_deref() != Some(APNS_KEY_ID) {
+                faults.push(format!("kid {:?}", token.header.kid));
+            }
+            let age = Utc::now().timestamp() - token.claims["iat"].as_i64().unwrap_or_default();
+            if !(0..3600).contains(&age) {
+                faults.push(format!("provider token {age} s old"));
+            }
+        }
+        Err(err) => faults.push(format!("provider token: {err}")),
+    }
+    let Some(device) = path.strip_prefix("/3/device/") else {
+        faults.push(format!("path {path}"));
+        state.faults.extend(faults);
+        return answer(404, json!({ "reason": "BadPath" }));
+    };
+    if !faults.is_empty() {
+        state.faults.extend(faults);
+        return answer(403, json!({ "reason": "InvalidProviderToken" }));
+    }
+    let device = device.to_owned();
+    if let Some((status, body)) = state.answers.get_mut(&device).and_then(VecDeque::pop_front) {
+        return answer(status, body);
+    }
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(payload) => state.sent.push((device, payload)),
+        Err(err) => {
+            state.faults.push(format!("payload: {err}"));
+            return answer(400, json!({ "reason": "PayloadEmpty" }));
+        }
+    }
+    answer(200, json!({}))
+}
+
+/// An iPhone gets an invitation, a waitlist promotion, a cancellation and a
+/// reminder over HTTP/2 from APNs; a token APNs calls gone (410) is removed.
+async fn apns_carries_every_notice(db: Arc<common::TestDatabase>) {
+    let apns = ApnsService::start().await;
+    let server = server_with(db, &apns.settings()).await;
+    let setup = server.ok(None, "PushSetup", json!({})).await;
+    assert_eq!(setup["pushSetup"]["platforms"], json!(["IOS", "WEB"]));
+    let (host, _) = server.register("host").await;
+    let (ann, _) = server.register("ann").await;
+    let (bob, _) = server.register("bob").await;
+    let phone = "a".repeat(64);
+    let old_phone = "b".repeat(64);
+    for token in [&phone, &old_phone] {
+        let registered = register_device(
+            &server,
+            &ann,
+            json!({ "platform": "IOS", "token": token, "name": "iPhone" }),
+        )
+        .await;
+        assert!(registered.get("errors").is_none(), "{registered:#}");
+    }
+    apns.answer_first(&old_phone, 410, json!({ "reason": "Unregistered" }));
+    prefer(
+        &server,
+        &ann,
+        json!({ "preferences": [], "reminderMinutesBefore": 15 }),
+    )
+    .await;
+    let starts = (Utc::now() + chrono::Duration::seconds(15 * 60 + 3)).to_rfc3339();
+    let soon = server
+        .meet(&host, json!({ "title": "Soon drinks", "startsAt": starts }))
+        .await;
+    server.rsvp_ok(&ann, &soon, "GOING").await;
+    let quiz = server
+        .meet(
+            &host,
+            json!({ "title": "Quiz night", "capacity": 2, "timeZone": "America/Toronto",
+                    "startsAt": "2030-01-15T19:00:00Z" }),
+        )
+        .await;
+    let invited = server
+        .invite_ok(&host, &quiz, json!({ "handles": ["ann"] }))
+        .await;
+    let invitation = invited["inviteToMeet"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let payload = apns.message(&phone, "host invited you").await;
+    assert_eq!(payload["invitationId"], invitation.as_str(), "{payload:#}");
+    assert_eq!(payload["meetId"], quiz.as_str());
+    assert!(
+        payload["aps"]["alert"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("14:00 EST")
+    );
+    server.rsvp_ok(&bob, &quiz, "GOING").await;
+    server.rsvp_ok(&ann, &quiz, "GOING").await;
+    server.rsvp_ok(&bob, &quiz, "NOT_GOING").await;
+    let payload = apns.message(&phone, "You're in: Quiz night").await;
+    assert_eq!(payload["kind"], "WAITLIST_PROMOTED");
+    server
+        .ok(Some(&host), "CancelMeet", json!({ "id": quiz }))
+        .await;
+    apns.message(&phone, "Cancelled: Quiz night").await;
+    let payload = apns.message(&phone, "Soon: Soon drinks").await;
+    assert_eq!(payload["meetId"], soon.as_str());
+    let devices = devices_of(&server, &ann).await;
+    assert_eq!(devices.len(), 1, "the gone token is removed: {devices:#?}");
+    apns.assert_no_faults();
+}
+
+with_stand_ins!(fcm_carries_every_notice, apns_carries_every_notice);
 
 on_both_databases!(with crate::SETTINGS;
     web_push_carries_every_notice,

@@ -127,6 +127,25 @@ pub struct Config {
     pub fcm_credentials: Option<String>,
     /// `TWEETMEET_FCM_BASE`: the FCM HTTP v1 API's address.
     pub fcm_base: String,
+    /// APNs, when `TWEETMEET_APNS_KEY_FILE`, `_KEY_ID`, `_TEAM_ID` and
+    /// `_TOPIC` are all set (some but not all is an error). Unset: no
+    /// pushes to iOS.
+    pub apns: Option<ApnsConfig>,
+}
+
+/// How the server reaches APNs.
+#[derive(Clone, Debug)]
+pub struct ApnsConfig {
+    /// `TWEETMEET_APNS_KEY_FILE`: the `.p8` signing key's path.
+    pub key_file: String,
+    /// `TWEETMEET_APNS_KEY_ID`: the key's id (10 characters).
+    pub key_id: String,
+    /// `TWEETMEET_APNS_TEAM_ID`: the developer team's id.
+    pub team_id: String,
+    /// `TWEETMEET_APNS_TOPIC`: the app's bundle id.
+    pub topic: String,
+    /// `TWEETMEET_APNS_BASE`: `https://api.push.apple.com` (or the sandbox).
+    pub base: String,
 }
 
 /// A setting, as `--help` and the README list it.
@@ -347,6 +366,31 @@ pub const SETTINGS: &[Setting] = &[
         default: "https://fcm.googleapis.com",
         help: "the FCM HTTP v1 API's address (a stand-in in tests)",
     },
+    Setting {
+        name: "TWEETMEET_APNS_KEY_FILE",
+        default: "none",
+        help: "path of the APNs signing key (.p8) for pushes to iOS; with the key id, team id and topic; unset: none",
+    },
+    Setting {
+        name: "TWEETMEET_APNS_KEY_ID",
+        default: "none",
+        help: "the APNs key's id",
+    },
+    Setting {
+        name: "TWEETMEET_APNS_TEAM_ID",
+        default: "none",
+        help: "the Apple developer team's id (the provider token's issuer)",
+    },
+    Setting {
+        name: "TWEETMEET_APNS_TOPIC",
+        default: "none",
+        help: "the iOS app's bundle id (apns-topic)",
+    },
+    Setting {
+        name: "TWEETMEET_APNS_BASE",
+        default: "https://api.push.apple.com",
+        help: "the APNs address (https://api.sandbox.push.apple.com for development builds; a stand-in in tests)",
+    },
 ];
 
 /// The VAPID contact without one configured: the public URL when it is
@@ -543,6 +587,26 @@ impl Config {
             fcm_credentials: var("TWEETMEET_FCM_CREDENTIALS"),
             fcm_base: var("TWEETMEET_FCM_BASE")
                 .unwrap_or_else(|| "https://fcm.googleapis.com".into()),
+            apns: match (
+                var("TWEETMEET_APNS_KEY_FILE"),
+                var("TWEETMEET_APNS_KEY_ID"),
+                var("TWEETMEET_APNS_TEAM_ID"),
+                var("TWEETMEET_APNS_TOPIC"),
+            ) {
+                (None, None, None, None) => None,
+                (Some(key_file), Some(key_id), Some(team_id), Some(topic)) => Some(ApnsConfig {
+                    key_file,
+                    key_id: key_id.trim().to_owned(),
+                    team_id: team_id.trim().to_owned(),
+                    topic: topic.trim().to_owned(),
+                    base: var("TWEETMEET_APNS_BASE")
+                        .unwrap_or_else(|| "https://api.push.apple.com".into()),
+                }),
+                _ => bail!(
+                    "APNs needs all of TWEETMEET_APNS_KEY_FILE, TWEETMEET_APNS_KEY_ID, \
+                     TWEETMEET_APNS_TEAM_ID and TWEETMEET_APNS_TOPIC"
+                ),
+            },
         })
     }
 

@@ -5,6 +5,7 @@
 //! (`apns`). A platform without its configuration has no transport: its
 //! devices get no notices (none are written), and `pushSetup` leaves it out.
 
+pub mod apns;
 pub mod fcm;
 pub mod http;
 pub mod web;
@@ -105,6 +106,18 @@ impl Pushers {
                 fcm::Fcm::new(key_file, &config.fcm_base).context("TWEETMEET_FCM_CREDENTIALS")?,
             ));
         }
+        if let Some(apns) = &config.apns {
+            others.push(Arc::new(
+                apns::Apns::new(apns::ApnsSettings {
+                    key_file: &apns.key_file,
+                    key_id: &apns.key_id,
+                    team_id: &apns.team_id,
+                    topic: &apns.topic,
+                    base: &apns.base,
+                })
+                .context("TWEETMEET_APNS_KEY_FILE")?,
+            ));
+        }
         Ok(Self { web, others })
     }
 
@@ -145,6 +158,9 @@ impl Pushers {
 /// notices inside transactions).
 pub fn configured_platforms(config: &Config) -> Vec<Platform> {
     let mut platforms = Vec::new();
+    if config.apns.is_some() {
+        platforms.push(Platform::Ios);
+    }
     if config.fcm_credentials.is_some() {
         platforms.push(Platform::Android);
     }
