@@ -1257,7 +1257,102 @@ async fn apns_carries_every_notice(db: Arc<common::TestDatabase>) {
     apns.assert_no_faults();
 }
 
-with_stand_ins!(fcm_carries_every_notice, apns_carries_every_notice);
+/// A push service that keeps failing (500) is tried the bounded number of
+/// times (`TWEETMEET_NOTICE_MAX_ATTEMPTS`), then the notice is given up; the
+/// device stays (it was not reported gone).
+async fn pushes_are_given_up_after_the_last_attempt(db: Arc<common::TestDatabase>) {
+    let settings = [
+        (
+            "TWEETMEET_WEB_PUSH_INSECURE_BASE".to_owned(),
+            "http://127.0.0.1:".to_owned(),
+        ),
+        ("TWEETMEET_NOTICE_MAX_ATTEMPTS".to_owned(), "2".to_owned()),
+    ];
+    let server = server_with(db, &settings).await;
+    let push = web_push_service(&server).await;
+    let (host, _) = server.register("host").await;
+    let (ann, _) = server.register("ann").await;
+    let registered = register_device(&server, &ann, push.subscribe("ann")).await;
+    assert!(registered.get("errors").is_none(), "{registered:#}");
+    for _ in 0..3 {
+        push.answer_first("ann", 500, None);
+    }
+    let meet = server.meet(&host, json!({ "title": "Karaoke" })).await;
+    server
+        .invite_ok(&host, &meet, json!({ "handles": ["ann"] }))
+        .await;
+    wait_until(Duration::from_secs(10), "two attempts", async || {
+        push.received("ann").len() == 2
+    })
+    .await;
+    assert_nothing_within(Duration::from_secs(5), "a third attempt", async || {
+        push.received("ann").len() > 2
+    })
+    .await;
+    assert_eq!(
+        devices_of(&server, &ann).await.len(),
+        1,
+        "not gone, only failing"
+    );
+    push.assert_no_faults();
+}
+
+/// Two processes on one database: each push goes out once (the claim's
+/// lease and, on PostgreSQL, `SKIP LOCKED`), whichever process queued it.
+async fn two_processes_push_each_notice_once(db: Arc<common::TestDatabase>) {
+    let settings = [
+        (
+            "TWEETMEET_WEB_PUSH_INSECURE_BASE".to_owned(),
+            "http://127.0.0.1:".to_owned(),
+        ),
+        (
+            "TWEETMEET_VAPID_PRIVATE_KEY".to_owned(),
+            api::notices::push::web::generate_private_key().unwrap(),
+        ),
+    ];
+    let first = server_with(db.clone(), &settings).await;
+    let second = server_with(db, &settings).await;
+    let push = web_push_service(&first).await;
+    let (host, _) = first.register("host").await;
+    let (ann, _) = first.register("ann").await;
+    let registered = register_device(&first, &ann, push.subscribe("ann")).await;
+    assert!(registered.get("errors").is_none(), "{registered:#}");
+    let mut meets = Vec::new();
+    for n in 0..6 {
+        let server = if n % 2 == 0 { &first } else { &second };
+        let meet = server
+            .meet(&host, json!({ "title": format!("Meet {n}") }))
+            .await;
+        server
+            .invite_ok(&host, &meet, json!({ "handles": ["ann"] }))
+            .await;
+        meets.push(meet);
+    }
+    wait_until(Duration::from_secs(40), "six pushes", async || {
+        push.messages("ann").len() >= 6
+    })
+    .await;
+    assert_nothing_within(Duration::from_secs(2), "a push sent twice", async || {
+        push.messages("ann").len() > 6
+    })
+    .await;
+    let mut got: Vec<String> = push
+        .messages("ann")
+        .iter()
+        .map(|m| m["data"]["meetId"].as_str().unwrap().to_owned())
+        .collect();
+    got.sort();
+    meets.sort();
+    assert_eq!(got, meets);
+    push.assert_no_faults();
+}
+
+with_stand_ins!(
+    fcm_carries_every_notice,
+    apns_carries_every_notice,
+    pushes_are_given_up_after_the_last_attempt,
+    two_processes_push_each_notice_once,
+);
 
 on_both_databases!(with crate::SETTINGS;
     web_push_carries_every_notice,
