@@ -23,12 +23,12 @@ async fn tables(db: &sea_orm::DatabaseConnection) -> usize {
     row.try_get::<i64>("", "n").unwrap() as usize
 }
 
-/// The data model's twelve tables, and on SQLite the two FTS5 search tables
+/// The data model's tables, and on SQLite the two FTS5 search tables
 /// (meets, users), each with its four shadow tables.
 fn expected_tables(db: &sea_orm::DatabaseConnection) -> usize {
     match db.get_database_backend() {
-        sea_orm::DbBackend::Postgres => 16,
-        _ => 16 + 2 * 5,
+        sea_orm::DbBackend::Postgres => 18,
+        _ => 18 + 2 * 5,
     }
 }
 

@@ -110,6 +110,42 @@ pub struct Config {
     /// `TWEETMEET_INVITE_MAIL_INTERVAL_HOURS`: an address is mailed an
     /// invitation to one meet at most once in this long (24; 0: no limit).
     pub invite_mail_interval: Duration,
+    /// `TWEETMEET_VAPID_PRIVATE_KEY`: the Web Push (VAPID, RFC 8292) P-256
+    /// private key, as PEM (PKCS#8 or SEC1) or the base64url 32-byte scalar.
+    /// In development one is generated and kept beside the database; in
+    /// production, unset means no Web Push.
+    pub vapid_private_key: Option<String>,
+    /// `TWEETMEET_VAPID_SUBJECT`: who push services may contact about this
+    /// server (`mailto:` or `https:`); the public URL when it is https.
+    pub vapid_subject: String,
+    /// `TWEETMEET_WEB_PUSH_INSECURE_BASE`: an `http://` address Web Push
+    /// endpoints may also start with (a local stand-in in tests). Unset:
+    /// endpoints must be `https://`.
+    pub web_push_insecure_base: Option<String>,
+    /// `TWEETMEET_FCM_CREDENTIALS`: the path of a Firebase service-account
+    /// key (JSON). Unset: no pushes to Android.
+    pub fcm_credentials: Option<String>,
+    /// `TWEETMEET_FCM_BASE`: the FCM HTTP v1 API's address.
+    pub fcm_base: String,
+    /// APNs, when `TWEETMEET_APNS_KEY_FILE`, `_KEY_ID`, `_TEAM_ID` and
+    /// `_TOPIC` are all set (some but not all is an error). Unset: no
+    /// pushes to iOS.
+    pub apns: Option<ApnsConfig>,
+}
+
+/// How the server reaches APNs.
+#[derive(Clone, Debug)]
+pub struct ApnsConfig {
+    /// `TWEETMEET_APNS_KEY_FILE`: the `.p8` signing key's path.
+    pub key_file: String,
+    /// `TWEETMEET_APNS_KEY_ID`: the key's id (10 characters).
+    pub key_id: String,
+    /// `TWEETMEET_APNS_TEAM_ID`: the developer team's id.
+    pub team_id: String,
+    /// `TWEETMEET_APNS_TOPIC`: the app's bundle id.
+    pub topic: String,
+    /// `TWEETMEET_APNS_BASE`: `https://api.push.apple.com` (or the sandbox).
+    pub base: String,
 }
 
 /// A setting, as `--help` and the README list it.
@@ -305,7 +341,70 @@ pub const SETTINGS: &[Setting] = &[
         default: "24",
         help: "an address is e-mailed an invitation to one meet at most once in this long, however often it is invited (the invitation is still created or renewed)",
     },
+    Setting {
+        name: "TWEETMEET_VAPID_PRIVATE_KEY",
+        default: "generated in development",
+        help: "the Web Push (VAPID) P-256 private key: PEM (PKCS#8 or SEC1) or the base64url 32-byte scalar; in production, unset means no Web Push",
+    },
+    Setting {
+        name: "TWEETMEET_VAPID_SUBJECT",
+        default: "<public URL or mailto:>",
+        help: "the contact push services see in the VAPID token (mailto:… or https://…)",
+    },
+    Setting {
+        name: "TWEETMEET_WEB_PUSH_INSECURE_BASE",
+        default: "none",
+        help: "an http:// address Web Push endpoints may also start with (a local stand-in for tests); unset: https only",
+    },
+    Setting {
+        name: "TWEETMEET_FCM_CREDENTIALS",
+        default: "none",
+        help: "path of a Firebase service-account key (JSON) for pushes to Android (FCM HTTP v1); unset: none",
+    },
+    Setting {
+        name: "TWEETMEET_FCM_BASE",
+        default: "https://fcm.googleapis.com",
+        help: "the FCM HTTP v1 API's address (a stand-in in tests)",
+    },
+    Setting {
+        name: "TWEETMEET_APNS_KEY_FILE",
+        default: "none",
+        help: "path of the APNs signing key (.p8) for pushes to iOS; with the key id, team id and topic; unset: none",
+    },
+    Setting {
+        name: "TWEETMEET_APNS_KEY_ID",
+        default: "none",
+        help: "the APNs key's id",
+    },
+    Setting {
+        name: "TWEETMEET_APNS_TEAM_ID",
+        default: "none",
+        help: "the Apple developer team's id (the provider token's issuer)",
+    },
+    Setting {
+        name: "TWEETMEET_APNS_TOPIC",
+        default: "none",
+        help: "the iOS app's bundle id (apns-topic)",
+    },
+    Setting {
+        name: "TWEETMEET_APNS_BASE",
+        default: "https://api.push.apple.com",
+        help: "the APNs address (https://api.sandbox.push.apple.com for development builds; a stand-in in tests)",
+    },
 ];
+
+/// The VAPID contact without one configured: the public URL when it is
+/// https, otherwise the sender's address.
+fn vapid_subject_default(public_url: &str, mail_from: &str) -> String {
+    if public_url.starts_with("https://") {
+        return public_url.trim_end_matches('/').to_owned();
+    }
+    let address = match (mail_from.find('<'), mail_from.rfind('>')) {
+        (Some(open), Some(close)) if open < close => &mail_from[open + 1..close],
+        _ => mail_from,
+    };
+    format!("mailto:{}", address.trim())
+}
 
 /// Where settings come from: the process environment, or a map in tests.
 struct Source<F>(F);
@@ -366,6 +465,9 @@ impl Config {
                 _ => bail!("{name} must be from 1 to 86400 (a day)"),
             }
         };
+        let public_url = var("TWEETMEET_PUBLIC_URL").unwrap_or_else(|| format!("http://{bind}"));
+        let mail_from = var("TWEETMEET_MAIL_FROM")
+            .unwrap_or_else(|| "Tweet Meet <noreply@tweetmeet.local>".into());
         Ok(Self {
             database_url: var("TWEETMEET_DATABASE_URL")
                 .unwrap_or_else(|| "sqlite://tweetmeet.db?mode=rwc".into()),
@@ -422,12 +524,11 @@ impl Config {
                 .unwrap_or_default(),
             log_format,
             body_limit: source.parsed("TWEETMEET_BODY_LIMIT_BYTES", 1024 * 1024)?,
-            public_url: var("TWEETMEET_PUBLIC_URL").unwrap_or_else(|| format!("http://{bind}")),
+            public_url: public_url.clone(),
             default_time_zone: var("TWEETMEET_DEFAULT_TIME_ZONE")
                 .unwrap_or_else(|| "America/Toronto".into()),
             smtp_url: var("TWEETMEET_SMTP_URL"),
-            mail_from: var("TWEETMEET_MAIL_FROM")
-                .unwrap_or_else(|| "Tweet Meet <noreply@tweetmeet.local>".into()),
+            mail_from: mail_from.clone(),
             mail_dir: PathBuf::from(var("TWEETMEET_MAIL_DIR").unwrap_or_else(|| "outbox".into())),
             notice_max_attempts: match source.parsed("TWEETMEET_NOTICE_MAX_ATTEMPTS", 16)? {
                 attempts @ 1..=1000 => attempts,
@@ -462,6 +563,50 @@ impl Config {
                     ),
                 },
             ),
+            vapid_private_key: var("TWEETMEET_VAPID_PRIVATE_KEY"),
+            vapid_subject: match var("TWEETMEET_VAPID_SUBJECT") {
+                Some(subject)
+                    if subject.starts_with("mailto:") || subject.starts_with("https://") =>
+                {
+                    subject.trim().to_owned()
+                }
+                Some(other) => {
+                    bail!(
+                        "TWEETMEET_VAPID_SUBJECT must be a mailto: or https:// URL, not {other:?}"
+                    )
+                }
+                None => vapid_subject_default(&public_url, &mail_from),
+            },
+            web_push_insecure_base: match var("TWEETMEET_WEB_PUSH_INSECURE_BASE") {
+                Some(base) if base.starts_with("http://") => Some(base.trim().to_owned()),
+                Some(other) => {
+                    bail!("TWEETMEET_WEB_PUSH_INSECURE_BASE must start with http://, not {other:?}")
+                }
+                None => None,
+            },
+            fcm_credentials: var("TWEETMEET_FCM_CREDENTIALS"),
+            fcm_base: var("TWEETMEET_FCM_BASE")
+                .unwrap_or_else(|| "https://fcm.googleapis.com".into()),
+            apns: match (
+                var("TWEETMEET_APNS_KEY_FILE"),
+                var("TWEETMEET_APNS_KEY_ID"),
+                var("TWEETMEET_APNS_TEAM_ID"),
+                var("TWEETMEET_APNS_TOPIC"),
+            ) {
+                (None, None, None, None) => None,
+                (Some(key_file), Some(key_id), Some(team_id), Some(topic)) => Some(ApnsConfig {
+                    key_file,
+                    key_id: key_id.trim().to_owned(),
+                    team_id: team_id.trim().to_owned(),
+                    topic: topic.trim().to_owned(),
+                    base: var("TWEETMEET_APNS_BASE")
+                        .unwrap_or_else(|| "https://api.push.apple.com".into()),
+                }),
+                _ => bail!(
+                    "APNs needs all of TWEETMEET_APNS_KEY_FILE, TWEETMEET_APNS_KEY_ID, \
+                     TWEETMEET_APNS_TEAM_ID and TWEETMEET_APNS_TOPIC"
+                ),
+            },
         })
     }
 

@@ -30,6 +30,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod devices;
 pub mod error;
 pub mod events;
 pub mod graphql;
@@ -101,6 +102,20 @@ impl App {
             },
             events.subscribe(),
         ));
+        let vapid_key = vapid_key(&config)?;
+        let push = Arc::new(notices::push::Pushers::from_config(
+            &config,
+            vapid_key.as_deref(),
+        )?);
+        tokio::spawn(notices::push::worker::run(
+            db.clone(),
+            push.clone(),
+            notices::worker::Policy {
+                max_attempts: config.notice_max_attempts,
+                lease: config.notice_lease,
+            },
+            events.subscribe(),
+        ));
         let throttle = Arc::new(throttle::Throttle::new(
             db.clone(),
             config.rate_limit_factor,
@@ -114,6 +129,7 @@ impl App {
             config: Arc::new(config),
             events,
             live,
+            push,
         };
         tokio::spawn(jobs::run(services.clone(), meets::timed_work));
         let schemas = graphql::build(services.clone());
@@ -180,17 +196,46 @@ fn jwt_secret(config: &Config) -> anyhow::Result<String> {
     Ok(secret)
 }
 
+/// The Web Push (VAPID) private key: configured, or in development generated
+/// once and kept beside the database (browsers' subscriptions are bound to
+/// it); in production without one, no Web Push.
+fn vapid_key(config: &Config) -> anyhow::Result<Option<String>> {
+    if let Some(key) = &config.vapid_private_key {
+        return Ok(Some(key.clone()));
+    }
+    if config.is_production() {
+        return Ok(None);
+    }
+    let path = dev_file_path(&config.database_url, "vapid-key");
+    if let Ok(existing) = std::fs::read_to_string(&path)
+        && notices::push::web::parse_private_key(&existing).is_ok()
+    {
+        return Ok(Some(existing.trim().to_owned()));
+    }
+    let key = notices::push::web::generate_private_key()?;
+    std::fs::write(&path, &key)
+        .with_context(|| format!("writing the development VAPID key to {}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated a development Web Push (VAPID) key");
+    Ok(Some(key))
+}
+
 /// `<database file>.jwt-secret` for SQLite, `.jwt-secret` in the working
 /// directory otherwise.
 fn dev_secret_path(database_url: &str) -> PathBuf {
+    dev_file_path(database_url, "jwt-secret")
+}
+
+/// `<database file>.<suffix>` for SQLite, `.<suffix>` in the working
+/// directory otherwise.
+fn dev_file_path(database_url: &str, suffix: &str) -> PathBuf {
     let file = database_url
         .strip_prefix("sqlite://")
         .or_else(|| database_url.strip_prefix("sqlite:"))
         .map(|rest| rest.split('?').next().unwrap_or(rest))
         .filter(|path| !path.is_empty() && *path != ":memory:");
     match file {
-        Some(path) => PathBuf::from(format!("{path}.jwt-secret")),
-        None => PathBuf::from(".jwt-secret"),
+        Some(path) => PathBuf::from(format!("{path}.{suffix}")),
+        None => PathBuf::from(format!(".{suffix}")),
     }
 }
 

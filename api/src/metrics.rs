@@ -90,6 +90,10 @@ fn describe() {
         "tweetmeet_notice_deliveries_total",
         "delivery attempts by transport and outcome"
     );
+    describe_counter!(
+        "tweetmeet_push_deliveries_total",
+        "push delivery attempts by platform and outcome"
+    );
     describe_gauge!(
         "tweetmeet_db_pool_connections",
         "database pool connections by state"

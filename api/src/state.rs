@@ -10,6 +10,7 @@ use crate::{
     config::Config,
     events::EventBus,
     live::Hub,
+    notices::push::Pushers,
     throttle::Throttle,
 };
 
@@ -26,4 +27,6 @@ pub struct Services {
     /// The same changes, loaded once per process for subscribers.
     pub live: Hub,
     pub throttle: Arc<Throttle>,
+    /// The push services configured (`pushSetup`, the push worker).
+    pub push: Arc<Pushers>,
 }

@@ -3,6 +3,7 @@
 
 pub mod admin_audit;
 pub mod attendances;
+pub mod devices;
 pub mod invitation_mails;
 pub mod invitations;
 pub mod invite_link_opens;
@@ -11,6 +12,7 @@ pub mod meet_activity_log;
 pub mod meets;
 pub mod notices;
 pub mod notification_preferences;
+pub mod push_notices;
 pub mod rate_limit_windows;
 pub mod refresh_tokens;
 pub mod scheduled_jobs;

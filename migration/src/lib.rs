@@ -13,6 +13,7 @@ mod m20261126_000006_meet_activity_log;
 mod m20261126_000007_arrivals;
 mod m20261126_000008_links_and_go_no_go;
 mod m20261126_000009_notifications;
+mod m20261126_000010_push;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000007_arrivals::Migration),
             Box::new(m20261126_000008_links_and_go_no_go::Migration),
             Box::new(m20261126_000009_notifications::Migration),
+            Box::new(m20261126_000010_push::Migration),
         ]
     }
 }

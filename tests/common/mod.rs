@@ -286,6 +286,12 @@ impl TestServer {
             // Every test client is 127.0.0.1: the limits are tested on their
             // own (tests/rate_limits.rs, with the factor at 1).
             ("TWEETMEET_RATE_LIMIT_FACTOR".into(), "1000".into()),
+            // A key of its own, not one generated beside the database (on
+            // PostgreSQL that would be a file in the working directory).
+            (
+                "TWEETMEET_VAPID_PRIVATE_KEY".into(),
+                api::notices::push::web::generate_private_key().expect("a VAPID key"),
+            ),
         ]);
         for (key, value) in settings {
             vars.insert((*key).into(), (*value).into());

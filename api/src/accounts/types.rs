@@ -11,6 +11,7 @@ use super::{
     service::{ProfileChanges, Session},
 };
 use crate::{
+    devices::types::Device,
     error::FieldResult,
     graphql::{
         ContextExt,
@@ -137,6 +138,16 @@ impl User {
             let services = ctx.services();
             calendar::feed_url(&services.config, &services.keys, &self.model)
         })
+    }
+
+    /// The phones and browsers the user's push notices go to: for the user
+    /// themself only.
+    async fn devices(&self, ctx: &Context<'_>) -> FieldResult<Option<Vec<Device>>> {
+        if ctx.viewer().user_id() != Some(self.model.id) {
+            return Ok(None);
+        }
+        let devices = crate::devices::service::of_user(ctx.db(), self.model.id).await?;
+        Ok(Some(devices.into_iter().map(Device).collect()))
     }
 
     /// Whether the user gets an e-mail when invited; visible to the user

@@ -31,6 +31,7 @@ use crate::{
     accounts::{AccountsMutation, AccountsQuery, loaders::UserLoader},
     admin::{AdminMutation, AdminQuery},
     auth::Viewer,
+    devices::{DevicesMutation, DevicesQuery},
     error::{ApiError, ApiResult},
     invitations::{InvitationsMutation, InvitationsQuery, rules::RequestAllowance},
     live::{Hub, LiveSubscription},
@@ -48,6 +49,7 @@ use crate::{
 #[derive(MergedObject, Default)]
 pub struct Query(
     AccountsQuery,
+    DevicesQuery,
     MeetsQuery,
     InvitationsQuery,
     StoriesQuery,
@@ -57,6 +59,7 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     AccountsMutation,
+    DevicesMutation,
     MeetsMutation,
     InvitationsMutation,
     StoriesMutation,

@@ -1,10 +1,12 @@
 //! The text of notices: plain text plus simple HTML (every interpolated value
 //! escaped), with the meet's local time in its zone.
 
-use chrono_tz::Tz;
-use entity::{meets, stories, users};
+use std::collections::BTreeMap;
 
-use super::MeetChange;
+use chrono_tz::Tz;
+use entity::{meets, notification_preferences::NoticeKind, stories, users};
+
+use super::{MeetChange, push::PushMessage};
 use crate::config::Config;
 
 pub struct Message {
@@ -174,6 +176,157 @@ pub fn story_about_meet(
     )
 }
 
+/// At most `max` characters of `text`, with an ellipsis when cut.
+fn short(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// "Tuesday 1 December 2026, 19:00 EST at The Pub": when and where, short.
+fn when_where(config: &Config, meet: &meets::Model) -> String {
+    format!("{} at {}", local_time(config, meet), meet.venue_name)
+}
+
+/// A push: a short title and body, and what a client needs to open the
+/// meet (or story, or invitation) it is about. Nothing of the guest list.
+fn push(
+    config: &Config,
+    kind: NoticeKind,
+    title: String,
+    body: String,
+    ids: &[(&str, String)],
+    path: &str,
+) -> PushMessage {
+    let mut data: BTreeMap<String, String> = ids
+        .iter()
+        .map(|(name, id)| ((*name).to_owned(), id.clone()))
+        .collect();
+    data.insert("kind".to_owned(), kind_name(kind).to_owned());
+    data.insert("url".to_owned(), web_link(config, path));
+    PushMessage {
+        title: short(&title, 100),
+        body: short(&body, 240),
+        data,
+    }
+}
+
+/// The kind as the API spells it (`NoticeKind`).
+fn kind_name(kind: NoticeKind) -> &'static str {
+    match kind {
+        NoticeKind::Invitation => "INVITATION",
+        NoticeKind::WaitlistPromoted => "WAITLIST_PROMOTED",
+        NoticeKind::MeetChanged => "MEET_CHANGED",
+        NoticeKind::MeetConfirmed => "MEET_CONFIRMED",
+        NoticeKind::MeetCancelled => "MEET_CANCELLED",
+        NoticeKind::Reminder => "REMINDER",
+        NoticeKind::StoryAboutMyMeet => "STORY_ABOUT_MY_MEET",
+    }
+}
+
+fn meet_id(meet: &meets::Model) -> (&'static str, String) {
+    ("meetId", meet.id.to_string())
+}
+
+pub fn push_invitation(
+    config: &Config,
+    meet: &meets::Model,
+    inviter: &users::Model,
+    invitation_id: uuid::Uuid,
+) -> PushMessage {
+    push(
+        config,
+        NoticeKind::Invitation,
+        format!("{} invited you", inviter.display_name),
+        format!("{}: {}", meet.title, when_where(config, meet)),
+        &[meet_id(meet), ("invitationId", invitation_id.to_string())],
+        &format!("meets/{}", meet.id),
+    )
+}
+
+pub fn push_meet_changed(config: &Config, meet: &meets::Model, change: MeetChange) -> PushMessage {
+    let (kind, title, body) = match change {
+        MeetChange::Cancelled => (
+            NoticeKind::MeetCancelled,
+            format!("Cancelled: {}", meet.title),
+            match &meet.cancellation_reason {
+                Some(reason) => format!("{} is off. Reason: {reason}", local_time(config, meet)),
+                None => format!("{} is off.", local_time(config, meet)),
+            },
+        ),
+        MeetChange::Rescheduled => (
+            NoticeKind::MeetChanged,
+            format!("New time: {}", meet.title),
+            when_where(config, meet),
+        ),
+        MeetChange::Moved => (
+            NoticeKind::MeetChanged,
+            format!("New venue: {}", meet.title),
+            when_where(config, meet),
+        ),
+    };
+    push(
+        config,
+        kind,
+        title,
+        body,
+        &[meet_id(meet)],
+        &format!("meets/{}", meet.id),
+    )
+}
+
+pub fn push_reminder(config: &Config, meet: &meets::Model) -> PushMessage {
+    push(
+        config,
+        NoticeKind::Reminder,
+        format!("Soon: {}", meet.title),
+        when_where(config, meet),
+        &[meet_id(meet)],
+        &format!("meets/{}", meet.id),
+    )
+}
+
+pub fn push_meet_confirmed(config: &Config, meet: &meets::Model) -> PushMessage {
+    push(
+        config,
+        NoticeKind::MeetConfirmed,
+        format!("It's on: {}", meet.title),
+        when_where(config, meet),
+        &[meet_id(meet)],
+        &format!("meets/{}", meet.id),
+    )
+}
+
+pub fn push_promoted(config: &Config, meet: &meets::Model) -> PushMessage {
+    push(
+        config,
+        NoticeKind::WaitlistPromoted,
+        format!("You're in: {}", meet.title),
+        format!("A spot opened up. {}", when_where(config, meet)),
+        &[meet_id(meet)],
+        &format!("meets/{}", meet.id),
+    )
+}
+
+pub fn push_story_about_meet(
+    config: &Config,
+    meet: &meets::Model,
+    story: &stories::Model,
+    author: &users::Model,
+) -> PushMessage {
+    push(
+        config,
+        NoticeKind::StoryAboutMyMeet,
+        format!("{} wrote about {}", author.display_name, meet.title),
+        story.title.clone(),
+        &[meet_id(meet), ("storyId", story.id.to_string())],
+        &format!("stories/{}", story.id),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,5 +345,11 @@ mod tests {
         );
         assert!(message.html.contains("http://x/?a=1&amp;b=2"));
         assert!(message.text.contains("http://x/?a=1&b=2"));
+    }
+
+    #[test]
+    fn long_text_is_cut_short() {
+        assert_eq!(short("abc", 3), "abc");
+        assert_eq!(short("abcdef", 4), "abc…");
     }
 }

@@ -1,12 +1,15 @@
-//! E-mail notices that are never lost: each is written to the outbox table in
-//! the same transaction as the change that causes it, and a background worker
-//! delivers it with retries (see `worker`). This file decides who gets what;
+//! Notices that are never lost: each is written to an outbox table (e-mail:
+//! `notices`; push: `push_notices`, one per device) in the same transaction
+//! as the change that causes it, and background workers deliver them with
+//! retries (see `worker`, `push::worker`). This file decides who gets what,
+//! on the channels each recipient chose (`preferences`);
 //! a notice about a meet goes only to members who may see it
 //! (`meets::visibility::who_may_see`): a meet made invite-only must not reach
 //! those it no longer exists for.
 
 mod messages;
 pub mod preferences;
+pub mod push;
 pub use messages::web_link;
 pub mod transport;
 pub mod worker;
@@ -130,8 +133,9 @@ pub async fn invitation_by_email(
     enqueue(db, "invitation_email", email, message).await
 }
 
-/// An invitation to a member, if they want e-mail about it and their address
-/// was not mailed one to this meet within the interval.
+/// An invitation to a member, by e-mail (if they want it, and their address
+/// was not mailed one to this meet within the interval) and by push (if they
+/// want it; within the same interval).
 pub async fn invitation_to_member(
     db: &impl ConnectionTrait,
     config: &Config,
@@ -144,8 +148,9 @@ pub async fn invitation_to_member(
     let Some(invitee) = find_by_id(db, invitee_id).await? else {
         return Ok(());
     };
-    if !invitee.email_notices
-        || !preferences::by_email(db, invitee.id, NoticeKind::Invitation).await?
+    let channels = channels_of(db, invitee.id, NoticeKind::Invitation).await?;
+    let by_email = invitee.email_notices && channels.email;
+    if !(by_email || channels.push)
         || !may_see(db, meet, &invitee).await?
         || !invitation_mail_due(db, config, meet.id, &invitee.email).await?
     {
@@ -154,6 +159,13 @@ pub async fn invitation_to_member(
     let Some(inviter) = find_by_id(db, invitation.inviter_id).await? else {
         return Ok(());
     };
+    if channels.push {
+        let message = messages::push_invitation(config, meet, &inviter, invitation.id);
+        push::enqueue(db, config, "invitation_member", &[invitee.id], &message).await?;
+    }
+    if !by_email {
+        return Ok(());
+    }
     let link = web_link(config, &format!("meets/{}", meet.id));
     let message = messages::invitation(
         config,
@@ -166,40 +178,68 @@ pub async fn invitation_to_member(
     enqueue(db, "invitation_member", &invitee.email, message).await
 }
 
-/// Of `recipients`, those who hear of `kind` by e-mail (one statement).
-async fn by_email<'u>(
+/// One user's channels for `kind`.
+async fn channels_of(
+    db: &impl ConnectionTrait,
+    user: Uuid,
+    kind: NoticeKind,
+) -> ApiResult<preferences::Channels> {
+    Ok(preferences::of_users(db, &[user], kind)
+        .await?
+        .get(&user)
+        .copied()
+        .unwrap_or(preferences::defaults(kind)))
+}
+
+/// Of `recipients`, those who hear of `kind` by e-mail, and the ids of
+/// those who hear of it by push (one statement).
+async fn by_channel<'u>(
     db: &impl ConnectionTrait,
     recipients: Vec<&'u users::Model>,
     kind: NoticeKind,
-) -> ApiResult<Vec<&'u users::Model>> {
+) -> ApiResult<(Vec<&'u users::Model>, Vec<Uuid>)> {
     let ids: Vec<Uuid> = recipients.iter().map(|u| u.id).collect();
     let channels = preferences::of_users(db, &ids, kind).await?;
-    Ok(recipients
+    let by_push = ids
+        .iter()
+        .copied()
+        .filter(|id| channels.get(id).is_some_and(|c| c.push))
+        .collect();
+    let by_email = recipients
         .into_iter()
         .filter(|u| channels.get(&u.id).is_some_and(|c| c.email))
-        .collect())
+        .collect();
+    Ok((by_email, by_push))
 }
 
-/// A reminder of a meet the user is going to, by e-mail if they chose it.
+/// A reminder of a meet the user is going to, on the channels they chose.
+/// Whether any notice was written.
 pub async fn reminder(
     db: &impl ConnectionTrait,
     config: &Config,
     meet: &meets::Model,
     attendee: &users::Model,
 ) -> ApiResult<bool> {
-    if !preferences::by_email(db, attendee.id, NoticeKind::Reminder).await?
-        || !may_see(db, meet, attendee).await?
-    {
+    let channels = channels_of(db, attendee.id, NoticeKind::Reminder).await?;
+    if !(channels.email || channels.push) || !may_see(db, meet, attendee).await? {
         return Ok(false);
     }
-    enqueue(
-        db,
-        "reminder",
-        &attendee.email,
-        messages::reminder(config, meet),
-    )
-    .await?;
-    Ok(true)
+    let mut queued = false;
+    if channels.push {
+        let message = messages::push_reminder(config, meet);
+        queued |= push::enqueue(db, config, "reminder", &[attendee.id], &message).await? > 0;
+    }
+    if channels.email {
+        enqueue(
+            db,
+            "reminder",
+            &attendee.email,
+            messages::reminder(config, meet),
+        )
+        .await?;
+        queued = true;
+    }
+    Ok(queued)
 }
 
 /// What changed about a meet, for the people it affects.
@@ -231,16 +271,18 @@ pub async fn meet_changed(
         MeetChange::Cancelled => NoticeKind::MeetCancelled,
         MeetChange::Rescheduled | MeetChange::Moved => NoticeKind::MeetChanged,
     };
-    for recipient in by_email(
+    let (by_email, by_push) = by_channel(
         db,
         visibility::who_may_see(db, meet, &recipients).await?,
         kind,
     )
-    .await?
-    {
+    .await?;
+    for recipient in by_email {
         let message = messages::meet_changed(config, meet, change);
         enqueue(db, "meet_changed", &recipient.email, message).await?;
     }
+    let message = messages::push_meet_changed(config, meet, change);
+    push::enqueue(db, config, "meet_changed", &by_push, &message).await?;
     Ok(())
 }
 
@@ -272,13 +314,25 @@ pub async fn meet_decided(
     } else {
         NoticeKind::MeetCancelled
     };
-    for recipient in by_email(
+    let (by_email, by_push) = by_channel(
         db,
         visibility::who_may_see(db, meet, &recipients).await?,
         kind,
     )
-    .await?
-    {
+    .await?;
+    let (push_kind, message) = if confirmed {
+        (
+            "meet_confirmed",
+            messages::push_meet_confirmed(config, meet),
+        )
+    } else {
+        (
+            "meet_changed",
+            messages::push_meet_changed(config, meet, MeetChange::Cancelled),
+        )
+    };
+    push::enqueue(db, config, push_kind, &by_push, &message).await?;
+    for recipient in by_email {
         let (kind, message) = if confirmed {
             ("meet_confirmed", messages::meet_confirmed(config, meet))
         } else {
@@ -302,9 +356,15 @@ pub async fn promoted(
     let Some(attendee) = find_by_id(db, user_id).await? else {
         return Ok(());
     };
-    if !preferences::by_email(db, attendee.id, NoticeKind::WaitlistPromoted).await?
-        || !may_see(db, meet, &attendee).await?
-    {
+    let channels = channels_of(db, attendee.id, NoticeKind::WaitlistPromoted).await?;
+    if !(channels.email || channels.push) || !may_see(db, meet, &attendee).await? {
+        return Ok(());
+    }
+    if channels.push {
+        let message = messages::push_promoted(config, meet);
+        push::enqueue(db, config, "promoted", &[attendee.id], &message).await?;
+    }
+    if !channels.email {
         return Ok(());
     }
     enqueue(
@@ -335,9 +395,15 @@ pub async fn story_about_meet(
     ) else {
         return Ok(());
     };
-    if !preferences::by_email(db, host.id, NoticeKind::StoryAboutMyMeet).await?
-        || !may_see(db, &meet, &host).await?
-    {
+    let channels = channels_of(db, host.id, NoticeKind::StoryAboutMyMeet).await?;
+    if !(channels.email || channels.push) || !may_see(db, &meet, &host).await? {
+        return Ok(());
+    }
+    if channels.push {
+        let message = messages::push_story_about_meet(config, &meet, story, &author);
+        push::enqueue(db, config, "story_about_meet", &[host.id], &message).await?;
+    }
+    if !channels.email {
         return Ok(());
     }
     enqueue(

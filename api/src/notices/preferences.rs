@@ -1,8 +1,7 @@
 //! Each person's choice of how to hear of each kind of notice, with the
 //! contract's defaults: everything by e-mail and push except stories about
-//! one's meet, by push only. Notices by e-mail go out only where the
-//! recipient's choice says so. Push is a choice people can make now; its
-//! delivery lands with the push transports (issue 17's remainder).
+//! one's meet, by push only. Notices go out (by e-mail, to each registered
+//! device by push) only where the recipient's choice says so.
 
 use std::collections::HashMap;
 
@@ -71,18 +70,6 @@ pub async fn of_users(
         );
     }
     Ok(channels)
-}
-
-/// Whether `user` hears of `kind` by e-mail.
-pub async fn by_email(
-    db: &impl ConnectionTrait,
-    user: Uuid,
-    kind: NoticeKind,
-) -> Result<bool, DbErr> {
-    Ok(of_users(db, &[user], kind)
-        .await?
-        .get(&user)
-        .is_some_and(|channels| channels.email))
 }
 
 /// A user's channels for every kind, in `KINDS` order.
