@@ -858,3 +858,111 @@ fn seed_makes_arrivals_links_and_go_no_go_meets() {
         "the counters match the rows"
     );
 }
+
+/// Reminders go out exactly once with two server processes on one
+/// PostgreSQL database, one of them killed (SIGKILL) while reminders are
+/// coming due and a third started in its place: a claim the dead process
+/// held runs out and is taken again; nothing is sent twice.
+#[test]
+fn reminders_go_out_once_across_processes_and_a_restart() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let Some(db) = runtime.block_on(common::TestDatabase::postgres("reminders_once")) else {
+        return;
+    };
+    let settings = [
+        ("TWEETMEET_DATABASE_URL", db.url.as_str()),
+        ("TWEETMEET_JWT_SECRET", "a-secret-shared-by-every-process!!"),
+        ("TWEETMEET_JOB_LEASE_SECS", "2"),
+        ("TWEETMEET_RATE_LIMIT_FACTOR", "1000"),
+    ];
+    let dirs = [(); 3].map(|()| tempfile::tempdir().unwrap());
+    let first = Served::start(dirs[0].path(), &settings);
+    let mut second = Served::start(dirs[1].path(), &settings);
+    let people = 12;
+    runtime.block_on(async {
+        first.ready().await;
+        second.ready().await;
+        let host = first.register("host").await;
+        // Due (15 minutes before the start) in about ten seconds.
+        let starts = (chrono::Utc::now() + chrono::Duration::seconds(15 * 60 + 10)).to_rfc3339();
+        let meet = first
+            .ok(
+                Some(&host),
+                "CreateMeet",
+                json!({ "input": { "title": "Last orders", "venueName": "The Crown", "startsAt": starts } }),
+            )
+            .await["createMeet"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for i in 0..people {
+            let server = if i % 2 == 0 { &first } else { &second };
+            let token = server.register(&format!("guest{i:02}")).await;
+            server
+                .ok(
+                    Some(&token),
+                    "UpdateNotificationPreferences",
+                    json!({ "preferences": [], "reminderMinutesBefore": 15 }),
+                )
+                .await;
+            server
+                .ok(
+                    Some(&token),
+                    "Rsvp",
+                    json!({ "meetId": meet, "status": "GOING" }),
+                )
+                .await;
+        }
+    });
+    let count = |sql: &str| runtime.block_on(pg_count(&db.url, sql));
+    assert_eq!(
+        count("SELECT COUNT(*) FROM scheduled_jobs WHERE kind = 'REMIND'"),
+        people,
+        "one reminder per guest, scheduled"
+    );
+    // The second process dies as reminders come due; a third takes its place.
+    std::thread::sleep(Duration::from_secs(8));
+    second.child.kill().unwrap();
+    second.child.wait().unwrap();
+    let third = Served::start(dirs[2].path(), &settings);
+    runtime.block_on(async {
+        third.ready().await;
+        common::wait_until(Duration::from_secs(30), "every reminder", async || {
+            pg_count(
+                &db.url,
+                "SELECT COUNT(*) FROM scheduled_jobs WHERE kind = 'REMIND'",
+            )
+            .await
+                == 0
+        })
+        .await;
+    });
+    assert_eq!(
+        count("SELECT COUNT(*) FROM notices WHERE kind = 'reminder'"),
+        people,
+        "each guest reminded once"
+    );
+    assert_eq!(
+        count("SELECT COUNT(DISTINCT recipient) FROM notices WHERE kind = 'reminder'"),
+        people
+    );
+    first.stop();
+    third.stop();
+}
+
+/// One count from a PostgreSQL database.
+async fn pg_count(url: &str, sql: &str) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let connection = sea_orm::Database::connect(url).await.unwrap();
+    let row = connection
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            sql.to_owned(),
+        ))
+        .await
+        .unwrap()
+        .expect("a count");
+    let n: i64 = row.try_get_by_index(0).unwrap();
+    connection.close().await.unwrap();
+    n
+}
