@@ -789,6 +789,10 @@ fn seed_makes_arrivals_links_and_go_no_go_meets() {
             n
         })
     };
+    assert!(
+        count("SELECT COUNT(*) FROM sqlite_stat1 WHERE tbl = 'meets'") > 0,
+        "statistics gathered for the planner"
+    );
     assert_eq!(
         count("SELECT COUNT(DISTINCT attendee_visibility) FROM meets"),
         4,
