@@ -19,10 +19,14 @@ use sea_orm::{
     QueryFilter, QueryOrder, Statement,
     sea_query::{Expr, ExprTrait, OnConflict},
 };
-use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::{error::ApiResult, events::Event, outage::Outage, state::Services};
+use crate::{
+    error::ApiResult,
+    events::{self, Event},
+    outage::Outage,
+    state::Services,
+};
 
 /// Due jobs claimed at once.
 const BATCH: u64 = 50;
@@ -203,28 +207,9 @@ pub async fn run(services: Services, work: Work) {
             }
         }
         let rest = match next_due(&services.db).await {
-            Ok(Some(at)) => (at - Utc::now())
-                .to_std()
-                .unwrap_or_default()
-                .min(SAFETY_POLL),
-            Ok(None) => SAFETY_POLL,
+            Ok(next) => events::rest_until(next, SAFETY_POLL),
             Err(err) => outage.failed(&err),
         };
-        let sleep = tokio::time::sleep(rest);
-        tokio::pin!(sleep);
-        loop {
-            tokio::select! {
-                () = &mut sleep => break,
-                event = wake.recv() => match event {
-                    Ok(event) if may_schedule(&event) => break,
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => break,
-                    Err(broadcast::error::RecvError::Closed) => {
-                        (&mut sleep).await;
-                        break;
-                    }
-                },
-            }
-        }
+        events::rest(rest, &mut wake, may_schedule).await;
     }
 }

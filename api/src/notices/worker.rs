@@ -21,7 +21,10 @@ use sea_orm::{
 };
 use tokio::sync::broadcast;
 
-use crate::{events::Event, outage::Outage};
+use crate::{
+    events::{self, Event},
+    outage::Outage,
+};
 use uuid::Uuid;
 
 const BATCH: i64 = 20;
@@ -245,30 +248,13 @@ pub async fn run(
             }
         }
         let rest = match next_due(&db).await {
-            Ok(Some(at)) => (at - Utc::now())
-                .to_std()
-                .unwrap_or_default()
-                .min(SAFETY_POLL),
-            Ok(None) => SAFETY_POLL,
+            Ok(next) => events::rest_until(next, SAFETY_POLL),
             Err(err) => database.failed(&err),
         };
-        let sleep = tokio::time::sleep(rest);
-        tokio::pin!(sleep);
-        loop {
-            tokio::select! {
-                () = &mut sleep => break,
-                event = wake.recv() => match event {
-                    Ok(event) if matches!(*event, Event::NoticesQueued | Event::Missed) => break,
-                    Ok(_) => {}
-                    // Fell behind the stream, or it ended: look now.
-                    Err(broadcast::error::RecvError::Lagged(_)) => break,
-                    Err(broadcast::error::RecvError::Closed) => {
-                        (&mut sleep).await;
-                        break;
-                    }
-                },
-            }
-        }
+        events::rest(rest, &mut wake, |event| {
+            matches!(event, Event::NoticesQueued | Event::Missed)
+        })
+        .await;
     }
 }
 

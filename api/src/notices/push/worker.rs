@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::{PushError, PushMessage, Pushers};
 use crate::{
-    events::Event,
+    events::{self, Event},
     notices::worker::{Policy, backoff_secs},
     outage::Outage,
 };
@@ -237,29 +237,13 @@ pub async fn run(
             }
         }
         let rest = match next_due(&db).await {
-            Ok(Some(at)) => (at - Utc::now())
-                .to_std()
-                .unwrap_or_default()
-                .min(SAFETY_POLL),
-            Ok(None) => SAFETY_POLL,
+            Ok(next) => events::rest_until(next, SAFETY_POLL),
             Err(err) => database.failed(&err),
         };
-        let sleep = tokio::time::sleep(rest);
-        tokio::pin!(sleep);
-        loop {
-            tokio::select! {
-                () = &mut sleep => break,
-                event = wake.recv() => match event {
-                    Ok(event) if matches!(*event, Event::NoticesQueued | Event::Missed) => break,
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(_)) => break,
-                    Err(broadcast::error::RecvError::Closed) => {
-                        (&mut sleep).await;
-                        break;
-                    }
-                },
-            }
-        }
+        events::rest(rest, &mut wake, |event| {
+            matches!(event, Event::NoticesQueued | Event::Missed)
+        })
+        .await;
     }
 }
 
