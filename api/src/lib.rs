@@ -27,6 +27,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod auth;
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -94,41 +94,6 @@ impl Event {
     }
 }
 
-/// How long a background worker rests before it looks at its table again:
-/// until `next` (when its next piece of work falls due), and `poll` at most.
-pub fn rest_until(next: Option<DateTime<Utc>>, poll: std::time::Duration) -> std::time::Duration {
-    next.map_or(poll, |at| {
-        (at - Utc::now()).to_std().unwrap_or_default().min(poll)
-    })
-}
-
-/// Rests for `rest`, or until an event `wakes` accepts arrives (from any
-/// process on PostgreSQL), or the stream lagged (an event that would wake
-/// the worker may be among those missed). How the e-mail and push workers
-/// and the timed-work runner wait between looks.
-pub async fn rest(
-    rest: std::time::Duration,
-    events: &mut broadcast::Receiver<Arc<Event>>,
-    wakes: impl Fn(&Event) -> bool,
-) {
-    let sleep = tokio::time::sleep(rest);
-    tokio::pin!(sleep);
-    loop {
-        tokio::select! {
-            () = &mut sleep => return,
-            event = events.recv() => match event {
-                Ok(event) if wakes(&event) => return,
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => return,
-                Err(broadcast::error::RecvError::Closed) => {
-                    (&mut sleep).await;
-                    return;
-                }
-            },
-        }
-    }
-}
-
 /// This process's event stream.
 #[derive(Clone)]
 pub struct EventBus {

@@ -21,18 +21,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::{
-    error::ApiResult,
-    events::{self, Event},
-    outage::Outage,
-    state::Services,
-};
+use crate::{background, error::ApiResult, events::Event, outage::Outage, state::Services};
 
 /// Due jobs claimed at once.
 const BATCH: u64 = 50;
-/// The longest the runner sleeps without looking: a safety net for work
-/// scheduled with no event to wake it.
-const SAFETY_POLL: Duration = Duration::from_secs(30);
 
 /// Schedules `kind` work on `subject` at `due_at`, or moves the one already
 /// scheduled (and releases any claim on it: the new time is what counts).
@@ -93,7 +85,7 @@ async fn claim(
 ) -> Result<Vec<scheduled_jobs::Model>, sea_orm::DbErr> {
     let backend = db.get_database_backend();
     let now = Utc::now();
-    let until = now + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
+    let until = background::lease_until(lease);
     // Most polls find nothing: they look first, outside a write transaction
     // (SQLite's write lock is the whole database's).
     let claimable = Condition::any()
@@ -207,9 +199,9 @@ pub async fn run(services: Services, work: Work) {
             }
         }
         let rest = match next_due(&services.db).await {
-            Ok(next) => events::rest_until(next, SAFETY_POLL),
+            Ok(next) => background::rest_until(next),
             Err(err) => outage.failed(&err),
         };
-        events::rest(rest, &mut wake, may_schedule).await;
+        background::rest(rest, &mut wake, may_schedule).await;
     }
 }

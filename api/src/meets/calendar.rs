@@ -7,7 +7,6 @@
 //! address stops working. Nothing secret is stored.
 
 use chrono::{DateTime, Duration, Utc};
-use chrono_tz::Tz;
 use entity::{
     attendances::{self, RsvpStatus},
     meets::{self, MeetStatus},
@@ -25,7 +24,7 @@ use crate::{
     auth::{Viewer, tokens::TokenKeys},
     config::Config,
     error::ApiResult,
-    notices::web_link,
+    notices::{meet_zone, web_link},
 };
 
 const MEET_PURPOSE: &str = "meet-calendar";
@@ -142,12 +141,7 @@ fn calendar(config: &Config, name: &str, meets: &[meets::Model]) -> String {
 /// (the seconds from creation to the last change), its status, and its
 /// times in its own zone.
 fn event(config: &Config, meet: &meets::Model) -> Event {
-    let zone: Tz = meet
-        .time_zone
-        .as_deref()
-        .unwrap_or(config.default_time_zone.as_str())
-        .parse()
-        .unwrap_or(chrono_tz::UTC);
+    let zone = meet_zone(config, meet);
     let local = |at: DateTime<Utc>| CalendarDateTime::WithTimezone {
         date_time: at.with_timezone(&zone).naive_local(),
         tzid: zone.name().to_owned(),

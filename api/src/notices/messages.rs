@@ -29,13 +29,17 @@ fn escape(raw: &str) -> String {
 }
 
 /// "Tuesday 1 December 2026, 19:00 EST", in the meet's zone (or the default).
-pub fn local_time(config: &Config, meet: &meets::Model) -> String {
-    let zone: Tz = meet
-        .time_zone
+/// The zone a meet's times are shown in: its own, else the server's default.
+pub fn meet_zone(config: &Config, meet: &meets::Model) -> Tz {
+    meet.time_zone
         .as_deref()
-        .or(Some(config.default_time_zone.as_str()))
-        .and_then(|z| z.parse().ok())
-        .unwrap_or(chrono_tz::UTC);
+        .unwrap_or(config.default_time_zone.as_str())
+        .parse()
+        .unwrap_or(chrono_tz::UTC)
+}
+
+pub fn local_time(config: &Config, meet: &meets::Model) -> String {
+    let zone = meet_zone(config, meet);
     meet.starts_at
         .with_timezone(&zone)
         .format("%A %-d %B %Y, %H:%M %Z")

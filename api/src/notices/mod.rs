@@ -10,7 +10,7 @@
 mod messages;
 pub mod preferences;
 pub mod push;
-pub use messages::web_link;
+pub use messages::{meet_zone, web_link};
 pub mod transport;
 pub mod worker;
 

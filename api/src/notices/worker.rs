@@ -22,16 +22,14 @@ use sea_orm::{
 use tokio::sync::broadcast;
 
 use crate::{
-    events::{self, Event},
+    background::{self, lease_until},
+    events::Event,
     outage::Outage,
 };
 use uuid::Uuid;
 
 const BATCH: i64 = 20;
 const MAX_BACKOFF_SECS: i64 = 3600;
-/// The longest the worker sleeps with nothing due: a safety net for a
-/// wake-up that never came.
-const SAFETY_POLL: Duration = Duration::from_secs(30);
 
 /// How the worker holds and retries notices (from the configuration).
 #[derive(Clone, Copy, Debug)]
@@ -48,11 +46,6 @@ pub fn backoff_secs(attempts: i32) -> i64 {
     2_i64
         .saturating_pow(attempts.clamp(1, 20) as u32)
         .min(MAX_BACKOFF_SECS)
-}
-
-/// The end of a lease taken or renewed now.
-fn lease_until(lease: Duration) -> chrono::DateTime<Utc> {
-    Utc::now() + chrono::Duration::milliseconds(lease.as_millis().min(i64::MAX as u128) as i64)
 }
 
 /// Claims up to `BATCH` due, living notices for this worker.
@@ -248,10 +241,10 @@ pub async fn run(
             }
         }
         let rest = match next_due(&db).await {
-            Ok(next) => events::rest_until(next, SAFETY_POLL),
+            Ok(next) => background::rest_until(next),
             Err(err) => database.failed(&err),
         };
-        events::rest(rest, &mut wake, |event| {
+        background::rest(rest, &mut wake, |event| {
             matches!(event, Event::NoticesQueued | Event::Missed)
         })
         .await;

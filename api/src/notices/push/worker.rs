@@ -19,18 +19,13 @@ use uuid::Uuid;
 
 use super::{PushError, PushMessage, Pushers};
 use crate::{
-    events::{self, Event},
+    background::{self, lease_until},
+    events::Event,
     notices::worker::{Policy, backoff_secs},
     outage::Outage,
 };
 
 const BATCH: i64 = 20;
-/// The longest the worker sleeps with nothing due.
-const SAFETY_POLL: Duration = Duration::from_secs(30);
-
-fn lease_until(lease: Duration) -> chrono::DateTime<Utc> {
-    Utc::now() + chrono::Duration::milliseconds(lease.as_millis().min(i64::MAX as u128) as i64)
-}
 
 /// Claims up to `BATCH` due, living push notices for this worker.
 async fn claim(
@@ -237,10 +232,10 @@ pub async fn run(
             }
         }
         let rest = match next_due(&db).await {
-            Ok(next) => events::rest_until(next, SAFETY_POLL),
+            Ok(next) => background::rest_until(next),
             Err(err) => database.failed(&err),
         };
-        events::rest(rest, &mut wake, |event| {
+        background::rest(rest, &mut wake, |event| {
             matches!(event, Event::NoticesQueued | Event::Missed)
         })
         .await;
